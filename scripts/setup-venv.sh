@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Create or refresh <repo>/.venv from tests/e2e/requirements.txt.
+#
+# Used by scripts/test.sh and scripts/demo.sh; safe to run by hand.
+# pip runs only when the requirements (or the Python version) changed since
+# the last successful install, recorded in .venv/.requirements.sha256.
+# Installs python3-venv with apt-get when Python cannot create a venv.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo/.venv"
+requirements="$repo/tests/e2e/requirements.txt"
+stamp="$venv/.requirements.sha256"
+python="${PYTHON:-python3}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "error: need root (or sudo) to run: $*" >&2
+        exit 1
+    fi
+}
+
+if ! command -v "$python" >/dev/null 2>&1; then
+    echo "==> installing python3 (apt-get)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv
+fi
+
+if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "==> installing python3-venv (apt-get)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+fi
+
+want="$(
+    {
+        sha256sum "$requirements" | cut -d' ' -f1
+        "$python" -c 'import sys; print(sys.version)'
+    } | sha256sum | cut -d' ' -f1
+)"
+
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+    && "$venv/bin/python" -c 'import streamlit, playwright, pytest, requests' >/dev/null 2>&1; then
+    echo "==> .venv is up to date with tests/e2e/requirements.txt"
+    exit 0
+fi
+
+version='import sys; print(sys.version)'
+if [ ! -x "$venv/bin/python" ] \
+    || [ "$("$venv/bin/python" -c "$version" 2>/dev/null)" != "$("$python" -c "$version")" ]; then
+    echo "==> creating $venv ($("$python" --version))"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+fi
+
+echo "==> installing tests/e2e/requirements.txt into .venv"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+"$venv/bin/python" -m pip install --quiet --requirement "$requirements"
+echo "$want" >"$stamp"

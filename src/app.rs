@@ -1,0 +1,114 @@
+//! The application's shared state and the router that serves it: Gatehouse's own pages under
+//! `/_gatehouse/`, everything else through the proxy pipeline. Built once per server; tests build it
+//! around a temporary database, a movable clock and an echo upstream.
+
+use std::sync::Arc;
+
+use axum::Router;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{
+    AssertionSigner, CookieNames, CsrfGuard, Login, LoginThrottle, Passwords, RevocationHub,
+    Sessions,
+};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::domain::ThrottlePolicy;
+use crate::proxy::upstream::{Upstream, UpstreamStatus};
+use crate::store::SharedStore;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    pub sessions: Sessions,
+    pub login: Login,
+    pub passwords: Passwords,
+    pub csrf: CsrfGuard,
+    pub cookies: CookieNames,
+    /// `None` when `serve` runs without an app: only Gatehouse's own pages are served.
+    pub upstream: Option<Upstream>,
+    pub assertions: AssertionSigner,
+    pub metrics: PrometheusHandle,
+    /// Cancelled when the server shuts down; long-lived tunnels watch it.
+    pub shutdown: CancellationToken,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Everything [`AppState::build`] needs besides the configuration.
+pub struct Runtime {
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    pub upstream_status: UpstreamStatus,
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub async fn build(config: Config, runtime: Runtime) -> anyhow::Result<SharedState> {
+        let Runtime {
+            store,
+            clock,
+            upstream_status,
+            shutdown,
+        } = runtime;
+        let csrf_key = store
+            .setting_or_insert("csrf_hmac_key", &STANDARD.encode(crate::random::bytes(32)))
+            .await?;
+        let csrf = CsrfGuard::new(
+            STANDARD
+                .decode(csrf_key)
+                .map_err(|_| anyhow::anyhow!("stored CSRF key is not base64"))?,
+        );
+        let assertions = AssertionSigner::load(&store).await?;
+        let passwords = Passwords::new();
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            &config.session,
+            RevocationHub::default(),
+        );
+        let throttle = LoginThrottle::new(store.clone(), clock.clone(), ThrottlePolicy::default());
+        let login = Login::new(
+            store.clone(),
+            clock.clone(),
+            passwords.clone(),
+            sessions.clone(),
+            throttle,
+        );
+        let upstream = config
+            .upstream
+            .url
+            .as_ref()
+            .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status));
+        let cookies = CookieNames::new(config.public_is_https());
+        Ok(Arc::new(AppState {
+            config: Arc::new(config),
+            store,
+            clock,
+            sessions,
+            login,
+            passwords,
+            csrf,
+            cookies,
+            upstream,
+            assertions,
+            metrics: crate::telemetry::metrics_handle(),
+            shutdown,
+        }))
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .nest("/_gatehouse", crate::web::routes(state.clone()))
+        .fallback(crate::proxy::proxy_request)
+        .layer(axum::middleware::from_fn(
+            crate::web::context::request_context,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,116 @@
+//! `X-Gatehouse-Assertion`: a short-lived EdDSA-signed JWT carrying the same identity as the plain headers,
+//! so code in the app (the `streamlit-gatehouse` helper) can prove the headers came from Gatehouse and not
+//! from a client that reached the app some other way. The key pair is generated once and kept in the
+//! store, so restarts and other instances sign with the same key; the public half is handed to the app.
+//!
+//! Signing costs tens of microseconds, so each session's assertion is reused until half its life is gone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{SessionId, User};
+use crate::store::{SharedStore, StoreError};
+
+/// How long an assertion is valid; the helper also allows for small clock differences.
+pub const ASSERTION_LIFETIME: Duration = Duration::minutes(2);
+const SETTINGS_KEY: &str = "assertion_ed25519_pkcs8";
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'static str,
+    sub: &'a str,
+    email: Option<&'a str>,
+    name: &'a str,
+    roles: Vec<&'a str>,
+    sid: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Clone)]
+pub struct AssertionSigner {
+    key: Arc<EncodingKey>,
+    public_key: Arc<[u8]>,
+    /// Per session: the user's `updated_at` the assertion was made for, the assertion, and when to re-sign.
+    cache: Arc<Mutex<HashMap<SessionId, (i64, Arc<str>, OffsetDateTime)>>>,
+}
+
+impl AssertionSigner {
+    /// Loads the signing key from the store, generating it on first start.
+    pub async fn load(store: &SharedStore) -> Result<Self, StoreError> {
+        let candidate = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| StoreError::Database("could not generate an Ed25519 key".into()))?;
+        let stored = store
+            .setting_or_insert(SETTINGS_KEY, &STANDARD.encode(candidate.as_ref()))
+            .await?;
+        let pkcs8 = STANDARD
+            .decode(stored)
+            .map_err(|_| StoreError::Database("stored assertion key is not base64".into()))?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| StoreError::Database("stored assertion key is invalid".into()))?;
+        Ok(Self {
+            key: Arc::new(EncodingKey::from_ed_der(&pkcs8)),
+            public_key: Arc::from(pair.public_key().as_ref()),
+            cache: Arc::default(),
+        })
+    }
+
+    /// The raw 32-byte Ed25519 public key, base64url without padding (the JWK `x` value).
+    pub fn public_key_b64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.public_key)
+    }
+
+    /// The assertion for this session's user at `now`, reusing a recent one.
+    pub fn assertion_for(
+        &self,
+        session: &SessionId,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Option<Arc<str>> {
+        let version = user.updated_at.unix_timestamp();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached_version, token, refresh_at)) = cache.get(session)
+            && *cached_version == version
+            && now < *refresh_at
+        {
+            return Some(token.clone());
+        }
+        let token: Arc<str> = Arc::from(self.sign(session, user, now)?);
+        if cache.len() > 50_000 {
+            cache.retain(|_, (_, _, refresh_at)| *refresh_at > now);
+        }
+        cache.insert(
+            session.clone(),
+            (version, token.clone(), now + ASSERTION_LIFETIME / 2),
+        );
+        Some(token)
+    }
+
+    fn sign(&self, session: &SessionId, user: &User, now: OffsetDateTime) -> Option<String> {
+        let claims = Claims {
+            iss: "gatehouse",
+            sub: user.username.as_str(),
+            email: user.email.as_ref().map(|e| e.as_str()),
+            name: user.name_for_display(),
+            roles: user.roles.iter().map(|r| r.as_str()).collect(),
+            sid: &session.0,
+            iat: now.unix_timestamp(),
+            exp: (now + ASSERTION_LIFETIME).unix_timestamp(),
+        };
+        match jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key) {
+            Ok(token) => Some(token),
+            Err(err) => {
+                tracing::error!(error = %err, "could not sign the identity assertion");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Password hashing and verification. New hashes are argon2id with OWASP's recommended parameters
+//! (19 MiB, 2 iterations, 1 lane); bcrypt hashes written by streamlit-authenticator or htpasswd are accepted and
+//! flagged for re-hashing. Hashing runs on the blocking pool, bounded by a semaphore so a sign-in storm queues
+//! instead of exhausting memory, and never stalls the async workers that proxy traffic.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+/// OWASP Password Storage Cheat Sheet, argon2id option 2: m=19456 KiB, t=2, p=1.
+const MEMORY_KIB: u32 = 19_456;
+const ITERATIONS: u32 = 2;
+const LANES: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("the password hashing task was cancelled")]
+    Cancelled,
+}
+
+/// Result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Correct; `needs_rehash` when the stored hash is bcrypt or weaker argon2 than today's parameters.
+    Valid {
+        needs_rehash: bool,
+    },
+    Invalid,
+}
+
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    /// Verified against when the account does not exist, so that costs the same as a wrong password.
+    dummy_hash: Arc<String>,
+}
+
+impl Passwords {
+    pub fn new() -> Self {
+        let parallelism = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let dummy_hash =
+            hash_blocking("gatehouse-dummy-password").expect("hashing a constant cannot fail");
+        Self {
+            permits: Arc::new(Semaphore::new(parallelism)),
+            dummy_hash: Arc::new(dummy_hash),
+        }
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        self.run(move || hash_blocking(&password)).await?
+    }
+
+    /// Checks `password` against `stored`; `None` (unknown user or no password) still does a full
+    /// verification against a dummy hash and then reports `Invalid`.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verification, PasswordError> {
+        let dummy = self.dummy_hash.clone();
+        self.run(move || match stored {
+            Some(hash) => verify_blocking(&password, &hash),
+            None => {
+                let _ = verify_blocking(&password, &dummy);
+                Verification::Invalid
+            }
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Cancelled)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| PasswordError::Cancelled)
+    }
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+        .expect("constant argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes synchronously; for the CLI and for use inside [`Passwords`].
+pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hashing(e.to_string()))
+}
+
+pub fn verify_blocking(password: &str, stored: &str) -> Verification {
+    if is_bcrypt(stored) {
+        // bcrypt only looks at the first 72 bytes; refuse longer passwords rather than accept a prefix.
+        if password.len() > 72 {
+            return Verification::Invalid;
+        }
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Verification::Valid { needs_rehash: true },
+            _ => Verification::Invalid,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verification::Invalid;
+    };
+    // Verify with the parameters recorded in the hash itself, whatever they are.
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Verification::Invalid;
+    }
+    Verification::Valid {
+        needs_rehash: !is_current_argon2(&parsed),
+    }
+}
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+}
+
+fn is_current_argon2(parsed: &PasswordHash<'_>) -> bool {
+    if parsed.algorithm.as_str() != "argon2id" {
+        return false;
+    }
+    match Params::try_from(parsed) {
+        Ok(params) => {
+            params.m_cost() >= MEMORY_KIB
+                && params.t_cost() >= ITERATIONS
+                && params.p_cost() >= LANES
+        }
+        Err(_) => false,
+    }
+}
+
+/// Whether a string looks like a hash this module can verify (for imports and `users add --hash`).
+pub fn is_supported_hash(stored: &str) -> bool {
+    is_bcrypt(stored)
+        || PasswordHash::new(stored).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2id_round_trip_with_owasp_parameters() {
+        let hash = hash_blocking("correct horse").unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert_eq!(
+            verify_blocking("correct horse", &hash),
+            Verification::Valid {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(verify_blocking("wrong horse", &hash), Verification::Invalid);
+    }
+
+    #[test]
+    fn bcrypt_variants_verify_and_ask_for_rehash() {
+        let hash = bcrypt::hash("secret-pass", 4).unwrap();
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let variant = format!("{prefix}{}", &hash[4..]);
+            assert_eq!(
+                verify_blocking("secret-pass", &variant),
+                Verification::Valid { needs_rehash: true },
+                "{prefix}"
+            );
+            assert_eq!(
+                verify_blocking("other-pass", &variant),
+                Verification::Invalid
+            );
+        }
+    }
+
+    #[test]
+    fn weaker_argon2_asks_for_rehash_and_garbage_is_invalid() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw-123456", &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            verify_blocking("pw-123456", &weak),
+            Verification::Valid { needs_rehash: true }
+        );
+        assert_eq!(verify_blocking("pw", "not a hash"), Verification::Invalid);
+        assert_eq!(verify_blocking("pw", ""), Verification::Invalid);
+    }
+}

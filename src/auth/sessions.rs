@@ -1,0 +1,155 @@
+//! Issuing, checking and ending sessions. The token lives only in the browser; the store keeps its hash.
+//! Validity is decided against the injected clock, so tests cross idle and absolute expiry by moving it.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::SharedClock;
+use crate::config::SessionConfig;
+use crate::domain::{NewSession, Session, SessionId, SessionToken, User, UserId};
+use crate::store::{SharedStore, StoreError};
+
+use super::revocation::RevocationHub;
+
+/// Writing `last_seen_at` on every request would turn every proxied request into a database write;
+/// once a minute is precise enough for idle timeouts measured in hours.
+const TOUCH_INTERVAL: Duration = Duration::minutes(1);
+
+/// A request's proven identity.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub session: Session,
+    pub user: User,
+}
+
+/// Who is starting a session, for the session record and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    store: SharedStore,
+    clock: SharedClock,
+    idle_timeout: Duration,
+    absolute_timeout: Duration,
+    remember_me: Duration,
+    revocations: RevocationHub,
+}
+
+impl Sessions {
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        config: &SessionConfig,
+        revocations: RevocationHub,
+    ) -> Self {
+        let to_time = |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::days(365));
+        Self {
+            store,
+            clock,
+            idle_timeout: to_time(config.idle_timeout),
+            absolute_timeout: to_time(config.absolute_timeout),
+            remember_me: to_time(config.remember_me),
+            revocations,
+        }
+    }
+
+    /// Starts a new session with a fresh token; returns the token for the cookie.
+    pub async fn start(
+        &self,
+        user: &User,
+        remember_me: bool,
+        client: &ClientInfo,
+    ) -> Result<(SessionToken, Session), StoreError> {
+        let now = self.clock.now();
+        let token = SessionToken::generate();
+        let (lifetime, idle) = if remember_me {
+            (self.remember_me, self.remember_me)
+        } else {
+            (self.absolute_timeout, self.idle_timeout)
+        };
+        let new = NewSession {
+            id: SessionId::generate(),
+            token_hash: token.hash(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+            idle_timeout: idle,
+            remember_me,
+            client_ip: client.ip.clone(),
+            user_agent: client
+                .user_agent
+                .as_deref()
+                .map(|ua| ua.chars().take(512).collect()),
+        };
+        self.store.create_session(new.clone()).await?;
+        let session = Session {
+            id: new.id,
+            user_id: new.user_id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: new.expires_at,
+            idle_timeout: idle,
+            remember_me,
+            client_ip: new.client_ip,
+            user_agent: new.user_agent,
+        };
+        Ok((token, session))
+    }
+
+    /// The session a cookie value stands for, if it is well-formed, known, unexpired and its user enabled.
+    pub async fn authenticate(
+        &self,
+        cookie_value: &str,
+    ) -> Result<Option<Authenticated>, StoreError> {
+        let Some(token) = SessionToken::from_cookie(cookie_value) else {
+            return Ok(None);
+        };
+        let Some((session, user)) = self.store.session_by_token_hash(&token.hash()).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if !session.is_valid_at(now) {
+            self.store.delete_session(&session.id).await?;
+            return Ok(None);
+        }
+        if user.disabled {
+            return Ok(None);
+        }
+        if now - session.last_seen_at >= TOUCH_INTERVAL {
+            self.store.touch_session(&session.id, now).await?;
+        }
+        Ok(Some(Authenticated { session, user }))
+    }
+
+    /// How long the browser should keep the cookie: only remembered sessions outlive the browser.
+    pub fn cookie_max_age(&self, session: &Session) -> Option<Duration> {
+        session
+            .remember_me
+            .then(|| session.expires_at - session.created_at)
+    }
+
+    /// Ends one session and closes its live connections.
+    pub async fn end(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let deleted = self.store.delete_session(id).await?;
+        self.revocations.revoke([id]);
+        Ok(deleted)
+    }
+
+    /// Ends every session of a user (disable, delete, password change) and closes their live connections.
+    pub async fn end_all_for_user(&self, user_id: &UserId) -> Result<usize, StoreError> {
+        let ids = self.store.delete_user_sessions(user_id).await?;
+        self.revocations.revoke(ids.iter());
+        Ok(ids.len())
+    }
+
+    pub fn revocations(&self) -> &RevocationHub {
+        &self.revocations
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}

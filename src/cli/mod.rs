@@ -1,0 +1,144 @@
+//! Command-line interface: argument definitions and dispatch. One file per command group; each returns
+//! `Result<(), CliError>` so `main` can map usage problems to exit code 2 and runtime failures to 1.
+
+mod check_config;
+mod hash;
+mod migrate;
+mod server;
+mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Failure of a command, by whose fault it was.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments or input (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed while doing the work (exit code 1).
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::Usage(message.into())
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(err: crate::store::StoreError) -> Self {
+        CliError::Runtime(err.into())
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Sign-in, accounts and access control in front of Streamlit apps"
+)]
+pub struct Cli {
+    /// Configuration file (default: $GATEHOUSE_CONFIG, or ./gatehouse.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start an app as a child process and serve it protected: gatehouse run -- streamlit run app.py
+    Run(RunArgs),
+    /// Protect an app that is already running ([upstream] url or --upstream).
+    Serve(ServeArgs),
+    /// Hash a password (read from stdin, or prompted) into a PHC argon2id string.
+    Hash,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and list every problem.
+    CheckConfig,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Public address to listen on (default 127.0.0.1:8501).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The URL people use to reach Gatehouse, e.g. https://apps.example.com.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// The app's command line, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Public address to listen on (default 127.0.0.1:8501).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The app's URL, e.g. http://127.0.0.1:8502.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// The URL people use to reach Gatehouse, e.g. https://apps.example.com.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Run(args) => server::run(cli.config, args).await,
+        Command::Serve(args) => server::serve(cli.config, args).await,
+        Command::Hash => hash::hash(),
+        Command::Users(command) => users::users(cli.config, command).await,
+        Command::Migrate => migrate::migrate(cli.config).await,
+        Command::CheckConfig => check_config::check_config(cli.config),
+    }
+}
+
+/// Reads a password from stdin (`--password-stdin`), or prompts twice on a terminal.
+pub fn read_new_password(from_stdin: bool) -> Result<String, CliError> {
+    use std::io::{IsTerminal, Read};
+    if from_stdin {
+        let mut input = String::new();
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .map_err(|e| CliError::usage(format!("could not read the password from stdin: {e}")))?;
+        let password = input
+            .strip_suffix('\n')
+            .map(|p| p.strip_suffix('\r').unwrap_or(p))
+            .unwrap_or(&input)
+            .to_owned();
+        if password.is_empty() {
+            return Err(CliError::usage("the password read from stdin is empty"));
+        }
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            "no terminal to ask for a password on: pass --password-stdin and pipe the password in",
+        ));
+    }
+    let first =
+        rpassword::prompt_password("New password: ").map_err(|e| CliError::usage(e.to_string()))?;
+    let second = rpassword::prompt_password("Repeat the password: ")
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    if first != second {
+        return Err(CliError::usage("the two passwords do not match"));
+    }
+    Ok(first)
+}

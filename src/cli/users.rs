@@ -1,0 +1,330 @@
+//! `gatehouse users ...`: manage accounts from the shell. Every change is audited with the actor `cli`;
+//! disabling, deleting or changing the password of a user ends their sessions.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{CliError, read_new_password};
+use crate::auth::password::hash_blocking;
+use crate::domain::password_policy::check_new_password;
+use crate::domain::user::parse_display_name;
+use crate::domain::{AuditEvent, AuditKind, Email, NewUser, Role, User, Username};
+use crate::store::SharedStore;
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A role to grant; repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Read the password from stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Show {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (ends their sessions).
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Add or remove roles.
+    Roles {
+        username: String,
+        #[arg(long = "add", value_name = "ROLE")]
+        add: Vec<String>,
+        #[arg(long = "remove", value_name = "ROLE")]
+        remove: Vec<String>,
+    },
+    /// Disable a user (ends their sessions).
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+    /// Delete a user and their sessions.
+    Delete { username: String },
+}
+
+pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Result<(), CliError> {
+    let config = crate::config::load_or_exit(config_file);
+    let store = crate::store::open(config.database.url.expose()).await?;
+    let now = OffsetDateTime::now_utc();
+    let audit =
+        |kind: AuditKind, subject: &str| AuditEvent::new(now, kind).actor("cli").subject(subject);
+    match command {
+        UsersCommand::Add {
+            username,
+            email,
+            name,
+            roles,
+            password_stdin,
+        } => {
+            let username = Username::parse(&username).map_err(|e| CliError::usage(e.0))?;
+            let email = email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| CliError::usage(e.0))?;
+            let display_name = parse_display_name(name.as_deref().unwrap_or(""))
+                .map_err(|e| CliError::usage(e.0))?;
+            let roles = parse_roles(&roles)?;
+            let password = read_new_password(password_stdin)?;
+            check_new_password(
+                &password,
+                config.password.min_length,
+                username.as_str(),
+                email.as_ref().map(|e| e.as_str()),
+            )
+            .map_err(|e| CliError::usage(e.0))?;
+            let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
+            let new = NewUser {
+                username: username.clone(),
+                email,
+                display_name,
+                roles,
+                password_hash: Some(hash),
+            };
+            let user = match store.create_user(new, now).await {
+                Ok(user) => user,
+                Err(crate::store::StoreError::Conflict(field)) => {
+                    return Err(CliError::usage(format!("that {field} is already taken")));
+                }
+                Err(err) => return Err(err.into()),
+            };
+            store
+                .append_audit(&audit(AuditKind::UserCreated, user.username.as_str()))
+                .await?;
+            println!("created user {}", user.username);
+        }
+        UsersCommand::List { json } => {
+            let users = store.list_users().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&users).map_err(anyhow::Error::from)?
+                );
+            } else {
+                print_table(&users);
+            }
+        }
+        UsersCommand::Show { username, json } => {
+            let user = find(&store, &username).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&user).map_err(anyhow::Error::from)?
+                );
+            } else {
+                print_user(&user);
+            }
+        }
+        UsersCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let user = find(&store, &username).await?;
+            let password = read_new_password(password_stdin)?;
+            check_new_password(
+                &password,
+                config.password.min_length,
+                user.username.as_str(),
+                user.email.as_ref().map(|e| e.as_str()),
+            )
+            .map_err(|e| CliError::usage(e.0))?;
+            let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
+            store.set_password_hash(&user.id, &hash, now).await?;
+            let ended = store.delete_user_sessions(&user.id).await?;
+            store
+                .append_audit(&audit(AuditKind::PasswordChanged, user.username.as_str()))
+                .await?;
+            println!(
+                "password changed for {}; {} session(s) ended",
+                user.username,
+                ended.len()
+            );
+        }
+        UsersCommand::Roles {
+            username,
+            add,
+            remove,
+        } => {
+            let user = find(&store, &username).await?;
+            let add = parse_roles(&add)?;
+            let remove = parse_roles(&remove)?;
+            let mut roles: Vec<Role> = user
+                .roles
+                .iter()
+                .filter(|r| !remove.contains(r))
+                .cloned()
+                .collect();
+            roles.extend(add);
+            store.set_roles(&user.id, &roles, now).await?;
+            let updated = find(&store, &username).await?;
+            let listed = updated
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            store
+                .append_audit(
+                    &audit(AuditKind::RolesChanged, user.username.as_str()).detail(listed.clone()),
+                )
+                .await?;
+            println!(
+                "{} now has roles: {}",
+                updated.username,
+                if listed.is_empty() { "(none)" } else { &listed }
+            );
+        }
+        UsersCommand::Disable { username } => {
+            let user = find(&store, &username).await?;
+            store.set_disabled(&user.id, true, now).await?;
+            let ended = store.delete_user_sessions(&user.id).await?;
+            store
+                .append_audit(&audit(AuditKind::UserDisabled, user.username.as_str()))
+                .await?;
+            println!(
+                "disabled {}; {} session(s) ended",
+                user.username,
+                ended.len()
+            );
+        }
+        UsersCommand::Enable { username } => {
+            let user = find(&store, &username).await?;
+            store.set_disabled(&user.id, false, now).await?;
+            store
+                .append_audit(&audit(AuditKind::UserEnabled, user.username.as_str()))
+                .await?;
+            println!("enabled {}", user.username);
+        }
+        UsersCommand::Delete { username } => {
+            let user = find(&store, &username).await?;
+            let ended = store.delete_user_sessions(&user.id).await?;
+            store.delete_user(&user.id).await?;
+            store
+                .append_audit(&audit(AuditKind::UserDeleted, user.username.as_str()))
+                .await?;
+            println!(
+                "deleted {}; {} session(s) ended",
+                user.username,
+                ended.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn find(store: &SharedStore, username: &str) -> Result<User, CliError> {
+    let name = Username::parse(username).map_err(|e| CliError::usage(e.0))?;
+    match store.user_by_login(name.as_str()).await? {
+        Some(user) if user.username == name => Ok(user),
+        _ => Err(CliError::usage(format!("no user called '{name}'"))),
+    }
+}
+
+fn parse_roles(raw: &[String]) -> Result<Vec<Role>, CliError> {
+    raw.iter()
+        .map(|r| Role::parse(r).map_err(|e| CliError::usage(e.0)))
+        .collect()
+}
+
+fn format_time(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "never".to_owned())
+}
+
+fn print_table(users: &[User]) {
+    if users.is_empty() {
+        println!("no users");
+        return;
+    }
+    let rows: Vec<[String; 5]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.username.to_string(),
+                u.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                u.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                if u.disabled {
+                    "disabled".into()
+                } else {
+                    "active".into()
+                },
+                format_time(u.last_login_at),
+            ]
+        })
+        .collect();
+    let headers = ["USERNAME", "EMAIL", "ROLES", "STATUS", "LAST SIGN-IN"];
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 5]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(headers));
+    for row in &rows {
+        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+}
+
+fn print_user(user: &User) {
+    println!("username      {}", user.username);
+    println!(
+        "email         {}",
+        user.email.as_ref().map(|e| e.as_str()).unwrap_or("-")
+    );
+    println!("name          {}", user.display_name);
+    println!(
+        "roles         {}",
+        user.roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "status        {}",
+        if user.disabled { "disabled" } else { "active" }
+    );
+    println!("created       {}", format_time(Some(user.created_at)));
+    println!("updated       {}", format_time(Some(user.updated_at)));
+    println!("last sign-in  {}", format_time(user.last_login_at));
+    println!("sign-ins      {}", user.login_count);
+}

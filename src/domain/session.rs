@@ -1,0 +1,158 @@
+//! Sessions: the browser holds a random 256-bit [`SessionToken`]; the store only ever sees its SHA-256
+//! ([`TokenHash`]), so a copy of the database cannot be replayed as cookies.
+
+use std::fmt;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+
+use super::UserId;
+
+/// The secret in the session cookie. Deliberately not `Debug`-printable and not `Serialize`.
+pub struct SessionToken(String);
+
+impl SessionToken {
+    /// A fresh token of 32 random bytes.
+    pub fn generate() -> Self {
+        Self(crate::random::url_token(32))
+    }
+
+    /// Accepts a cookie value only if it has the exact shape of a token we issued, so garbage never
+    /// reaches the store.
+    pub fn from_cookie(value: &str) -> Option<Self> {
+        let well_formed = value.len() == 43
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| Self(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(***)")
+    }
+}
+
+/// Hex SHA-256 of a secret token; what the store keeps and looks up by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub String);
+
+impl TokenHash {
+    pub fn of(secret: &str) -> Self {
+        Self(hex::encode(Sha256::digest(secret.as_bytes())))
+    }
+
+    /// Constant-time comparison, for the places that compare hashes outside an indexed lookup.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+/// Public identifier of a session (shown on account pages, used to end one session); not a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(pub String);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        Self(crate::random::hex_token(16))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    /// Absolute end of the session, fixed at creation.
+    pub expires_at: OffsetDateTime,
+    /// How long the session may sit unused before it ends.
+    pub idle_timeout: Duration,
+    pub remember_me: bool,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    /// Whether the session is still usable at `now`: before its absolute expiry and not idle for too long.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at && now < self.last_seen_at + self.idle_timeout
+    }
+}
+
+/// What it takes to create a session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub idle_timeout: Duration,
+    pub remember_me: bool,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_256_bits_and_a_strict_cookie_shape() {
+        let token = SessionToken::generate();
+        assert_eq!(token.expose().len(), 43);
+        assert!(SessionToken::from_cookie(token.expose()).is_some());
+        assert!(SessionToken::from_cookie("short").is_none());
+        assert!(SessionToken::from_cookie(&format!("{}=", &token.expose()[..42])).is_none());
+        assert_ne!(SessionToken::generate().expose(), token.expose());
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let token = SessionToken::generate();
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn validity_respects_idle_and_absolute_expiry() {
+        let start = OffsetDateTime::UNIX_EPOCH + Duration::days(10_000);
+        let session = Session {
+            id: SessionId::generate(),
+            user_id: UserId::generate(),
+            created_at: start,
+            last_seen_at: start,
+            expires_at: start + Duration::days(7),
+            idle_timeout: Duration::hours(12),
+            remember_me: false,
+            client_ip: None,
+            user_agent: None,
+        };
+        assert!(session.is_valid_at(start + Duration::hours(11)));
+        assert!(!session.is_valid_at(start + Duration::hours(12)));
+        let active = Session {
+            last_seen_at: start + Duration::days(6) + Duration::hours(23),
+            ..session.clone()
+        };
+        assert!(!active.is_valid_at(start + Duration::days(7)));
+    }
+}

@@ -1,0 +1,257 @@
+//! Users and the values that make them up. Usernames and emails are normalised to lower case on the way in
+//! so that "Alice" and "alice" can never be two accounts, whatever the store's collation.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::InvalidInput;
+
+/// Opaque, random identifier of a user; never reused, stable across renames and database copies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub String);
+
+impl UserId {
+    pub fn generate() -> Self {
+        Self(crate::random::hex_token(16))
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A login name: 1-64 characters of lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let name = raw.trim().to_lowercase();
+        if name.is_empty() || name.len() > 64 {
+            return Err(InvalidInput::new(
+                "A username must be between 1 and 64 characters long.",
+            ));
+        }
+        let valid_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+        let first_ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if !first_ok || !name.chars().all(valid_char) {
+            return Err(InvalidInput::new(
+                "A username may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit.",
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, checked for shape only (one `@`, something on each side, a dot in the domain).
+/// Whether it really receives mail is the job of email verification, not of this type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let email = raw.trim().to_lowercase();
+        let invalid =
+            || InvalidInput::new(format!("'{}' is not a valid email address.", raw.trim()));
+        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !domain.contains("..");
+        if local.is_empty() || !domain_ok {
+            return Err(invalid());
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A role name such as `admin` or `analyst`: 1-64 characters of lower-case letters, digits, `_` and `-`.
+/// Roles travel to the app comma-separated, so a comma can never be part of one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Role(String);
+
+impl Role {
+    pub const ADMIN: &'static str = "admin";
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let role = raw.trim().to_lowercase();
+        let valid_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-');
+        if role.is_empty() || role.len() > 64 || !role.chars().all(valid_char) {
+            return Err(InvalidInput::new(format!(
+                "'{}' is not a valid role: use 1-64 letters, digits, '_' or '-'.",
+                raw.trim()
+            )));
+        }
+        Ok(Self(role))
+    }
+
+    pub fn admin() -> Self {
+        Self(Self::ADMIN.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Display names are free text for people, but bounded and free of control characters because they are
+/// sent to the app in an HTTP header.
+pub fn parse_display_name(raw: &str) -> Result<String, InvalidInput> {
+    let name = raw.trim();
+    if name.chars().count() > 128 {
+        return Err(InvalidInput::new(
+            "A display name may be at most 128 characters long.",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "A display name may not contain control characters.",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub email: Option<Email>,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    /// PHC string (argon2id) or a bcrypt hash imported from elsewhere; `None` for accounts that cannot sign in
+    /// with a password.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+    pub login_count: i64,
+}
+
+impl User {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.as_str() == role)
+    }
+
+    /// Name for greeting people: the display name, or the username when none was given.
+    pub fn name_for_display(&self) -> &str {
+        if self.display_name.is_empty() {
+            self.username.as_str()
+        } else {
+            &self.display_name
+        }
+    }
+}
+
+/// What it takes to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Option<Email>,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub password_hash: Option<String>,
+}
+
+/// Sorts and de-duplicates roles so that stores and headers always show them the same way.
+pub fn normalize_roles(mut roles: Vec<Role>) -> Vec<Role> {
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lower_cased_and_checked() {
+        assert_eq!(Username::parse(" Alice ").unwrap().as_str(), "alice");
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("-alice").is_err());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("alice@example.com").is_err());
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn emails_are_shape_checked() {
+        assert_eq!(
+            Email::parse("Alice@Example.COM").unwrap().as_str(),
+            "alice@example.com"
+        );
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@example",
+            "alice@.com",
+            "a b@example.com",
+            "a@b..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn roles_cannot_carry_commas() {
+        assert!(Role::parse("a,b").is_err());
+        assert_eq!(Role::parse("Analyst").unwrap().as_str(), "analyst");
+    }
+
+    #[test]
+    fn display_names_refuse_control_characters() {
+        assert!(parse_display_name("Alice\r\nX-Evil: 1").is_err());
+        assert_eq!(
+            parse_display_name("  Ada Lovelace ").unwrap(),
+            "Ada Lovelace"
+        );
+    }
+}

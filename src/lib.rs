@@ -1,0 +1,60 @@
+//! Gatehouse: sign-in, accounts and access control in front of Streamlit apps, in one binary.
+//!
+//! [`serve`] is the whole server: give it a bound listener and the application state, and it runs until
+//! the state's shutdown token is cancelled. The CLI (`main.rs`, `cli/`) and the tests both start it this way.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod proxy;
+pub mod random;
+pub mod store;
+pub mod supervisor;
+pub mod telemetry;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use app::SharedState;
+
+/// How often expired sessions are swept out of the database.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Serves `state` on `listener` until `state.shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, state: SharedState) -> std::io::Result<()> {
+    let router = app::router(state.clone());
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(sweep_expired_sessions(state.clone()));
+    // Replies are small and latency matters more than packet count: no Nagle delay towards browsers.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}
+
+async fn sweep_expired_sessions(state: SharedState) {
+    let mut interval = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        match state.store.delete_expired_sessions(state.clock.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "removed expired sessions"),
+            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Header rewriting for proxied requests: identity headers stripped from the client and injected from the
+//! session, hop-by-hop headers dropped, Gatehouse's own cookies kept away from the app.
+//!
+//! `http::HeaderName` is always lower case, so "X-GATEHOUSE-user" and "x-gatehouse-user" are the same name
+//! here: stripping cannot be dodged by letter case.
+
+use http::HeaderMap;
+use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue};
+
+use super::super::auth::CookieNames;
+
+/// Identity headers Gatehouse sends, and every alias a downstream app might trust.
+const IDENTITY_HEADERS: &[&str] = &[
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-auth-name",
+    "remote-user",
+    "remote-email",
+    "remote-groups",
+    "remote-name",
+];
+const GATEHOUSE_PREFIX: &str = "x-gatehouse-";
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), never forwarded as they are.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Extra identity header sets an operator can switch on for apps written against other gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderAliasSet {
+    /// `X-Forwarded-User`, `-Email`, `-Groups`, `-Preferred-Username`.
+    OAuth2Proxy,
+    /// `Remote-User`, `-Email`, `-Groups`, `-Name`.
+    Authelia,
+    /// `X-Auth-Name`.
+    Ploomber,
+}
+
+impl HeaderAliasSet {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "oauth2-proxy" => Ok(Self::OAuth2Proxy),
+            "authelia" => Ok(Self::Authelia),
+            "ploomber" => Ok(Self::Ploomber),
+            other => Err(format!(
+                "'{other}' is not a header alias set; use \"oauth2-proxy\", \"authelia\" or \"ploomber\""
+            )),
+        }
+    }
+}
+
+/// The identity of the signed-in user, ready to be copied onto each request.
+#[derive(Debug, Clone)]
+pub struct Identity<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    /// Comma-separated.
+    pub roles: &'a str,
+    pub assertion: Option<&'a str>,
+}
+
+pub fn is_identity_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with(GATEHOUSE_PREFIX) || IDENTITY_HEADERS.contains(&name)
+}
+
+/// Removes every identity header a client sent, in any letter case.
+pub fn strip_identity_headers(headers: &mut HeaderMap) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_identity_header(name))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+/// Adds the signed-in user's identity (after [`strip_identity_headers`]).
+pub fn inject_identity(
+    headers: &mut HeaderMap,
+    identity: &Identity<'_>,
+    aliases: &[HeaderAliasSet],
+) {
+    let mut set = |name: &'static str, value: &str| {
+        // Values come from validated fields (no control characters), so this only fails on impossible input;
+        // such a header is then omitted rather than sent half-written.
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("x-gatehouse-user", identity.username);
+    set("x-gatehouse-email", identity.email);
+    set("x-gatehouse-name", identity.name);
+    set("x-gatehouse-roles", identity.roles);
+    // Lets Streamlit's `st.user.is_logged_in` work for apps written for `st.login()`.
+    set("x-gatehouse-logged-in", "true");
+    if let Some(assertion) = identity.assertion {
+        set("x-gatehouse-assertion", assertion);
+    }
+    for alias in aliases {
+        match alias {
+            HeaderAliasSet::OAuth2Proxy => {
+                set("x-forwarded-user", identity.username);
+                set("x-forwarded-email", identity.email);
+                set("x-forwarded-groups", identity.roles);
+                set("x-forwarded-preferred-username", identity.username);
+            }
+            HeaderAliasSet::Authelia => {
+                set("remote-user", identity.username);
+                set("remote-email", identity.email);
+                set("remote-groups", identity.roles);
+                set("remote-name", identity.name);
+            }
+            HeaderAliasSet::Ploomber => set("x-auth-name", identity.username),
+        }
+    }
+}
+
+/// Removes hop-by-hop headers, including any the `Connection` header names. With `keep_upgrade`, the
+/// `Connection: upgrade` / `Upgrade` pair survives (for WebSocket handshakes).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !(keep_upgrade && name.as_str() == "upgrade"))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        if keep_upgrade && matches!(*name, "connection" | "upgrade") {
+            continue;
+        }
+        headers.remove(*name);
+    }
+    if keep_upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Drops Gatehouse's own cookies from the `Cookie` header so the app never sees a session token.
+pub fn remove_gatehouse_cookies(headers: &mut HeaderMap, names: &CookieNames) {
+    let values: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    if values.is_empty() {
+        return;
+    }
+    let kept: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| !names.is_gatehouse_cookie(pair.split_once('=').map_or(*pair, |(k, _)| k)))
+        .collect();
+    headers.remove(COOKIE);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(COOKIE, value);
+    }
+}
+
+/// Whether the request asks for a WebSocket (or other) protocol upgrade.
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    connection_upgrade && headers.contains_key(http::header::UPGRADE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_identity_headers_in_any_case() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "X-Gatehouse-User",
+            "x-GATEHOUSE-roles",
+            "X-Gatehouse-Anything",
+            "Remote-User",
+            "X-Forwarded-Email",
+            "X-Auth-Name",
+        ] {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("mallory"),
+            );
+        }
+        headers.insert("x-other", HeaderValue::from_static("kept"));
+        strip_identity_headers(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_including_named_ones() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert("x-end-to-end", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers, false);
+        assert_eq!(
+            headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            vec!["x-end-to-end"]
+        );
+    }
+
+    #[test]
+    fn gatehouse_cookies_never_reach_the_app() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static(
+                "_streamlit_xsrf=abc; gatehouse_session=secret; gatehouse_csrf=x; theme=dark",
+            ),
+        );
+        remove_gatehouse_cookies(&mut headers, &CookieNames::new(false));
+        assert_eq!(
+            headers.get(COOKIE).unwrap(),
+            "_streamlit_xsrf=abc; theme=dark"
+        );
+    }
+}

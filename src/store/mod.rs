@@ -1,0 +1,194 @@
+//! Persistence. [`Store`] is everything Gatehouse keeps: users, sessions, the audit log, throttling counters,
+//! one-time tokens and server settings. It is split into one trait per concern so each backend keeps one file
+//! per concern, and one conformance suite (`tests/store_conformance.rs`) holds every backend to the same
+//! behaviour. Nothing outside this module knows which database is underneath.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{
+    AuditEvent, AuditKind, NewSession, NewUser, Role, Session, SessionId, ThrottleState, TokenHash,
+    User, UserId,
+};
+
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; the message names the field (e.g. "username").
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached or answered with an error; callers fail closed.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, user: NewUser, now: OffsetDateTime) -> StoreResult<User>;
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Finds a user by username or email (the login form accepts either); `login` is matched case-insensitively.
+    async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
+    /// All users ordered by username.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    async fn set_roles(&self, id: &UserId, roles: &[Role], now: OffsetDateTime) -> StoreResult<()>;
+    async fn set_disabled(
+        &self,
+        id: &UserId,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Deletes the user and, with them, their sessions and roles.
+    async fn delete_user(&self, id: &UserId) -> StoreResult<()>;
+    /// Counts a successful sign-in.
+    async fn record_login(&self, id: &UserId, now: OffsetDateTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// The session with this token hash and its user, whatever its expiry (the caller decides validity).
+    async fn session_by_token_hash(&self, hash: &TokenHash)
+    -> StoreResult<Option<(Session, User)>>;
+    async fn touch_session(&self, id: &SessionId, now: OffsetDateTime) -> StoreResult<()>;
+    /// Returns whether a session was deleted.
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<bool>;
+    /// Deletes every session of a user and returns their ids (so open connections can be closed).
+    async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<Vec<SessionId>>;
+    async fn sessions_for_user(&self, user_id: &UserId) -> StoreResult<Vec<Session>>;
+    /// Deletes sessions past their absolute or idle expiry; returns how many.
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
+    async fn count_active_sessions(&self, now: OffsetDateTime) -> StoreResult<i64>;
+}
+
+/// Which audit events to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub since: Option<OffsetDateTime>,
+    pub subject_or_actor: Option<String>,
+    pub kind: Option<AuditKind>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn throttle_state(&self, key: &str) -> StoreResult<Option<ThrottleState>>;
+    /// Adds a failure atomically; a counter whose last failure is older than `reset_after` starts again at 1.
+    async fn record_throttle_failure(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        reset_after: Duration,
+    ) -> StoreResult<ThrottleState>;
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+}
+
+/// A single-use secret sent to a person (setup link, later verification and reset links).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    pub token_hash: TokenHash,
+    pub purpose: String,
+    pub subject: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn create_one_time_token(&self, token: &OneTimeToken) -> StoreResult<()>;
+    /// Whether an unexpired token with this hash and purpose exists, without using it up.
+    async fn one_time_token_is_valid(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Uses the token up: deletes it and returns it if it existed with this purpose and had not expired.
+    /// Two concurrent calls with the same token never both succeed.
+    async fn consume_one_time_token(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>>;
+}
+
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// Returns the stored value for `key`, storing `value_if_absent` first if there is none. Instances that
+    /// race on first start all end up with the same value.
+    async fn setting_or_insert(&self, key: &str, value_if_absent: &str) -> StoreResult<String>;
+}
+
+/// Everything Gatehouse persists.
+#[async_trait]
+pub trait Store:
+    UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore
+{
+    /// Cheap round trip for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Short name of the backend for logs and health output.
+    fn backend(&self) -> &'static str;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store a database URL names and applies pending migrations.
+pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::open(url).await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!(
+            "PostgreSQL support is not in this version of Gatehouse yet; use a sqlite:// URL"
+        )
+    } else {
+        anyhow::bail!(
+            "unsupported database URL '{}': expected sqlite://PATH",
+            redact_url(url)
+        )
+    }
+}
+
+/// A database URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Converts a time to the Unix seconds the schema stores.
+pub(crate) fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// Converts stored Unix seconds back; out-of-range values (only possible through manual edits) clamp to the epoch.
+pub(crate) fn from_unix(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -1,0 +1,191 @@
+//! Turning `gatehouse run -- COMMAND...` into the child process to start. Streamlit is recognised
+//! (`streamlit run ...` and `python -m streamlit run ...`) and given the flags that put it on the private port,
+//! keep it headless, and map Gatehouse's identity headers into `st.user`; flags the user gave for those same
+//! settings are dropped with a warning, since they would break the wiring. Every command also gets `$PORT`.
+
+/// Header -> `st.user` key mapping passed as `--server.trustedUserHeaders`.
+/// The assertion is deliberately absent: it changes every few minutes, and Streamlit only resumes a session
+/// on reconnect when `st.user` is unchanged; apps read it from `st.context.headers` instead.
+pub const TRUSTED_USER_HEADERS: &str = r#"{"X-Gatehouse-User": "username", "X-Gatehouse-Email": "email", "X-Gatehouse-Name": "name", "X-Gatehouse-Roles": "roles", "X-Gatehouse-Logged-In": "is_logged_in"}"#;
+
+const MANAGED_FLAGS: [&str; 4] = [
+    "--server.port",
+    "--server.address",
+    "--server.headless",
+    "--server.trustedUserHeaders",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildCommand {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Path polled until the app answers.
+    pub health_path: String,
+    pub is_streamlit: bool,
+    /// Flags the user gave that Gatehouse replaced, for a warning.
+    pub dropped_flags: Vec<String>,
+}
+
+pub fn child_command(
+    command: &[String],
+    port: u16,
+    extra_env: Vec<(String, String)>,
+) -> Option<ChildCommand> {
+    let (program, rest) = command.split_first()?;
+    let mut env = vec![("PORT".to_owned(), port.to_string())];
+    env.extend(extra_env);
+    let Some(run_index) = streamlit_run_index(command) else {
+        return Some(ChildCommand {
+            program: program.clone(),
+            args: rest.to_vec(),
+            env,
+            health_path: "/".to_owned(),
+            is_streamlit: false,
+            dropped_flags: Vec::new(),
+        });
+    };
+    // Everything up to and including `run` stays first; our flags follow; then the user's, minus managed ones.
+    let mut args: Vec<String> = command[1..=run_index].to_vec();
+    args.extend([
+        "--server.port".to_owned(),
+        port.to_string(),
+        "--server.address".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--server.headless".to_owned(),
+        "true".to_owned(),
+        "--server.trustedUserHeaders".to_owned(),
+        TRUSTED_USER_HEADERS.to_owned(),
+    ]);
+    let mut dropped = Vec::new();
+    let mut user_args = command[run_index + 1..].iter();
+    while let Some(arg) = user_args.next() {
+        if arg == "--" {
+            // Arguments for the script itself: passed on untouched.
+            args.push(arg.clone());
+            args.extend(user_args.by_ref().cloned());
+            break;
+        }
+        if let Some(flag) = MANAGED_FLAGS
+            .iter()
+            .find(|flag| arg == *flag || arg.starts_with(&format!("{flag}=")))
+        {
+            dropped.push((*flag).to_owned());
+            if arg == flag {
+                user_args.next();
+            }
+            continue;
+        }
+        args.push(arg.clone());
+    }
+    Some(ChildCommand {
+        program: program.clone(),
+        args,
+        env,
+        health_path: "/_stcore/health".to_owned(),
+        is_streamlit: true,
+        dropped_flags: dropped,
+    })
+}
+
+/// Index of `run` in `streamlit run ...` or `python -m streamlit run ...`.
+fn streamlit_run_index(command: &[String]) -> Option<usize> {
+    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
+    if base(&command[0]) == "streamlit" && command.get(1).is_some_and(|a| a == "run") {
+        return Some(1);
+    }
+    let is_python = base(&command[0]).starts_with("python");
+    if is_python
+        && command.get(1).is_some_and(|a| a == "-m")
+        && command.get(2).is_some_and(|a| a == "streamlit")
+        && command.get(3).is_some_and(|a| a == "run")
+    {
+        return Some(3);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn streamlit_gets_port_address_headless_and_headers() {
+        let child =
+            child_command(&strings(&["streamlit", "run", "app.py"]), 40123, vec![]).unwrap();
+        assert!(child.is_streamlit);
+        assert_eq!(child.program, "streamlit");
+        assert_eq!(
+            &child.args[..3],
+            &strings(&["run", "--server.port", "40123"])[..]
+        );
+        assert!(
+            child
+                .args
+                .windows(2)
+                .any(|w| w == ["--server.address", "127.0.0.1"])
+        );
+        assert!(
+            child
+                .args
+                .windows(2)
+                .any(|w| w == ["--server.headless", "true"])
+        );
+        assert!(
+            child
+                .args
+                .windows(2)
+                .any(|w| w[0] == "--server.trustedUserHeaders"
+                    && w[1].contains("\"X-Gatehouse-Email\": \"email\""))
+        );
+        assert_eq!(child.args.last().unwrap(), "app.py");
+        assert!(child.env.contains(&("PORT".to_owned(), "40123".to_owned())));
+        assert_eq!(child.health_path, "/_stcore/health");
+    }
+
+    #[test]
+    fn conflicting_user_flags_are_dropped_but_script_args_kept() {
+        let command = strings(&[
+            "python3",
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            "9999",
+            "--server.address=0.0.0.0",
+            "--theme.base",
+            "dark",
+            "--",
+            "--server.port",
+            "1",
+        ]);
+        let child = child_command(&command, 40000, vec![]).unwrap();
+        assert!(child.is_streamlit);
+        assert_eq!(
+            child.dropped_flags,
+            strings(&["--server.port", "--server.address"])
+        );
+        assert!(!child.args.contains(&"9999".to_owned()));
+        assert!(child.args.windows(2).any(|w| w == ["--theme.base", "dark"]));
+        let separator = child.args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(
+            &child.args[separator + 1..],
+            &strings(&["--server.port", "1"])[..]
+        );
+    }
+
+    #[test]
+    fn other_commands_only_get_port() {
+        let child =
+            child_command(&strings(&["python3", "-m", "http.server"]), 40001, vec![]).unwrap();
+        assert!(!child.is_streamlit);
+        assert_eq!(child.args, strings(&["-m", "http.server"]));
+        assert_eq!(child.health_path, "/");
+        assert!(child_command(&[], 1, vec![]).is_none());
+    }
+}

@@ -1,0 +1,184 @@
+//! `gatehouse run`: the app as a child process on a private loopback port. The supervisor starts it, marks
+//! the upstream ready once it answers HTTP, restarts it with exponential backoff (1 s doubling to 30 s; reset
+//! after a minute of uptime) when it dies, and on shutdown passes the signal on and waits for it to exit.
+//! The child's stdout and stderr are the terminal's: its output goes straight through.
+
+mod command;
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+pub use command::{ChildCommand, child_command};
+
+use crate::proxy::upstream::{Upstream, UpstreamState};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Next delay before a restart: doubles, capped at 30 s.
+pub fn next_backoff(previous: Option<Duration>) -> Duration {
+    match previous {
+        None => Duration::from_secs(1),
+        Some(delay) => (delay * 2).min(MAX_BACKOFF),
+    }
+}
+
+/// Starts the child once; used first so that a command that cannot start at all is reported right away.
+pub fn spawn(command: &ChildCommand) -> std::io::Result<Child> {
+    Command::new(&command.program)
+        .args(&command.args)
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+}
+
+/// Runs the child until `shutdown` is cancelled, restarting it whenever it exits.
+pub async fn supervise(
+    command: ChildCommand,
+    first: Child,
+    upstream: Upstream,
+    shutdown: CancellationToken,
+    stop_signal: SignalSlot,
+) {
+    let mut child = Some(first);
+    let mut backoff: Option<Duration> = None;
+    loop {
+        let Some(mut running) = child.take() else {
+            break;
+        };
+        let started = tokio::time::Instant::now();
+        upstream.status.set(UpstreamState::Starting);
+        let readiness = tokio::spawn(wait_until_ready(
+            upstream.clone(),
+            command.health_path.clone(),
+        ));
+        let exit = tokio::select! {
+            status = running.wait() => Some(status),
+            _ = shutdown.cancelled() => None,
+        };
+        readiness.abort();
+        let Some(status) = exit else {
+            stop_child(&mut running, stop_signal.get()).await;
+            break;
+        };
+        upstream.status.set(UpstreamState::Starting);
+        if shutdown.is_cancelled() {
+            break;
+        }
+        report_exit(&command, status);
+        if started.elapsed() >= STABLE_AFTER {
+            backoff = None;
+        }
+        loop {
+            let delay = next_backoff(backoff);
+            backoff = Some(delay);
+            tracing::warn!(
+                delay_secs = delay.as_secs(),
+                "restarting the app after a pause"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            match spawn(&command) {
+                Ok(next) => {
+                    child = Some(next);
+                    break;
+                }
+                // Keep trying with growing pauses: a missing file may come back (e.g. during a deploy).
+                Err(err) => {
+                    tracing::error!(error = %err, program = %command.program, "could not restart the app")
+                }
+            }
+        }
+    }
+}
+
+fn report_exit(command: &ChildCommand, status: std::io::Result<ExitStatus>) {
+    match status {
+        Ok(status) => tracing::error!(program = %command.program, %status, "the app exited"),
+        Err(err) => {
+            tracing::error!(program = %command.program, error = %err, "lost track of the app")
+        }
+    }
+}
+
+/// Polls the app until it answers HTTP, then marks it ready.
+async fn wait_until_ready(upstream: Upstream, health_path: String) {
+    let mut logged = false;
+    loop {
+        if let Ok(uri) = upstream.uri_for(&health_path) {
+            let request = http::Request::get(uri)
+                .header(http::header::HOST, &*upstream.authority)
+                .body(axum::body::Body::empty())
+                .expect("a GET with a valid URI builds");
+            if let Ok(Ok(response)) =
+                tokio::time::timeout(Duration::from_secs(2), upstream.client.request(request)).await
+                && !response.status().is_server_error()
+            {
+                upstream.status.set(UpstreamState::Ready);
+                tracing::info!(upstream = %upstream.authority, "the app is ready");
+                return;
+            }
+        }
+        if !logged {
+            tracing::info!(upstream = %upstream.authority, "waiting for the app to answer");
+            logged = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The signal that asked Gatehouse to stop, to pass on to the child (SIGTERM unless told otherwise).
+#[derive(Clone, Default)]
+pub struct SignalSlot(std::sync::Arc<std::sync::atomic::AtomicI32>);
+
+impl SignalSlot {
+    pub fn set(&self, signal: nix::sys::signal::Signal) {
+        self.0
+            .store(signal as i32, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn get(&self) -> nix::sys::signal::Signal {
+        let raw = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        nix::sys::signal::Signal::try_from(raw).unwrap_or(nix::sys::signal::Signal::SIGTERM)
+    }
+}
+
+/// Passes the stop signal on, waits up to 10 s, then kills.
+async fn stop_child(child: &mut Child, signal: nix::sys::signal::Signal) {
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(_) => tracing::info!("the app stopped"),
+        Err(_) => {
+            tracing::warn!("the app did not stop within 10 s; killing it");
+            let _ = child.kill().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let mut delay = None;
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let next = next_backoff(delay);
+            seen.push(next.as_secs());
+            delay = Some(next);
+        }
+        assert_eq!(seen, vec![1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+}

@@ -1,0 +1,172 @@
+//! Per-request context and the outermost middleware: a request id for every request (echoed as
+//! `X-Request-Id`), request metrics, one access-log line, and the rendering of [`ErrorReply`]s into HTML
+//! or JSON depending on who asked.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use super::error::ErrorReply;
+use super::templates::render;
+
+/// Short random id tying a response, an error page and a log line together. Not a secret.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Marks a response that came from the app, so its errors pass through untouched.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
+
+/// Whether a request is a page load by a person (gets HTML and redirects) rather than an API or XHR call
+/// (gets JSON and status codes). Browsers say so with `Sec-Fetch-Mode`; for other clients anything that does
+/// not ask for JSON (or identify as XHR) is treated as a page load, as oauth2-proxy does, so `curl` sees the
+/// redirect to the sign-in page.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    if let Some(mode) = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+        return mode == "navigate";
+    }
+    if headers.get("x-requested-with").is_some() {
+        return false;
+    }
+    let accept = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("text/html") || !accept.contains("json")
+}
+
+pub async fn request_context(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = RequestId(format!("{:016x}", rand::random::<u64>()));
+    let html = wants_html(request.headers());
+    let method = request.method().clone();
+    // The path only: query strings can carry secrets (setup tokens), so they are never logged.
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(id.clone());
+
+    let mut response = next.run(request).await;
+
+    let proxied = response.extensions().get::<Proxied>().is_some();
+    if let Some(reply) = response.extensions_mut().remove::<ErrorReply>() {
+        response = replace_body(response, render_error(&reply, html, &id));
+    } else if !proxied && is_bare_error(&response) {
+        let reply = ErrorReply::for_status(response.status());
+        response = replace_body(response, render_error(&reply, html, &id));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+
+    let status = response.status();
+    metrics::counter!("gatehouse_http_requests_total", "status" => status.as_str().to_owned())
+        .increment(1);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if proxied {
+        tracing::debug!(target: "gatehouse::access", request_id = %id.0, %method, %path, status = status.as_u16(), elapsed_ms, "proxied");
+    } else {
+        tracing::info!(target: "gatehouse::access", request_id = %id.0, %method, %path, status = status.as_u16(), elapsed_ms, "served");
+    }
+    response
+}
+
+/// An error status with no page of its own (axum's plain-text rejections, e.g. 405 or 413).
+fn is_bare_error(response: &Response) -> bool {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    (status.is_client_error() || status.is_server_error()) && plain
+}
+
+/// Keeps the headers an error response already had (cookies, `Allow`, ...) under the rendered page's own.
+fn replace_body(original: Response, mut rendered: Response) -> Response {
+    let own: Vec<http::HeaderName> = rendered.headers().keys().cloned().collect();
+    let mut last_name = None;
+    for (name, value) in original.into_parts().0.headers {
+        if let Some(name) = name {
+            last_name = Some(name);
+        }
+        let Some(name) = last_name.clone() else {
+            continue;
+        };
+        if name == CONTENT_TYPE || name == http::header::CONTENT_LENGTH || own.contains(&name) {
+            continue;
+        }
+        rendered.headers_mut().append(name, value);
+    }
+    rendered
+}
+
+/// Renders an error for a browser (branded page) or a program (JSON).
+pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response {
+    let (content_type, body) = if html {
+        let action = match reply.status {
+            StatusCode::UNAUTHORIZED => Some(("/_gatehouse/login", "Sign in")),
+            StatusCode::SERVICE_UNAVAILABLE if reply.code == "upstream_starting" => None,
+            _ => Some(("/", "Back to the app")),
+        };
+        let page = render(
+            "error.html",
+            minijinja::context! {
+                status => reply.status.as_u16(),
+                title => reply.title,
+                message => reply.message,
+                request_id => id.0,
+                refresh => reply.retry_after.filter(|_| reply.code == "upstream_starting"),
+                action_href => action.map(|a| a.0),
+                action_label => action.map(|a| a.1),
+            },
+        );
+        ("text/html; charset=utf-8", page)
+    } else {
+        let body = json!({ "error": reply.code, "message": reply.message, "request_id": id.0 });
+        ("application/json", body.to_string())
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    super::apply_security_headers(headers);
+    if let Some(secs) = reply.retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_loads_and_api_calls_are_told_apart() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml"),
+        );
+        assert!(wants_html(&headers));
+        headers.insert(
+            "x-requested-with",
+            HeaderValue::from_static("XMLHttpRequest"),
+        );
+        assert!(!wants_html(&headers));
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(!wants_html(&headers));
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(wants_html(&headers), "curl-style clients get the redirect");
+        headers.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+        assert!(!wants_html(&headers));
+        headers.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
+        assert!(wants_html(&headers));
+    }
+}

@@ -1,0 +1,194 @@
+//! Errors as people and programs see them. Handlers return [`ErrorReply`]; the request-context middleware
+//! renders it as a branded HTML page for browsers or as JSON for API clients, always with the request id, so
+//! a user can quote it and an operator can find the matching log line. Nothing internal (SQL, paths, tokens)
+//! ever reaches the message.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+#[derive(Debug, Clone)]
+pub struct ErrorReply {
+    pub status: StatusCode,
+    /// Stable machine-readable code for the JSON face, e.g. `upstream_unavailable`.
+    pub code: &'static str,
+    pub title: &'static str,
+    pub message: String,
+    /// Seconds, sent as `Retry-After` (and used by the "starting" page to refresh itself).
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorReply {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Bad request",
+            message,
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Sign-in required",
+            "Sign in to continue.",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Access denied", message)
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "Form expired",
+            "This form was not sent from this site or has expired. Go back, reload the page and try again.",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Page not found",
+            "There is no Gatehouse page at this address.",
+        )
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Request too large",
+            "The submitted form is too large.",
+        )
+    }
+
+    pub fn too_many_attempts(wait_secs: u64) -> Self {
+        let mut reply = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many attempts",
+            format!(
+                "Too many failed sign-in attempts. Try again in {}.",
+                human_wait(wait_secs)
+            ),
+        );
+        reply.retry_after = Some(wait_secs);
+        reply
+    }
+
+    pub fn starting() -> Self {
+        let mut reply = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_starting",
+            "Starting up",
+            "The app is starting. This page will refresh by itself in a moment.",
+        );
+        reply.retry_after = Some(2);
+        reply
+    }
+
+    pub fn upstream_unavailable() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "App unavailable",
+            "The app behind Gatehouse is not answering. It may be restarting; try again in a moment.",
+        )
+    }
+
+    pub fn upstream_timeout() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "App timed out",
+            "The app behind Gatehouse took too long to answer.",
+        )
+    }
+
+    pub fn database_unavailable() -> Self {
+        let mut reply = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "Temporarily unavailable",
+            "Gatehouse cannot reach its database right now, so nobody can be signed in. Try again shortly.",
+        );
+        reply.retry_after = Some(5);
+        reply
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong",
+            "An unexpected error occurred.",
+        )
+    }
+
+    /// A generic reply for a bare status produced outside a handler (e.g. 405 from the router).
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::not_found(),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
+            StatusCode::UNAUTHORIZED => Self::unauthorized(),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                status,
+                "method_not_allowed",
+                "Method not allowed",
+                "This page does not accept that kind of request.",
+            ),
+            s if s.is_client_error() => Self {
+                status: s,
+                ..Self::bad_request("The request could not be understood.")
+            },
+            s => Self {
+                status: s,
+                ..Self::internal()
+            },
+        }
+    }
+}
+
+impl IntoResponse for ErrorReply {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for ErrorReply {
+    fn from(err: crate::store::StoreError) -> Self {
+        tracing::error!(error = %err, "database call failed");
+        ErrorReply::database_unavailable()
+    }
+}
+
+fn human_wait(secs: u64) -> String {
+    match secs {
+        0..=1 => "a second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "a minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}

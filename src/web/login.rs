@@ -1,0 +1,175 @@
+//! `GET/POST /_gatehouse/login`: the sign-in form and its submission.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+
+use super::error::ErrorReply;
+use super::extract::{
+    client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies,
+};
+use super::form::HtmlForm;
+use super::templates::render;
+use crate::app::SharedState;
+use crate::auth::{LoginAttempt, LoginError};
+use crate::domain::return_path::safe_return_path;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    rd: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    remember: Option<String>,
+    csrf_token: String,
+    rd: Option<String>,
+}
+
+/// What the form shows besides its fields.
+#[derive(Default)]
+struct FormState<'a> {
+    username: &'a str,
+    remember: bool,
+    rd: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+fn login_page(
+    state: &SharedState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    form: FormState<'_>,
+) -> Response {
+    let csrf = csrf_for_page(state, headers);
+    let remember_days = state.config.session.remember_me.as_secs().div_ceil(86_400);
+    let html = render(
+        "login.html",
+        minijinja::context! {
+            csrf_token => csrf.token,
+            rd => form.rd,
+            username => form.username,
+            remember => form.remember,
+            remember_days => remember_days,
+            error => form.error,
+            notice => form.notice,
+        },
+    );
+    with_cookies(html_page(status, html), csrf.set_cookie)
+}
+
+pub async fn show(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, ErrorReply> {
+    let rd = safe_return_path(query.rd.as_deref().unwrap_or("/"));
+    if current_session(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to(&rd).into_response());
+    }
+    let notice = query
+        .signed_out
+        .is_some()
+        .then_some("You have been signed out.");
+    Ok(login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        FormState {
+            rd: &rd,
+            notice,
+            ..Default::default()
+        },
+    ))
+}
+
+pub async fn submit(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    HtmlForm(form): HtmlForm<LoginForm>,
+) -> Result<Response, ErrorReply> {
+    let rd = safe_return_path(form.rd.as_deref().unwrap_or("/"));
+    let remember = form.remember.as_deref().is_some_and(|v| !v.is_empty());
+    let username = form.username.trim();
+    let redisplay = |status, error| {
+        login_page(
+            &state,
+            &headers,
+            status,
+            FormState {
+                username,
+                remember,
+                rd: &rd,
+                error: Some(error),
+                notice: None,
+            },
+        )
+    };
+    if verify_csrf(&state, &headers, &form.csrf_token).is_err() {
+        // A stale tab is the usual cause: show the form again with a fresh token rather than a dead end.
+        return Ok(redisplay(
+            StatusCode::FORBIDDEN,
+            "This sign-in form had expired. Please try again.",
+        ));
+    }
+    if username.is_empty()
+        || form.password.is_empty()
+        || username.len() > 254
+        || form.password.chars().count() > 1024
+    {
+        return Ok(redisplay(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect username or password.",
+        ));
+    }
+    let attempt = LoginAttempt {
+        login: username.to_owned(),
+        password: form.password,
+        remember_me: remember,
+        client: client_info(&state, peer, &headers),
+    };
+    match state.login.sign_in(attempt).await {
+        Ok(signed_in) => {
+            let max_age = state.sessions.cookie_max_age(&signed_in.session);
+            let cookie = state.cookies.build(
+                state.cookies.session,
+                signed_in.token.expose().to_owned(),
+                max_age,
+            );
+            tracing::info!(user = %signed_in.user.username, "signed in");
+            let cookie =
+                HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
+            Ok(with_cookies(Redirect::to(&rd), [cookie]))
+        }
+        Err(LoginError::InvalidCredentials) => Ok(redisplay(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect username or password.",
+        )),
+        Err(LoginError::Disabled) => Ok(redisplay(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask an administrator to enable it.",
+        )),
+        Err(LoginError::Throttled(wait)) => {
+            let secs = u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1);
+            let reply = ErrorReply::too_many_attempts(secs);
+            let mut response = redisplay(StatusCode::TOO_MANY_REQUESTS, &reply.message);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            Ok(response)
+        }
+        Err(LoginError::Store(err)) => Err(err.into()),
+        Err(LoginError::Password(err)) => {
+            tracing::error!(error = %err, "password verification failed");
+            Err(ErrorReply::internal())
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Gatehouse's own pages and endpoints under `/_gatehouse/`. One file per page group; this file assembles
+//! them and applies what every page gets: security headers, a small body limit and a 404 page for unknown
+//! Gatehouse paths (which never fall through to the app).
+
+pub mod context;
+pub mod error;
+pub mod extract;
+mod form;
+mod forward_auth;
+mod health;
+mod login;
+mod logout;
+mod metrics_endpoint;
+pub mod setup;
+mod static_files;
+pub mod templates;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+
+use crate::app::SharedState;
+use error::ErrorReply;
+
+pub fn routes(state: SharedState) -> Router<SharedState> {
+    Router::new()
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", get(logout::show).post(logout::submit))
+        .route("/setup", get(setup::show).post(setup::submit))
+        .route("/auth", get(forward_auth::forward_auth))
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics_endpoint::metrics))
+        .route("/static/{name}", get(static_files::static_file))
+        .fallback(|| async { ErrorReply::not_found().into_response() })
+        .layer(DefaultBodyLimit::max(form::MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Headers for every Gatehouse page: no framing, no inline script or style, no referrer to other sites (setup
+/// links carry a token; same-origin keeps the `Origin` header meaningful for CSRF checks), and no caching of personal pages (static files opt back in).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    apply_security_headers(response.headers_mut());
+    response
+}
+
+pub fn apply_security_headers(headers: &mut http::HeaderMap) {
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+}
