@@ -35,12 +35,18 @@ struct Claims<'a> {
     exp: i64,
 }
 
+/// A cached assertion: the user's `updated_at` it was made for, the token, and when to sign a new one.
+struct CachedAssertion {
+    user_version: i64,
+    token: Arc<str>,
+    refresh_at: OffsetDateTime,
+}
+
 #[derive(Clone)]
 pub struct AssertionSigner {
     key: Arc<EncodingKey>,
     public_key: Arc<[u8]>,
-    /// Per session: the user's `updated_at` the assertion was made for, the assertion, and when to re-sign.
-    cache: Arc<Mutex<HashMap<SessionId, (i64, Arc<str>, OffsetDateTime)>>>,
+    cache: Arc<Mutex<HashMap<SessionId, CachedAssertion>>>,
 }
 
 impl AssertionSigner {
@@ -77,19 +83,24 @@ impl AssertionSigner {
     ) -> Option<Arc<str>> {
         let version = user.updated_at.unix_timestamp();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cached_version, token, refresh_at)) = cache.get(session)
-            && *cached_version == version
-            && now < *refresh_at
+        if let Some(cached) = cache.get(session)
+            && cached.user_version == version
+            && now < cached.refresh_at
         {
-            return Some(token.clone());
+            return Some(cached.token.clone());
         }
         let token: Arc<str> = Arc::from(self.sign(session, user, now)?);
         if cache.len() > 50_000 {
-            cache.retain(|_, (_, _, refresh_at)| *refresh_at > now);
+            cache.retain(|_, cached| cached.refresh_at > now);
         }
+        let refresh_at = now + ASSERTION_LIFETIME / 2;
         cache.insert(
             session.clone(),
-            (version, token.clone(), now + ASSERTION_LIFETIME / 2),
+            CachedAssertion {
+                user_version: version,
+                token: token.clone(),
+                refresh_at,
+            },
         );
         Some(token)
     }

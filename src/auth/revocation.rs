@@ -8,9 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::SessionId;
 
+/// Live connections per session: (connection number, its cancellation token).
+type LiveMap = HashMap<SessionId, Vec<(u64, CancellationToken)>>;
+
 #[derive(Clone, Default)]
 pub struct RevocationHub {
-    inner: Arc<Mutex<HashMap<SessionId, Vec<(u64, CancellationToken)>>>>,
+    inner: Arc<Mutex<LiveMap>>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -57,7 +60,7 @@ impl RevocationHub {
         self.lock().values().map(Vec::len).sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Vec<(u64, CancellationToken)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveMap> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -52,6 +52,11 @@ pub async fn proxy_request(
 ) -> Response {
     // 1. filter
     strip_identity_headers(request.headers_mut());
+    let path = request.uri().path();
+    if path == "/_gatehouse" || path.starts_with("/_gatehouse/") {
+        // Gatehouse's namespace never falls through to the app, whatever the router did not match.
+        return ErrorReply::not_found().into_response();
+    }
 
     let Some(upstream) = state.upstream.clone() else {
         // `serve` without an app: only Gatehouse's own pages exist.

@@ -107,11 +107,11 @@ impl Upstream {
 
     /// The URI to send for a request whose path and query are `path_and_query`.
     pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Ok(Uri::builder()
+        Uri::builder()
             .scheme("http")
             .authority(&*self.authority)
             .path_and_query(path_and_query)
-            .build()?)
+            .build()
     }
 }
 

@@ -36,6 +36,9 @@ pub fn spawn(command: &ChildCommand) -> std::io::Result<Child> {
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
+        // Its own process group, so that stopping it also stops whatever it started (a shell's children,
+        // Streamlit's helpers) and a terminal's Ctrl-C reaches it only through Gatehouse, once.
+        .process_group(0)
         .spawn()
 }
 
@@ -152,10 +155,14 @@ impl SignalSlot {
     }
 }
 
-/// Passes the stop signal on, waits up to 10 s, then kills.
+/// Passes the stop signal on to the app's process group, waits up to 10 s, then kills the group.
 async fn stop_child(child: &mut Child, signal: nix::sys::signal::Signal) {
-    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(nix::unistd::Pid::from_raw);
+    if let Some(group) = group {
+        let _ = nix::sys::signal::killpg(group, signal);
     }
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
         Ok(_) => tracing::info!("the app stopped"),
@@ -163,6 +170,10 @@ async fn stop_child(child: &mut Child, signal: nix::sys::signal::Signal) {
             tracing::warn!("the app did not stop within 10 s; killing it");
             let _ = child.kill().await;
         }
+    }
+    // Anything the app left running in its group goes too.
+    if let Some(group) = group {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
     }
 }
 

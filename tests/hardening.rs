@@ -1,0 +1,332 @@
+//! Bad input never panics and never leaks: malformed cookies, headers and forms get clear 400s, oversized
+//! bodies 413, unknown Gatehouse paths a 404 page; health, metrics and the first-run setup behave.
+
+mod common;
+
+use common::upstream::{closed_port, start_echo_upstream};
+use common::{Clock, TestGatehouse, extract_csrf};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn raw_request(gatehouse: &TestGatehouse, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gatehouse.addr)
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut response),
+    )
+    .await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn malformed_cookies_are_treated_as_no_session() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let mut browser = gatehouse.browser();
+    for value in [
+        "",
+        "x",
+        "%%%",
+        "a=b=c",
+        &"A".repeat(5000),
+        "\"quoted\"",
+        "🍪",
+    ] {
+        browser
+            .cookies
+            .insert("gatehouse_session".into(), value.to_owned());
+        let response = browser.get("/").await;
+        assert_eq!(response.status(), 303, "cookie {value:?}");
+    }
+    // Non-UTF-8 bytes in headers, sent on the wire directly.
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nCookie: gatehouse_session=\xff\xfe\r\nX-Forwarded-For: \xff\r\nConnection: close\r\n\r\n";
+    let response = raw_request(&gatehouse, request).await;
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+}
+
+#[tokio::test]
+async fn malformed_forms_get_a_400_page() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let mut browser = gatehouse.browser();
+    let token = browser.csrf_token("/_gatehouse/login").await;
+    let origin = format!("http://{}", gatehouse.addr);
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "application/x-www-form-urlencoded",
+            "username=alice".to_owned(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            format!("csrf_token={token}&password=x"),
+        ),
+        (
+            "application/json",
+            format!("{{\"username\":\"alice\",\"password\":\"x\",\"csrf_token\":\"{token}\"}}"),
+        ),
+        ("text/plain", "garbage".to_owned()),
+    ];
+    for (content_type, body) in cases {
+        let response = browser
+            .client
+            .post(browser.url("/_gatehouse/login"))
+            .header("content-type", content_type)
+            .header("cookie", browser.cookie_header())
+            .header("origin", &origin)
+            .header("accept", "text/html")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{content_type} {body}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Request ID:"), "{html}");
+    }
+    // Invalid percent-escapes decode leniently and then fail the CSRF check: refused, not crashed.
+    let response = browser
+        .client
+        .post(browser.url("/_gatehouse/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", browser.cookie_header())
+        .body("username=%ZZ&password=%&csrf_token=%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // The server is still healthy afterwards.
+    assert_eq!(browser.get("/_gatehouse/login").await.status(), 200);
+}
+
+#[tokio::test]
+async fn oversized_form_bodies_are_refused() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let mut browser = gatehouse.browser();
+    let token = browser.csrf_token("/_gatehouse/login").await;
+    let huge = "x".repeat(200 * 1024);
+    let response = browser
+        .post_form(
+            "/_gatehouse/login",
+            &[
+                ("username", &huge),
+                ("password", "x"),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    assert!(response.text().await.unwrap().contains("Request too large"));
+}
+
+#[tokio::test]
+async fn unknown_gatehouse_paths_get_a_404_page_and_never_reach_the_app() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("alice", PASSWORD, &[]).await;
+    let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
+    for path in [
+        "/_gatehouse/nope",
+        "/_gatehouse/static/missing.css",
+        "/_gatehouse/",
+        "/_gatehouse",
+    ] {
+        let response = browser.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("Page not found") && html.contains("Request ID:"),
+            "{path}: {html}"
+        );
+    }
+    let response = browser
+        .client
+        .delete(browser.url("/_gatehouse/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_never_show_secrets() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let mut browser = gatehouse.browser();
+    let response = browser.get("/_gatehouse/login").await;
+    let headers = response.headers();
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
+
+#[tokio::test]
+async fn health_reports_the_database_and_the_app() {
+    let healthy = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let response = healthy
+        .browser()
+        .client
+        .get(healthy.url("/_gatehouse/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"]["status"], "ok");
+    assert_eq!(body["upstream"]["status"], "ok");
+
+    let app_down = TestGatehouse::start(Some(closed_port().await)).await;
+    let response = app_down
+        .browser()
+        .client
+        .get(app_down.url("/_gatehouse/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["upstream"]["status"], "down");
+}
+
+#[tokio::test]
+async fn metrics_expose_requests_latency_sign_ins_and_sessions() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("alice", PASSWORD, &[]).await;
+    let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
+    browser.get("/").await;
+    gatehouse.browser().sign_in("alice", "wrong", false).await;
+    let text = browser
+        .client
+        .get(browser.url("/_gatehouse/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "gatehouse_http_requests_total{status=\"200\"}",
+        "gatehouse_proxy_duration_seconds_bucket",
+        "gatehouse_sign_ins_total{outcome=\"success\"}",
+        "gatehouse_sign_ins_total{outcome=\"invalid_credentials\"}",
+        "gatehouse_active_sessions",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let link = gatehouse::web::setup::issue_setup_link(
+        gatehouse.store(),
+        gatehouse.clock.now(),
+        &gatehouse.state.config.server.public_url,
+    )
+    .await
+    .unwrap()
+    .expect("no users yet, so a link is issued");
+    let path = link
+        .split_once(&gatehouse.addr.to_string())
+        .unwrap()
+        .1
+        .to_owned();
+    assert!(path.starts_with("/_gatehouse/setup?token="));
+    let token = path.split_once("token=").unwrap().1.to_owned();
+
+    let mut browser = gatehouse.browser();
+    assert_eq!(
+        browser.get("/_gatehouse/setup?token=wrong").await.status(),
+        403
+    );
+    let page = browser.get(&path).await;
+    assert_eq!(page.status(), 200);
+    let csrf = extract_csrf(&page.text().await.unwrap());
+    let mut fields = vec![
+        ("csrf_token", csrf.as_str()),
+        ("token", token.as_str()),
+        ("username", "root"),
+        ("name", "Root Admin"),
+        ("email", "root@example.com"),
+        ("password", "short"),
+        ("password_confirm", "short"),
+    ];
+    let weak = browser.post_form("/_gatehouse/setup", &fields).await;
+    assert_eq!(weak.status(), 422);
+    assert!(weak.text().await.unwrap().contains("at least 8 characters"));
+
+    fields[5] = ("password", "a sturdy passphrase");
+    fields[6] = ("password_confirm", "a sturdy passphrase");
+    let created = browser.post_form("/_gatehouse/setup", &fields).await;
+    assert_eq!(created.status(), 303);
+    assert!(
+        browser.session_cookie().is_some(),
+        "the new admin is signed in"
+    );
+    let root = gatehouse
+        .store()
+        .user_by_login("root")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(root.has_role("admin"));
+
+    // Used up, and closed now that a user exists.
+    let again = browser.post_form("/_gatehouse/setup", &fields).await;
+    assert_eq!(again.status(), 403);
+    assert_eq!(gatehouse.store().count_users().await.unwrap(), 1);
+    assert!(
+        gatehouse::web::setup::issue_setup_link(
+            gatehouse.store(),
+            gatehouse.clock.now(),
+            &gatehouse.state.config.server.public_url
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+}
+
+#[tokio::test]
+async fn setup_links_expire_after_an_hour() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let link = gatehouse::web::setup::issue_setup_link(
+        gatehouse.store(),
+        gatehouse.clock.now(),
+        &gatehouse.state.config.server.public_url,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let path = link
+        .split_once(&gatehouse.addr.to_string())
+        .unwrap()
+        .1
+        .to_owned();
+    gatehouse.clock.advance(time::Duration::minutes(61));
+    assert_eq!(gatehouse.browser().get(&path).await.status(), 403);
+}
+
+#[tokio::test]
+async fn serve_without_an_app_serves_only_gatehouse_pages() {
+    let gatehouse = TestGatehouse::start(None).await;
+    let mut browser = gatehouse.browser();
+    assert_eq!(browser.get("/_gatehouse/login").await.status(), 200);
+    assert_eq!(browser.get("/anything").await.status(), 404);
+    let health: serde_json::Value = browser
+        .client
+        .get(browser.url("/_gatehouse/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["upstream"]["status"], "none");
+}

@@ -1,0 +1,186 @@
+//! `gatehouse run` as a real process supervising a real child: the child gets `$PORT`, requests wait on a
+//! "starting" page until it answers, a crashed child is restarted, and SIGTERM stops both cleanly.
+//! The child is Python's built-in HTTP server (Python is already needed for the Streamlit tests).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct RunningGatehouse {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RunningGatehouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(app: &str) -> RunningGatehouse {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--",
+            "sh",
+            "-c",
+            app,
+        ])
+        .current_dir(dir.path())
+        .env_remove("GATEHOUSE_CONFIG")
+        .env(
+            "GATEHOUSE_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("run.db").display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    RunningGatehouse {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+async fn health(port: u16) -> Option<serde_json::Value> {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/_gatehouse/health"))
+        .await
+        .ok()?;
+    response.json().await.ok()
+}
+
+/// Polls until `condition` holds for the upstream status, or fails after `limit`.
+async fn wait_for_upstream(port: u16, wanted: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(body) = health(port).await
+            && body["upstream"]["status"] == wanted
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "upstream never became {wanted:?} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const SLOW_APP: &str = "sleep 1; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1";
+
+#[tokio::test]
+async fn the_child_gets_port_and_the_proxy_waits_for_it() {
+    let gatehouse = start(SLOW_APP);
+    wait_for_upstream(gatehouse.port, "starting", Duration::from_secs(10)).await;
+    // While the app starts, health says so with 503.
+    let response = reqwest::get(format!(
+        "http://127.0.0.1:{}/_gatehouse/health",
+        gatehouse.port
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn a_dead_child_is_restarted() {
+    // Serves for two seconds, then dies; Gatehouse must bring it back.
+    let gatehouse =
+        start("python3 -m http.server \"$PORT\" --bind 127.0.0.1 & pid=$!; sleep 2; kill $pid");
+    wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
+    wait_for_upstream(gatehouse.port, "starting", Duration::from_secs(10)).await;
+    wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_gatehouse_and_the_child() {
+    let mut gatehouse = start("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1");
+    wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
+    let pid = nix::unistd::Pid::from_raw(gatehouse.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = gatehouse.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "gatehouse did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        health(gatehouse.port).await.is_none(),
+        "still listening after exit"
+    );
+}
+
+#[tokio::test]
+async fn a_first_run_prints_the_setup_link() {
+    let mut gatehouse = start(SLOW_APP);
+    wait_for_upstream(gatehouse.port, "starting", Duration::from_secs(10)).await;
+    let pid = nix::unistd::Pid::from_raw(gatehouse.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let output = gatehouse.child.wait_with_output_ref();
+    assert!(
+        output.contains(&format!(
+            "http://127.0.0.1:{}/_gatehouse/setup?token=",
+            gatehouse.port
+        )),
+        "{output}"
+    );
+}
+
+trait OutputRef {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl OutputRef for Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.wait();
+        let mut text = String::new();
+        if let Some(stdout) = self.stdout.as_mut() {
+            let _ = stdout.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+#[test]
+fn a_command_that_cannot_start_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--",
+            "/nonexistent/app",
+        ])
+        .current_dir(dir.path())
+        .env(
+            "GATEHOUSE_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("x.db").display()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("could not start '/nonexistent/app'"));
+}
