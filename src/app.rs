@@ -10,10 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{
-    AssertionSigner, CookieNames, CsrfGuard, Login, LoginThrottle, Passwords, RevocationHub,
-    Sessions,
-};
+use crate::auth::{AssertionSigner, CookieNames, CsrfGuard, Login, LoginThrottle, Passwords, RevocationHub, Sessions};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::domain::ThrottlePolicy;
@@ -35,6 +32,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Cancelled when the server shuts down; long-lived tunnels watch it.
     pub shutdown: CancellationToken,
+    /// How often an open WebSocket's session is checked again.
+    pub session_recheck: std::time::Duration,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -45,45 +44,27 @@ pub struct Runtime {
     pub clock: SharedClock,
     pub upstream_status: UpstreamStatus,
     pub shutdown: CancellationToken,
+    /// See [`AppState::session_recheck`]; [`DEFAULT_SESSION_RECHECK`] outside tests.
+    pub session_recheck: std::time::Duration,
 }
+
+/// Ending a session through this server closes its tunnels at once; the periodic re-check catches
+/// everything else (expiry, `gatehouse users disable` from the shell, another instance) within this time.
+pub const DEFAULT_SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl AppState {
     pub async fn build(config: Config, runtime: Runtime) -> anyhow::Result<SharedState> {
-        let Runtime {
-            store,
-            clock,
-            upstream_status,
-            shutdown,
-        } = runtime;
-        let csrf_key = store
-            .setting_or_insert("csrf_hmac_key", &STANDARD.encode(crate::random::bytes(32)))
-            .await?;
-        let csrf = CsrfGuard::new(
-            STANDARD
-                .decode(csrf_key)
-                .map_err(|_| anyhow::anyhow!("stored CSRF key is not base64"))?,
-        );
+        let Runtime { store, clock, upstream_status, shutdown, session_recheck } = runtime;
+        let csrf_key = store.setting_or_insert("csrf_hmac_key", &STANDARD.encode(crate::random::bytes(32))).await?;
+        let csrf =
+            CsrfGuard::new(STANDARD.decode(csrf_key).map_err(|_| anyhow::anyhow!("stored CSRF key is not base64"))?);
         let assertions = AssertionSigner::load(&store).await?;
         let passwords = Passwords::new();
-        let sessions = Sessions::new(
-            store.clone(),
-            clock.clone(),
-            &config.session,
-            RevocationHub::default(),
-        );
+        let sessions = Sessions::new(store.clone(), clock.clone(), &config.session, RevocationHub::default());
         let throttle = LoginThrottle::new(store.clone(), clock.clone(), ThrottlePolicy::default());
-        let login = Login::new(
-            store.clone(),
-            clock.clone(),
-            passwords.clone(),
-            sessions.clone(),
-            throttle,
-        );
-        let upstream = config
-            .upstream
-            .url
-            .as_ref()
-            .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status));
+        let login = Login::new(store.clone(), clock.clone(), passwords.clone(), sessions.clone(), throttle);
+        let upstream =
+            config.upstream.url.as_ref().map(|url| Upstream::new(url, config.upstream.timeout, upstream_status));
         let cookies = CookieNames::new(config.public_is_https());
         Ok(Arc::new(AppState {
             config: Arc::new(config),
@@ -98,6 +79,7 @@ impl AppState {
             assertions,
             metrics: crate::telemetry::metrics_handle(),
             shutdown,
+            session_recheck,
         }))
     }
 }
@@ -107,8 +89,6 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .nest("/_gatehouse", crate::web::routes(state.clone()))
         .fallback(crate::proxy::proxy_request)
-        .layer(axum::middleware::from_fn(
-            crate::web::context::request_context,
-        ))
+        .layer(axum::middleware::from_fn(crate::web::context::request_context))
         .with_state(state)
 }

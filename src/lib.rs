@@ -23,8 +23,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use app::SharedState;
+use domain::ThrottlePolicy;
 
-/// How often expired sessions are swept out of the database.
+/// How often expired sessions, stale throttling counters and expired one-time tokens are swept out.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Serves `state` on `listener` until `state.shutdown` is cancelled, then finishes in-flight requests.
@@ -36,12 +37,9 @@ pub async fn serve(listener: TcpListener, state: SharedState) -> std::io::Result
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }
 
 async fn sweep_expired_sessions(state: SharedState) {
@@ -51,10 +49,20 @@ async fn sweep_expired_sessions(state: SharedState) {
             _ = interval.tick() => {}
             _ = state.shutdown.cancelled() => return,
         }
-        match state.store.delete_expired_sessions(state.clock.now()).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "removed expired sessions"),
-            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        let now = state.clock.now();
+        let store = &state.store;
+        let swept = async {
+            let sessions = store.delete_expired_sessions(now).await?;
+            let counters = store.delete_stale_throttle(now - ThrottlePolicy::default().reset_after).await?;
+            let tokens = store.delete_expired_one_time_tokens(now).await?;
+            Ok::<_, store::StoreError>((sessions, counters, tokens))
+        };
+        match swept.await {
+            Ok((0, 0, 0)) => {}
+            Ok((sessions, counters, tokens)) => {
+                tracing::info!(sessions, counters, tokens, "swept expired records")
+            }
+            Err(err) => tracing::warn!(error = %err, "could not sweep expired records"),
         }
     }
 }

@@ -9,9 +9,7 @@ use rand::rngs::OsRng;
 pub fn bytes(len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     // The OS random source failing is not something a server can continue from safely.
-    OsRng
-        .try_fill_bytes(&mut buf)
-        .expect("the operating system's random number generator failed");
+    OsRng.try_fill_bytes(&mut buf).expect("the operating system's random number generator failed");
     buf
 }
 

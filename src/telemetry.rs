@@ -14,12 +14,8 @@ pub fn init_logging(config: &LogConfig) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| {
-            EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"))
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .unwrap_or_else(|| EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
@@ -31,15 +27,9 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ];
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
             let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("gatehouse_proxy_duration_seconds".into()),
-                    &buckets,
-                )
+                .set_buckets_for_metric(Matcher::Full("gatehouse_proxy_duration_seconds".into()), &buckets)
                 .expect("bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -53,21 +43,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!(
-        "gatehouse_http_requests_total",
-        "HTTP responses sent, by status code"
-    );
-    metrics::describe_histogram!(
-        "gatehouse_proxy_duration_seconds",
-        "Time until the app's response head arrived"
-    );
+    metrics::describe_counter!("gatehouse_http_requests_total", "HTTP responses sent, by status code");
+    metrics::describe_histogram!("gatehouse_proxy_duration_seconds", "Time until the app's response head arrived");
     metrics::describe_counter!("gatehouse_sign_ins_total", "Sign-in attempts, by outcome");
-    metrics::describe_gauge!(
-        "gatehouse_active_sessions",
-        "Unexpired sessions in the database"
-    );
-    metrics::describe_gauge!(
-        "gatehouse_websockets_open",
-        "WebSocket tunnels open through the proxy"
-    );
+    metrics::describe_gauge!("gatehouse_active_sessions", "Unexpired sessions in the database");
+    metrics::describe_gauge!("gatehouse_websockets_open", "WebSocket tunnels open through the proxy");
+    metrics::describe_gauge!("gatehouse_websockets_tracked", "WebSocket tunnels registered for live revocation");
 }

@@ -12,9 +12,7 @@ struct Cli {
 
 impl Cli {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
 
     fn db_url(&self) -> String {
@@ -42,11 +40,7 @@ impl Cli {
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let output = self.run(args, stdin);
-        assert!(
-            output.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     }
 
@@ -77,23 +71,12 @@ fn users_are_managed_end_to_end() {
         ],
         Some("correct horse battery\n"),
     );
-    cli.ok(
-        &["users", "add", "bob", "--password-stdin"],
-        Some("another good password"),
-    );
+    cli.ok(&["users", "add", "bob", "--password-stdin"], Some("another good password"));
 
     let list = cli.json(&["users", "list", "--json"]);
-    let names: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap().to_owned())
-        .collect();
+    let names: Vec<_> = list.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, vec!["alice", "bob"]);
-    assert!(
-        list.to_string().find("password").is_none(),
-        "password hashes never leave through the CLI"
-    );
+    assert!(list.to_string().find("password").is_none(), "password hashes never leave through the CLI");
 
     let alice = cli.json(&["users", "show", "alice", "--json"]);
     assert_eq!(alice["email"], "alice@example.com");
@@ -102,37 +85,17 @@ fn users_are_managed_end_to_end() {
     assert_eq!(alice["disabled"], false);
 
     let table = cli.ok(&["users", "list"], None);
-    assert!(
-        table.starts_with("USERNAME") && table.contains("alice@example.com"),
-        "{table}"
-    );
+    assert!(table.starts_with("USERNAME") && table.contains("alice@example.com"), "{table}");
 
-    cli.ok(
-        &[
-            "users", "roles", "alice", "--add", "admin", "--remove", "analyst",
-        ],
-        None,
-    );
-    assert_eq!(
-        cli.json(&["users", "show", "alice", "--json"])["roles"],
-        serde_json::json!(["admin"])
-    );
+    cli.ok(&["users", "roles", "alice", "--add", "admin", "--remove", "analyst"], None);
+    assert_eq!(cli.json(&["users", "show", "alice", "--json"])["roles"], serde_json::json!(["admin"]));
 
     cli.ok(&["users", "disable", "alice"], None);
-    assert_eq!(
-        cli.json(&["users", "show", "alice", "--json"])["disabled"],
-        true
-    );
+    assert_eq!(cli.json(&["users", "show", "alice", "--json"])["disabled"], true);
     cli.ok(&["users", "enable", "alice"], None);
-    assert_eq!(
-        cli.json(&["users", "show", "alice", "--json"])["disabled"],
-        false
-    );
+    assert_eq!(cli.json(&["users", "show", "alice", "--json"])["disabled"], false);
 
-    cli.ok(
-        &["users", "passwd", "alice", "--password-stdin"],
-        Some("a brand new passphrase\n"),
-    );
+    cli.ok(&["users", "passwd", "alice", "--password-stdin"], Some("a brand new passphrase\n"));
     cli.ok(&["users", "delete", "bob"], None);
     let missing = cli.run(&["users", "show", "bob"], None);
     assert_eq!(exit_code(&missing), 2);
@@ -142,31 +105,17 @@ fn users_are_managed_end_to_end() {
 #[tokio::test]
 async fn cli_changes_are_stored_hashed_and_audited() {
     let cli = Cli::new();
-    cli.ok(
-        &["users", "add", "alice", "--password-stdin"],
-        Some("correct horse battery\n"),
-    );
-    cli.ok(
-        &["users", "passwd", "alice", "--password-stdin"],
-        Some("a brand new passphrase"),
-    );
+    cli.ok(&["users", "add", "alice", "--password-stdin"], Some("correct horse battery\n"));
+    cli.ok(&["users", "passwd", "alice", "--password-stdin"], Some("a brand new passphrase"));
     cli.ok(&["users", "disable", "alice"], None);
     let store = gatehouse::store::open(&cli.db_url()).await.unwrap();
     let alice = store.user_by_login("alice").await.unwrap().unwrap();
     let hash = alice.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"));
-    assert_eq!(
-        verify_blocking("a brand new passphrase", &hash),
-        Verification::Valid {
-            needs_rehash: false
-        }
-    );
+    assert_eq!(verify_blocking("a brand new passphrase", &hash), Verification::Valid { needs_rehash: false });
     let events = store.list_audit(&Default::default()).await.unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        vec!["user_disabled", "password_changed", "user_created"]
-    );
+    assert_eq!(kinds, vec!["user_disabled", "password_changed", "user_created"]);
     assert!(events.iter().all(|e| e.actor.as_deref() == Some("cli")));
 }
 
@@ -174,38 +123,15 @@ async fn cli_changes_are_stored_hashed_and_audited() {
 fn bad_input_is_refused_with_exit_code_2() {
     let cli = Cli::new();
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        (vec!["users", "add", "bad name", "--password-stdin"], Some("long enough pw"), "username"),
         (
-            vec!["users", "add", "bad name", "--password-stdin"],
-            Some("long enough pw"),
-            "username",
-        ),
-        (
-            vec![
-                "users",
-                "add",
-                "carol",
-                "--email",
-                "not-an-email",
-                "--password-stdin",
-            ],
+            vec!["users", "add", "carol", "--email", "not-an-email", "--password-stdin"],
             Some("long enough pw"),
             "not a valid email",
         ),
-        (
-            vec!["users", "add", "carol", "--password-stdin"],
-            Some("short"),
-            "at least 8 characters",
-        ),
-        (
-            vec!["users", "add", "carol", "--password-stdin"],
-            Some("carol"),
-            "at least 8",
-        ),
-        (
-            vec!["users", "add", "carol", "--password-stdin"],
-            Some(""),
-            "empty",
-        ),
+        (vec!["users", "add", "carol", "--password-stdin"], Some("short"), "at least 8 characters"),
+        (vec!["users", "add", "carol", "--password-stdin"], Some("carol"), "at least 8"),
+        (vec!["users", "add", "carol", "--password-stdin"], Some(""), "empty"),
         (
             vec!["users", "add", "carol", "--role", "a,b", "--password-stdin"],
             Some("long enough pw"),
@@ -221,14 +147,8 @@ fn bad_input_is_refused_with_exit_code_2() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    cli.ok(
-        &["users", "add", "carol", "--password-stdin"],
-        Some("long enough pw"),
-    );
-    let duplicate = cli.run(
-        &["users", "add", "Carol", "--password-stdin"],
-        Some("long enough pw"),
-    );
+    cli.ok(&["users", "add", "carol", "--password-stdin"], Some("long enough pw"));
+    let duplicate = cli.run(&["users", "add", "Carol", "--password-stdin"], Some("long enough pw"));
     assert_eq!(exit_code(&duplicate), 2);
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("username is already taken"));
 }
@@ -238,16 +158,8 @@ fn hash_prints_a_verifiable_argon2id_string() {
     let cli = Cli::new();
     let hash = cli.ok(&["hash"], Some("hunter2 but longer\n"));
     let hash = hash.trim();
-    assert!(
-        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{hash}"
-    );
-    assert_eq!(
-        verify_blocking("hunter2 but longer", hash),
-        Verification::Valid {
-            needs_rehash: false
-        }
-    );
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert_eq!(verify_blocking("hunter2 but longer", hash), Verification::Valid { needs_rehash: false });
 }
 
 #[test]
@@ -288,11 +200,8 @@ fn check_config_lists_every_problem_with_its_origin() {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
 
-    std::fs::write(
-        &path,
-        "[server]\nlisten = \"127.0.0.1:9000\"\n[database]\npassword_file = \"/nonexistent\"\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\n[database]\npassword_file = \"/nonexistent\"\n")
+        .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["check-config", "--config", path.to_str().unwrap()])
         .output()
@@ -304,12 +213,7 @@ fn check_config_lists_every_problem_with_its_origin() {
         .args(["check-config", "--config", path.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(
-        exit_code(&output),
-        0,
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(exit_code(&output), 0, "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("127.0.0.1:9000"));
 
     let missing = Command::new(env!("CARGO_BIN_EXE_gatehouse"))

@@ -10,16 +10,10 @@ const PASSWORD: &str = "correct horse battery";
 
 async fn raw_request(gatehouse: &TestGatehouse, request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(gatehouse.addr)
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(gatehouse.addr).await.unwrap();
     stream.write_all(request).await.unwrap();
     let mut response = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut response),
-    )
-    .await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut response)).await;
     String::from_utf8_lossy(&response).into_owned()
 }
 
@@ -27,18 +21,8 @@ async fn raw_request(gatehouse: &TestGatehouse, request: &[u8]) -> String {
 async fn malformed_cookies_are_treated_as_no_session() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
     let mut browser = gatehouse.browser();
-    for value in [
-        "",
-        "x",
-        "%%%",
-        "a=b=c",
-        &"A".repeat(5000),
-        "\"quoted\"",
-        "🍪",
-    ] {
-        browser
-            .cookies
-            .insert("gatehouse_session".into(), value.to_owned());
+    for value in ["", "x", "%%%", "a=b=c", &"A".repeat(5000), "\"quoted\"", "🍪"] {
+        browser.cookies.insert("gatehouse_session".into(), value.to_owned());
         let response = browser.get("/").await;
         assert_eq!(response.status(), 303, "cookie {value:?}");
     }
@@ -55,18 +39,9 @@ async fn malformed_forms_get_a_400_page() {
     let token = browser.csrf_token("/_gatehouse/login").await;
     let origin = format!("http://{}", gatehouse.addr);
     let cases: Vec<(&str, String)> = vec![
-        (
-            "application/x-www-form-urlencoded",
-            "username=alice".to_owned(),
-        ),
-        (
-            "application/x-www-form-urlencoded",
-            format!("csrf_token={token}&password=x"),
-        ),
-        (
-            "application/json",
-            format!("{{\"username\":\"alice\",\"password\":\"x\",\"csrf_token\":\"{token}\"}}"),
-        ),
+        ("application/x-www-form-urlencoded", "username=alice".to_owned()),
+        ("application/x-www-form-urlencoded", format!("csrf_token={token}&password=x")),
+        ("application/json", format!("{{\"username\":\"alice\",\"password\":\"x\",\"csrf_token\":\"{token}\"}}")),
         ("text/plain", "garbage".to_owned()),
     ];
     for (content_type, body) in cases {
@@ -106,16 +81,8 @@ async fn oversized_form_bodies_are_refused() {
     let mut browser = gatehouse.browser();
     let token = browser.csrf_token("/_gatehouse/login").await;
     let huge = "x".repeat(200 * 1024);
-    let response = browser
-        .post_form(
-            "/_gatehouse/login",
-            &[
-                ("username", &huge),
-                ("password", "x"),
-                ("csrf_token", &token),
-            ],
-        )
-        .await;
+    let response =
+        browser.post_form("/_gatehouse/login", &[("username", &huge), ("password", "x"), ("csrf_token", &token)]).await;
     assert_eq!(response.status(), 413);
     assert!(response.text().await.unwrap().contains("Request too large"));
 }
@@ -125,26 +92,13 @@ async fn unknown_gatehouse_paths_get_a_404_page_and_never_reach_the_app() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
     gatehouse.add_user("alice", PASSWORD, &[]).await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
-    for path in [
-        "/_gatehouse/nope",
-        "/_gatehouse/static/missing.css",
-        "/_gatehouse/",
-        "/_gatehouse",
-    ] {
+    for path in ["/_gatehouse/nope", "/_gatehouse/static/missing.css", "/_gatehouse/", "/_gatehouse"] {
         let response = browser.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         let html = response.text().await.unwrap();
-        assert!(
-            html.contains("Page not found") && html.contains("Request ID:"),
-            "{path}: {html}"
-        );
+        assert!(html.contains("Page not found") && html.contains("Request ID:"), "{path}: {html}");
     }
-    let response = browser
-        .client
-        .delete(browser.url("/_gatehouse/login"))
-        .send()
-        .await
-        .unwrap();
+    let response = browser.client.delete(browser.url("/_gatehouse/login")).send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
 
@@ -157,24 +111,13 @@ async fn pages_carry_security_headers_and_never_show_secrets() {
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["cache-control"], "no-store");
-    assert!(
-        headers["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("default-src 'none'")
-    );
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
 }
 
 #[tokio::test]
 async fn health_reports_the_database_and_the_app() {
     let healthy = TestGatehouse::start(Some(start_echo_upstream().await)).await;
-    let response = healthy
-        .browser()
-        .client
-        .get(healthy.url("/_gatehouse/health"))
-        .send()
-        .await
-        .unwrap();
+    let response = healthy.browser().client.get(healthy.url("/_gatehouse/health")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -182,13 +125,7 @@ async fn health_reports_the_database_and_the_app() {
     assert_eq!(body["upstream"]["status"], "ok");
 
     let app_down = TestGatehouse::start(Some(closed_port().await)).await;
-    let response = app_down
-        .browser()
-        .client
-        .get(app_down.url("/_gatehouse/health"))
-        .send()
-        .await
-        .unwrap();
+    let response = app_down.browser().client.get(app_down.url("/_gatehouse/health")).send().await.unwrap();
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["upstream"]["status"], "down");
@@ -201,15 +138,7 @@ async fn metrics_expose_requests_latency_sign_ins_and_sessions() {
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
     browser.get("/").await;
     gatehouse.browser().sign_in("alice", "wrong", false).await;
-    let text = browser
-        .client
-        .get(browser.url("/_gatehouse/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = browser.client.get(browser.url("/_gatehouse/metrics")).send().await.unwrap().text().await.unwrap();
     for needle in [
         "gatehouse_http_requests_total{status=\"200\"}",
         "gatehouse_proxy_duration_seconds_bucket",
@@ -232,19 +161,12 @@ async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
     .await
     .unwrap()
     .expect("no users yet, so a link is issued");
-    let path = link
-        .split_once(&gatehouse.addr.to_string())
-        .unwrap()
-        .1
-        .to_owned();
+    let path = link.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned();
     assert!(path.starts_with("/_gatehouse/setup?token="));
     let token = path.split_once("token=").unwrap().1.to_owned();
 
     let mut browser = gatehouse.browser();
-    assert_eq!(
-        browser.get("/_gatehouse/setup?token=wrong").await.status(),
-        403
-    );
+    assert_eq!(browser.get("/_gatehouse/setup?token=wrong").await.status(), 403);
     let page = browser.get(&path).await;
     assert_eq!(page.status(), 200);
     let csrf = extract_csrf(&page.text().await.unwrap());
@@ -265,16 +187,8 @@ async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
     fields[6] = ("password_confirm", "a sturdy passphrase");
     let created = browser.post_form("/_gatehouse/setup", &fields).await;
     assert_eq!(created.status(), 303);
-    assert!(
-        browser.session_cookie().is_some(),
-        "the new admin is signed in"
-    );
-    let root = gatehouse
-        .store()
-        .user_by_login("root")
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(browser.session_cookie().is_some(), "the new admin is signed in");
+    let root = gatehouse.store().user_by_login("root").await.unwrap().unwrap();
     assert!(root.has_role("admin"));
 
     // Used up, and closed now that a user exists.
@@ -304,11 +218,7 @@ async fn setup_links_expire_after_an_hour() {
     .await
     .unwrap()
     .unwrap();
-    let path = link
-        .split_once(&gatehouse.addr.to_string())
-        .unwrap()
-        .1
-        .to_owned();
+    let path = link.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned();
     gatehouse.clock.advance(time::Duration::minutes(61));
     assert_eq!(gatehouse.browser().get(&path).await.status(), 403);
 }
@@ -319,14 +229,7 @@ async fn serve_without_an_app_serves_only_gatehouse_pages() {
     let mut browser = gatehouse.browser();
     assert_eq!(browser.get("/_gatehouse/login").await.status(), 200);
     assert_eq!(browser.get("/anything").await.status(), 404);
-    let health: serde_json::Value = browser
-        .client
-        .get(browser.url("/_gatehouse/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value =
+        browser.client.get(browser.url("/_gatehouse/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["upstream"]["status"], "none");
 }

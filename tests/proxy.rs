@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::upstream::{closed_port, start_echo_upstream, start_nagle_upstream};
-use common::{TestGatehouse, echoed_header};
+use common::{Clock, TestGatehouse, echoed_header};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -15,9 +15,7 @@ const PASSWORD: &str = "correct horse battery";
 
 async fn gatehouse_with_alice() -> TestGatehouse {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
-    gatehouse
-        .add_user("alice", PASSWORD, &["analyst", "admin"])
-        .await;
+    gatehouse.add_user("alice", PASSWORD, &["analyst", "admin"]).await;
     gatehouse
 }
 
@@ -41,33 +39,13 @@ async fn identity_headers_reach_the_app_and_spoofed_ones_never_do() {
         .await;
     assert_eq!(report["path"], "/page?x=1");
     assert_eq!(echoed_header(&report, "x-gatehouse-user"), vec!["alice"]);
-    assert_eq!(
-        echoed_header(&report, "x-gatehouse-email"),
-        vec!["alice@example.com"]
-    );
-    assert_eq!(
-        echoed_header(&report, "x-gatehouse-name"),
-        vec!["Alice Example"]
-    );
-    assert_eq!(
-        echoed_header(&report, "x-gatehouse-roles"),
-        vec!["admin,analyst"]
-    );
-    assert_eq!(
-        echoed_header(&report, "x-gatehouse-logged-in"),
-        vec!["true"]
-    );
+    assert_eq!(echoed_header(&report, "x-gatehouse-email"), vec!["alice@example.com"]);
+    assert_eq!(echoed_header(&report, "x-gatehouse-name"), vec!["Alice Example"]);
+    assert_eq!(echoed_header(&report, "x-gatehouse-roles"), vec!["admin,analyst"]);
+    assert_eq!(echoed_header(&report, "x-gatehouse-logged-in"), vec!["true"]);
     assert!(echoed_header(&report, "x-gatehouse-anything").is_empty());
-    for alias in [
-        "remote-user",
-        "x-forwarded-user",
-        "x-forwarded-email",
-        "x-auth-name",
-    ] {
-        assert!(
-            echoed_header(&report, alias).is_empty(),
-            "{alias} reached the app"
-        );
+    for alias in ["remote-user", "x-forwarded-user", "x-forwarded-email", "x-auth-name"] {
+        assert!(echoed_header(&report, alias).is_empty(), "{alias} reached the app");
     }
     let assertion = echoed_header(&report, "x-gatehouse-assertion");
     assert_eq!(assertion.len(), 1);
@@ -80,51 +58,28 @@ async fn the_assertion_verifies_with_the_published_key_and_carries_the_identity(
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
     let report = browser.echo("/", &[]).await;
     let token = echoed_header(&report, "x-gatehouse-assertion").remove(0);
-    let key =
-        jsonwebtoken::DecodingKey::from_ed_components(&gatehouse.state.assertions.public_key_b64())
-            .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_ed_components(&gatehouse.state.assertions.public_key_b64()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_issuer(&["gatehouse"]);
     validation.validate_exp = false; // the test clock is not the wall clock jsonwebtoken reads
-    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
-        .unwrap()
-        .claims;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).unwrap().claims;
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["email"], "alice@example.com");
     assert_eq!(claims["roles"], serde_json::json!(["admin", "analyst"]));
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        120
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 120);
 }
 
 #[tokio::test]
 async fn gatehouse_cookies_and_hop_by_hop_headers_are_not_forwarded() {
     let gatehouse = gatehouse_with_alice().await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
-    browser
-        .cookies
-        .insert("_streamlit_xsrf".into(), "app-cookie".into());
+    browser.cookies.insert("_streamlit_xsrf".into(), "app-cookie".into());
     let report = browser
-        .echo(
-            "/",
-            &[
-                ("connection", "keep-alive, x-hop"),
-                ("x-hop", "1"),
-                ("te", "trailers"),
-                ("x-end", "2"),
-            ],
-        )
+        .echo("/", &[("connection", "keep-alive, x-hop"), ("x-hop", "1"), ("te", "trailers"), ("x-end", "2")])
         .await;
     let cookies = echoed_header(&report, "cookie").join(";");
-    assert!(
-        cookies.contains("_streamlit_xsrf=app-cookie"),
-        "the app's own cookie must arrive: {cookies}"
-    );
-    assert!(
-        !cookies.contains("gatehouse_session") && !cookies.contains("gatehouse_csrf"),
-        "{cookies}"
-    );
+    assert!(cookies.contains("_streamlit_xsrf=app-cookie"), "the app's own cookie must arrive: {cookies}");
+    assert!(!cookies.contains("gatehouse_session") && !cookies.contains("gatehouse_csrf"), "{cookies}");
     assert!(echoed_header(&report, "x-hop").is_empty());
     assert!(echoed_header(&report, "te").is_empty());
     assert_eq!(echoed_header(&report, "x-end"), vec!["2"]);
@@ -134,30 +89,15 @@ async fn gatehouse_cookies_and_hop_by_hop_headers_are_not_forwarded() {
 async fn forwarded_headers_are_set_and_host_is_kept() {
     let gatehouse = gatehouse_with_alice().await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
-    let report = browser
-        .echo(
-            "/",
-            &[
-                ("x-forwarded-for", "10.9.9.9"),
-                ("x-forwarded-proto", "https"),
-            ],
-        )
-        .await;
+    let report = browser.echo("/", &[("x-forwarded-for", "10.9.9.9"), ("x-forwarded-proto", "https")]).await;
     assert_eq!(
         echoed_header(&report, "x-forwarded-for"),
         vec!["127.0.0.1"],
         "an untrusted client cannot claim an address"
     );
     assert_eq!(echoed_header(&report, "x-forwarded-proto"), vec!["http"]);
-    assert_eq!(
-        echoed_header(&report, "x-forwarded-host"),
-        vec![gatehouse.addr.to_string()]
-    );
-    assert_eq!(
-        echoed_header(&report, "host"),
-        vec![gatehouse.addr.to_string()],
-        "Host keeps its port"
-    );
+    assert_eq!(echoed_header(&report, "x-forwarded-host"), vec![gatehouse.addr.to_string()]);
+    assert_eq!(echoed_header(&report, "host"), vec![gatehouse.addr.to_string()], "Host keeps its port");
     assert_eq!(echoed_header(&report, "x-request-id").len(), 1);
 }
 
@@ -177,13 +117,8 @@ async fn response_bodies_stream_without_buffering() {
     let gatehouse = gatehouse_with_alice().await;
     let browser = gatehouse.signed_in("alice", PASSWORD).await;
     let started = Instant::now();
-    let mut response = browser
-        .client
-        .get(browser.url("/stream"))
-        .header("cookie", browser.cookie_header())
-        .send()
-        .await
-        .unwrap();
+    let mut response =
+        browser.client.get(browser.url("/stream")).header("cookie", browser.cookie_header()).send().await.unwrap();
     let first = response.chunk().await.unwrap().unwrap();
     let first_after = started.elapsed();
     assert_eq!(&first[..], b"first chunk;");
@@ -209,12 +144,7 @@ async fn request_bodies_stream_to_the_app() {
     // because the rest is only sent after the answer arrives.
     let response = tokio::time::timeout(
         Duration::from_secs(5),
-        browser
-            .client
-            .post(browser.url("/first-chunk"))
-            .header("cookie", browser.cookie_header())
-            .body(body)
-            .send(),
+        browser.client.post(browser.url("/first-chunk")).header("cookie", browser.cookie_header()).body(body).send(),
     )
     .await
     .expect("the request body was buffered")
@@ -233,29 +163,18 @@ async fn request_bodies_stream_to_the_app() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.text().await.unwrap(),
-        (8 * 1024 * 1024).to_string()
-    );
+    assert_eq!(response.text().await.unwrap(), (8 * 1024 * 1024).to_string());
 }
 
 #[tokio::test]
 async fn websocket_upgrade_is_tunnelled_with_headers_unchanged_and_identity_added() {
     let gatehouse = gatehouse_with_alice().await;
     let browser = gatehouse.signed_in("alice", PASSWORD).await;
-    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr)
-        .into_client_request()
-        .unwrap();
+    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
     let headers = request.headers_mut();
     headers.insert("cookie", browser.cookie_header().parse().unwrap());
-    headers.insert(
-        "origin",
-        format!("http://{}", gatehouse.addr).parse().unwrap(),
-    );
-    headers.insert(
-        "sec-websocket-protocol",
-        "streamlit, xsrf-token-value".parse().unwrap(),
-    );
+    headers.insert("origin", format!("http://{}", gatehouse.addr).parse().unwrap());
+    headers.insert("sec-websocket-protocol", "streamlit, xsrf-token-value".parse().unwrap());
     headers.insert("x-gatehouse-user", "mallory".parse().unwrap());
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.status(), 101);
@@ -265,28 +184,13 @@ async fn websocket_upgrade_is_tunnelled_with_headers_unchanged_and_identity_adde
     let received: serde_json::Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
     let report = serde_json::json!({ "headers": received });
     assert_eq!(echoed_header(&report, "x-gatehouse-user"), vec!["alice"]);
-    assert_eq!(
-        echoed_header(&report, "x-gatehouse-email"),
-        vec!["alice@example.com"]
-    );
-    assert_eq!(
-        echoed_header(&report, "sec-websocket-protocol"),
-        vec!["streamlit, xsrf-token-value"]
-    );
-    assert_eq!(
-        echoed_header(&report, "origin"),
-        vec![format!("http://{}", gatehouse.addr)]
-    );
-    assert_eq!(
-        echoed_header(&report, "host"),
-        vec![gatehouse.addr.to_string()]
-    );
+    assert_eq!(echoed_header(&report, "x-gatehouse-email"), vec!["alice@example.com"]);
+    assert_eq!(echoed_header(&report, "sec-websocket-protocol"), vec!["streamlit, xsrf-token-value"]);
+    assert_eq!(echoed_header(&report, "origin"), vec![format!("http://{}", gatehouse.addr)]);
+    assert_eq!(echoed_header(&report, "host"), vec![gatehouse.addr.to_string()]);
     assert_eq!(echoed_header(&report, "upgrade"), vec!["websocket"]);
 
-    socket
-        .send(Message::text("ping over the tunnel"))
-        .await
-        .unwrap();
+    socket.send(Message::text("ping over the tunnel")).await.unwrap();
     let echoed = socket.next().await.unwrap().unwrap();
     assert_eq!(echoed.to_text().unwrap(), "ping over the tunnel");
 }
@@ -294,9 +198,7 @@ async fn websocket_upgrade_is_tunnelled_with_headers_unchanged_and_identity_adde
 #[tokio::test]
 async fn websocket_without_a_session_is_refused() {
     let gatehouse = gatehouse_with_alice().await;
-    let request = format!("ws://{}/_stcore/stream", gatehouse.addr)
-        .into_client_request()
-        .unwrap();
+    let request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
     let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
     match err {
         tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
@@ -308,12 +210,8 @@ async fn websocket_without_a_session_is_refused() {
 async fn signing_out_closes_the_sessions_open_websockets() {
     let gatehouse = gatehouse_with_alice().await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
-    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", browser.cookie_header().parse().unwrap());
+    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
+    request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     socket.next().await.unwrap().unwrap();
     assert_eq!(gatehouse.state.sessions.revocations().live_count(), 1);
@@ -333,6 +231,30 @@ async fn signing_out_closes_the_sessions_open_websockets() {
 }
 
 #[tokio::test]
+async fn websockets_close_when_the_session_ends_elsewhere() {
+    // Disabling through the store directly is what `gatehouse users disable` in a shell does: this server
+    // is not told, and must notice by itself.
+    let gatehouse = gatehouse_with_alice().await;
+    let browser = gatehouse.signed_in("alice", PASSWORD).await;
+    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
+    request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket.next().await.unwrap().unwrap();
+    let alice = gatehouse.store().user_by_login("alice").await.unwrap().unwrap();
+    gatehouse.store().set_disabled(&alice.id, true, gatehouse.clock.now()).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the WebSocket of a disabled user stayed open");
+    assert_eq!(gatehouse.state.sessions.revocations().live_count(), 0);
+}
+
+#[tokio::test]
 async fn upstream_down_gives_a_branded_502_page_or_json() {
     let gatehouse = TestGatehouse::start(Some(closed_port().await)).await;
     gatehouse.add_user("alice", PASSWORD, &[]).await;
@@ -341,10 +263,7 @@ async fn upstream_down_gives_a_branded_502_page_or_json() {
     assert_eq!(page.status(), 502);
     let request_id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
     let html = page.text().await.unwrap();
-    assert!(
-        html.contains("App unavailable") && html.contains(&request_id),
-        "{html}"
-    );
+    assert!(html.contains("App unavailable") && html.contains(&request_id), "{html}");
     assert!(html.contains("/_gatehouse/static/gatehouse.css"));
 
     let api = browser.api_get("/api").await;
@@ -355,11 +274,7 @@ async fn upstream_down_gives_a_branded_502_page_or_json() {
 
 #[tokio::test]
 async fn upstream_timeout_gives_504() {
-    let gatehouse = TestGatehouse::start_with(
-        Some(start_echo_upstream().await),
-        "upstream.timeout = \"1s\"\n",
-    )
-    .await;
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), "upstream.timeout = \"1s\"\n").await;
     gatehouse.add_user("alice", PASSWORD, &[]).await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
     let response = browser.get("/slow").await;
@@ -381,12 +296,7 @@ async fn forward_auth_answers_200_with_identity_or_401() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["x-gatehouse-user"], "alice");
     assert_eq!(ok.headers()["x-gatehouse-roles"], "admin,analyst");
-    let anonymous = browser
-        .client
-        .get(browser.url("/_gatehouse/auth"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = browser.client.get(browser.url("/_gatehouse/auth")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 }
 
@@ -414,13 +324,7 @@ async fn reused_upstream_connections_do_not_stall_on_delayed_acks() {
     }
     let started = Instant::now();
     for _ in 0..20 {
-        let response = browser
-            .client
-            .get(browser.url("/health"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
+        let response = browser.client.get(browser.url("/health")).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(response.text().await.unwrap(), "ok");
     }
     let elapsed = started.elapsed();

@@ -19,47 +19,26 @@ impl Drop for RunningGatehouse {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(app: &str) -> RunningGatehouse {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--",
-            "sh",
-            "-c",
-            app,
-        ])
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--", "sh", "-c", app])
         .current_dir(dir.path())
         .env_remove("GATEHOUSE_CONFIG")
-        .env(
-            "GATEHOUSE_DATABASE__URL",
-            format!("sqlite://{}", dir.path().join("run.db").display()),
-        )
+        .env("GATEHOUSE_DATABASE__URL", format!("sqlite://{}", dir.path().join("run.db").display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    RunningGatehouse {
-        child,
-        port,
-        _dir: dir,
-    }
+    RunningGatehouse { child, port, _dir: dir }
 }
 
 async fn health(port: u16) -> Option<serde_json::Value> {
-    let response = reqwest::get(format!("http://127.0.0.1:{port}/_gatehouse/health"))
-        .await
-        .ok()?;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/_gatehouse/health")).await.ok()?;
     response.json().await.ok()
 }
 
@@ -72,36 +51,31 @@ async fn wait_for_upstream(port: u16, wanted: &str, limit: Duration) {
         {
             return;
         }
-        assert!(
-            started.elapsed() < limit,
-            "upstream never became {wanted:?} within {limit:?}"
-        );
+        assert!(started.elapsed() < limit, "upstream never became {wanted:?} within {limit:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-const SLOW_APP: &str = "sleep 1; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1";
+const SLOW_APP: &str = "env > app-env.txt; sleep 1; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1";
 
 #[tokio::test]
 async fn the_child_gets_port_and_the_proxy_waits_for_it() {
     let gatehouse = start(SLOW_APP);
     wait_for_upstream(gatehouse.port, "starting", Duration::from_secs(10)).await;
     // While the app starts, health says so with 503.
-    let response = reqwest::get(format!(
-        "http://127.0.0.1:{}/_gatehouse/health",
-        gatehouse.port
-    ))
-    .await
-    .unwrap();
+    let response = reqwest::get(format!("http://127.0.0.1:{}/_gatehouse/health", gatehouse.port)).await.unwrap();
     assert_eq!(response.status(), 503);
     wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
+    let env = std::fs::read_to_string(gatehouse._dir.path().join("app-env.txt")).unwrap();
+    assert!(env.lines().any(|l| l.starts_with("PORT=")), "{env}");
+    assert!(env.contains("GATEHOUSE_ASSERTION_PUBLIC_KEY="));
+    assert!(!env.contains("GATEHOUSE_DATABASE__URL"), "Gatehouse's own settings leaked into the app's environment");
 }
 
 #[tokio::test]
 async fn a_dead_child_is_restarted() {
     // Serves for two seconds, then dies; Gatehouse must bring it back.
-    let gatehouse =
-        start("python3 -m http.server \"$PORT\" --bind 127.0.0.1 & pid=$!; sleep 2; kill $pid");
+    let gatehouse = start("python3 -m http.server \"$PORT\" --bind 127.0.0.1 & pid=$!; sleep 2; kill $pid");
     wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
     wait_for_upstream(gatehouse.port, "starting", Duration::from_secs(10)).await;
     wait_for_upstream(gatehouse.port, "ok", Duration::from_secs(20)).await;
@@ -118,17 +92,11 @@ async fn sigterm_stops_gatehouse_and_the_child() {
         if let Some(status) = gatehouse.child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "gatehouse did not stop after SIGTERM"
-        );
+        assert!(started.elapsed() < Duration::from_secs(15), "gatehouse did not stop after SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status:?}");
-    assert!(
-        health(gatehouse.port).await.is_none(),
-        "still listening after exit"
-    );
+    assert!(health(gatehouse.port).await.is_none(), "still listening after exit");
 }
 
 #[tokio::test]
@@ -138,13 +106,7 @@ async fn a_first_run_prints_the_setup_link() {
     let pid = nix::unistd::Pid::from_raw(gatehouse.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let output = gatehouse.child.wait_with_output_ref();
-    assert!(
-        output.contains(&format!(
-            "http://127.0.0.1:{}/_gatehouse/setup?token=",
-            gatehouse.port
-        )),
-        "{output}"
-    );
+    assert!(output.contains(&format!("http://127.0.0.1:{}/_gatehouse/setup?token=", gatehouse.port)), "{output}");
 }
 
 trait OutputRef {
@@ -167,18 +129,9 @@ impl OutputRef for Child {
 fn a_command_that_cannot_start_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--",
-            "/nonexistent/app",
-        ])
+        .args(["run", "--listen", &format!("127.0.0.1:{}", free_port()), "--", "/nonexistent/app"])
         .current_dir(dir.path())
-        .env(
-            "GATEHOUSE_DATABASE__URL",
-            format!("sqlite://{}", dir.path().join("x.db").display()),
-        )
+        .env("GATEHOUSE_DATABASE__URL", format!("sqlite://{}", dir.path().join("x.db").display()))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

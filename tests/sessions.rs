@@ -15,28 +15,12 @@ async fn idle_sessions_expire_and_activity_keeps_them_alive() {
     gatehouse.add_user("alice", PASSWORD, &[]).await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
 
-    gatehouse
-        .clock
-        .advance(Duration::hours(11) + Duration::minutes(59));
-    assert_eq!(
-        browser.get("/").await.status(),
-        200,
-        "still inside the 12 h idle timeout"
-    );
-    gatehouse
-        .clock
-        .advance(Duration::hours(11) + Duration::minutes(59));
-    assert_eq!(
-        browser.get("/").await.status(),
-        200,
-        "the last request restarted the idle timer"
-    );
+    gatehouse.clock.advance(Duration::hours(11) + Duration::minutes(59));
+    assert_eq!(browser.get("/").await.status(), 200, "still inside the 12 h idle timeout");
+    gatehouse.clock.advance(Duration::hours(11) + Duration::minutes(59));
+    assert_eq!(browser.get("/").await.status(), 200, "the last request restarted the idle timer");
     gatehouse.clock.advance(Duration::hours(12));
-    assert_eq!(
-        browser.get("/").await.status(),
-        303,
-        "idle for 12 h: signed out"
-    );
+    assert_eq!(browser.get("/").await.status(), 303, "idle for 12 h: signed out");
 }
 
 #[tokio::test]
@@ -60,11 +44,7 @@ async fn remember_me_lasts_thirty_days_without_activity() {
     let mut browser = gatehouse.browser();
     assert_eq!(browser.sign_in("alice", PASSWORD, true).await.status(), 303);
     gatehouse.clock.advance(Duration::days(20));
-    assert_eq!(
-        browser.get("/").await.status(),
-        200,
-        "remembered sessions survive long idle periods"
-    );
+    assert_eq!(browser.get("/").await.status(), 200, "remembered sessions survive long idle periods");
     gatehouse.clock.advance(Duration::days(10));
     assert_eq!(browser.get("/").await.status(), 303, "but not past 30 days");
 }
@@ -91,21 +71,8 @@ async fn every_sign_in_gets_a_new_token() {
     let first = gatehouse.signed_in("alice", PASSWORD).await;
     let second = gatehouse.signed_in("alice", PASSWORD).await;
     assert_ne!(first.session_cookie(), second.session_cookie());
-    let alice = gatehouse
-        .store()
-        .user_by_login("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        gatehouse
-            .store()
-            .sessions_for_user(&alice.id)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    let alice = gatehouse.store().user_by_login("alice").await.unwrap().unwrap();
+    assert_eq!(gatehouse.store().sessions_for_user(&alice.id).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -119,10 +86,7 @@ async fn a_restart_keeps_everyone_signed_in() {
     let mut browser = restarted.browser();
     browser.cookies = cookies;
     let report = browser.echo("/", &[]).await;
-    assert_eq!(
-        common::echoed_header(&report, "x-gatehouse-user"),
-        vec!["alice"]
-    );
+    assert_eq!(common::echoed_header(&report, "x-gatehouse-user"), vec!["alice"]);
     // The CSRF key survived too: a form loaded before the restart can still be submitted.
     assert_eq!(browser.sign_out().await.status(), 303);
 }
@@ -133,33 +97,9 @@ async fn expired_sessions_are_swept_from_the_database() {
     gatehouse.add_user("alice", PASSWORD, &[]).await;
     let _browser = gatehouse.signed_in("alice", PASSWORD).await;
     let now = gatehouse.clock.now();
-    assert_eq!(
-        gatehouse.store().count_active_sessions(now).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        gatehouse
-            .store()
-            .delete_expired_sessions(now)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(gatehouse.store().count_active_sessions(now).await.unwrap(), 1);
+    assert_eq!(gatehouse.store().delete_expired_sessions(now).await.unwrap(), 0);
     let later = now + Duration::hours(13);
-    assert_eq!(
-        gatehouse
-            .store()
-            .count_active_sessions(later)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        gatehouse
-            .store()
-            .delete_expired_sessions(later)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(gatehouse.store().count_active_sessions(later).await.unwrap(), 0);
+    assert_eq!(gatehouse.store().delete_expired_sessions(later).await.unwrap(), 1);
 }

@@ -16,10 +16,7 @@ async fn unauthenticated_page_load_is_redirected_with_its_return_path() {
     let mut browser = gatehouse.browser();
     let response = browser.get("/reports/q3?year=2026&x=a%20b").await;
     assert_eq!(response.status(), 303);
-    assert_eq!(
-        response.headers()["location"],
-        "/_gatehouse/login?rd=%2Freports%2Fq3%3Fyear%3D2026%26x%3Da%2520b"
-    );
+    assert_eq!(response.headers()["location"], "/_gatehouse/login?rd=%2Freports%2Fq3%3Fyear%3D2026%26x%3Da%2520b");
 }
 
 #[tokio::test]
@@ -27,12 +24,7 @@ async fn unauthenticated_api_call_gets_401_json() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
     let response = gatehouse.browser().api_get("/_stcore/host-config").await;
     assert_eq!(response.status(), 401);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");
     assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
@@ -44,12 +36,7 @@ async fn login_page_is_accessible_and_carries_a_csrf_token() {
     let mut browser = gatehouse.browser();
     let response = browser.get("/_gatehouse/login?rd=%2Fapp").await;
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
+    assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     let html = response.text().await.unwrap();
     for needle in [
         r#"<label for="username">Username or email</label>"#,
@@ -70,9 +57,7 @@ async fn sign_in_sets_a_session_cookie_and_returns_to_the_page_asked_for() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
     gatehouse.add_user("alice", PASSWORD, &["analyst"]).await;
     let mut browser = gatehouse.browser();
-    let response = browser
-        .sign_in_to("alice", PASSWORD, false, "/reports?q=1")
-        .await;
+    let response = browser.sign_in_to("alice", PASSWORD, false, "/reports?q=1").await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/reports?q=1");
     let cookie = response
@@ -82,32 +67,18 @@ async fn sign_in_sets_a_session_cookie_and_returns_to_the_page_asked_for() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("gatehouse_session="))
         .unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
-        "{cookie}"
-    );
-    assert!(
-        !cookie.contains("Max-Age"),
-        "a session without remember-me must end with the browser: {cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Max-Age"), "a session without remember-me must end with the browser: {cookie}");
     // The token is 256 bits of base64url and the database only has its hash.
     let token = browser.session_cookie().unwrap().clone();
     assert_eq!(token.len(), 43);
-    let user = gatehouse
-        .store()
-        .user_by_login("alice")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = gatehouse.store().user_by_login("alice").await.unwrap().unwrap();
     let sessions = gatehouse.store().sessions_for_user(&user.id).await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(user.login_count, 1);
     assert!(user.last_login_at.is_some());
     let report = browser.echo("/reports?q=1", &[]).await;
-    assert_eq!(
-        common::echoed_header(&report, "x-gatehouse-user"),
-        vec!["alice"]
-    );
+    assert_eq!(common::echoed_header(&report, "x-gatehouse-user"), vec!["alice"]);
 }
 
 #[tokio::test]
@@ -124,10 +95,7 @@ async fn sign_in_by_email_and_remember_me_gives_a_persistent_cookie() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("gatehouse_session="))
         .unwrap();
-    assert!(
-        cookie.contains(&format!("Max-Age={}", 30 * 86400)),
-        "{cookie}"
-    );
+    assert!(cookie.contains(&format!("Max-Age={}", 30 * 86400)), "{cookie}");
 }
 
 #[tokio::test]
@@ -142,31 +110,20 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
     assert_eq!(unknown.status(), 401);
     let unknown_html = unknown.text().await.unwrap();
     for html in [&wrong_html, &unknown_html] {
-        assert!(
-            html.contains(r#"role="alert">Incorrect username or password."#),
-            "{html}"
-        );
+        assert!(html.contains(r#"role="alert">Incorrect username or password."#), "{html}");
     }
     assert!(browser.session_cookie().is_none());
     let failures = gatehouse
         .store()
-        .list_audit(&AuditFilter {
-            kind: Some(AuditKind::SignInFailed),
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { kind: Some(AuditKind::SignInFailed), ..Default::default() })
         .await
         .unwrap();
     let reasons: Vec<_> = failures.iter().filter_map(|e| e.detail.clone()).collect();
     assert!(
-        reasons.contains(&"bad_password".to_owned())
-            && reasons.contains(&"unknown_user".to_owned()),
+        reasons.contains(&"bad_password".to_owned()) && reasons.contains(&"unknown_user".to_owned()),
         "{reasons:?}"
     );
-    assert!(
-        failures
-            .iter()
-            .all(|e| e.client_ip.as_deref() == Some("127.0.0.1"))
-    );
+    assert!(failures.iter().all(|e| e.client_ip.as_deref() == Some("127.0.0.1")));
 }
 
 #[tokio::test]
@@ -174,16 +131,8 @@ async fn disabled_users_cannot_sign_in_and_lose_their_session() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
     let alice = gatehouse.add_user("alice", PASSWORD, &[]).await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
-    gatehouse
-        .store()
-        .set_disabled(&alice.id, true, gatehouse.clock.now())
-        .await
-        .unwrap();
-    assert_eq!(
-        browser.get("/").await.status(),
-        303,
-        "a disabled user's session must stop working"
-    );
+    gatehouse.store().set_disabled(&alice.id, true, gatehouse.clock.now()).await.unwrap();
+    assert_eq!(browser.get("/").await.status(), 303, "a disabled user's session must stop working");
     let response = browser.sign_in("alice", PASSWORD, false).await;
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("disabled"));
@@ -199,27 +148,14 @@ async fn sign_out_ends_the_session_on_the_server() {
 
     let response = browser.sign_out().await;
     assert_eq!(response.status(), 303);
-    assert_eq!(
-        response.headers()["location"],
-        "/_gatehouse/login?signed_out=1"
-    );
-    assert!(
-        browser.session_cookie().is_none(),
-        "the cookie must be cleared"
-    );
+    assert_eq!(response.headers()["location"], "/_gatehouse/login?signed_out=1");
+    assert!(browser.session_cookie().is_none(), "the cookie must be cleared");
     assert_eq!(browser.get("/").await.status(), 303);
 
     // Replaying the old cookie does not work either: the session is gone server-side.
-    browser
-        .cookies
-        .insert("gatehouse_session".into(), stolen_cookie);
+    browser.cookies.insert("gatehouse_session".into(), stolen_cookie);
     assert_eq!(browser.get("/").await.status(), 303);
-    let notice = browser
-        .get("/_gatehouse/login?signed_out=1")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let notice = browser.get("/_gatehouse/login?signed_out=1").await.text().await.unwrap();
     assert!(notice.contains("You have been signed out."));
 }
 
@@ -244,21 +180,11 @@ async fn open_redirect_payloads_all_land_on_the_root() {
         let mut browser = gatehouse.browser();
         let response = browser.sign_in_to("alice", PASSWORD, false, payload).await;
         assert_eq!(response.status(), 303);
-        assert_eq!(
-            response.headers()["location"],
-            "/",
-            "payload {payload:?} escaped"
-        );
+        assert_eq!(response.headers()["location"], "/", "payload {payload:?} escaped");
         // An already signed-in visit to the login page with the payload is also sent home.
         let encoded: String = url::form_urlencoded::byte_serialize(payload.as_bytes()).collect();
-        let again = browser
-            .get(&format!("/_gatehouse/login?rd={encoded}"))
-            .await;
-        assert_eq!(
-            again.headers()["location"],
-            "/",
-            "payload {payload:?} escaped via GET"
-        );
+        let again = browser.get(&format!("/_gatehouse/login?rd={encoded}")).await;
+        assert_eq!(again.headers()["location"], "/", "payload {payload:?} escaped via GET");
     }
 }
 
@@ -269,15 +195,9 @@ async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused() {
     let mut browser = gatehouse.browser();
     let token = browser.csrf_token("/_gatehouse/login").await;
     let fields = |t: &str| {
-        vec![
-            ("username", "alice".to_owned()),
-            ("password", PASSWORD.to_owned()),
-            ("csrf_token", t.to_owned()),
-        ]
+        vec![("username", "alice".to_owned()), ("password", PASSWORD.to_owned()), ("csrf_token", t.to_owned())]
     };
-    let as_refs = |f: &Vec<(&'static str, String)>| {
-        f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
-    };
+    let as_refs = |f: &Vec<(&'static str, String)>| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
 
     // Missing or forged token.
     for bad in ["", "forged-token"] {
@@ -290,17 +210,9 @@ async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused() {
     // Valid token, but the request is cross-site.
     let f = as_refs(&fields(&token));
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let cross_site = browser
-        .post_form_with("/_gatehouse/login", &f, &[("sec-fetch-site", "cross-site")])
-        .await;
+    let cross_site = browser.post_form_with("/_gatehouse/login", &f, &[("sec-fetch-site", "cross-site")]).await;
     assert_eq!(cross_site.status(), 403);
-    let foreign_origin = browser
-        .post_form_with(
-            "/_gatehouse/login",
-            &f,
-            &[("origin", "https://evil.example")],
-        )
-        .await;
+    let foreign_origin = browser.post_form_with("/_gatehouse/login", &f, &[("origin", "https://evil.example")]).await;
     assert_eq!(foreign_origin.status(), 403);
     assert!(browser.session_cookie().is_none());
     // Another browser's cookie with this token fails too (the token is bound to the cookie).
@@ -308,15 +220,10 @@ async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused() {
     other.csrf_token("/_gatehouse/login").await;
     assert_eq!(other.post_form("/_gatehouse/login", &f).await.status(), 403);
     // The genuine submission works.
-    assert_eq!(
-        browser.post_form("/_gatehouse/login", &f).await.status(),
-        303
-    );
+    assert_eq!(browser.post_form("/_gatehouse/login", &f).await.status(), 303);
 
     // Logout needs the token as well: a forged logout leaves the session alive.
-    let forged = browser
-        .post_form("/_gatehouse/logout", &[("csrf_token", "nope")])
-        .await;
+    let forged = browser.post_form("/_gatehouse/logout", &[("csrf_token", "nope")]).await;
     assert_eq!(forged.status(), 403);
     assert_eq!(browser.get("/").await.status(), 200);
 }
@@ -334,90 +241,48 @@ async fn failed_sign_ins_are_throttled_with_a_growing_delay_that_expires() {
     let blocked = attacker.sign_in("alice", PASSWORD, false).await;
     assert_eq!(blocked.status(), 429);
     assert_eq!(blocked.headers()["retry-after"], "2");
-    assert!(
-        blocked
-            .text()
-            .await
-            .unwrap()
-            .contains("Too many failed sign-in attempts")
-    );
+    assert!(blocked.text().await.unwrap().contains("Too many failed sign-in attempts"));
 
     gatehouse.clock.advance(time::Duration::seconds(2));
-    assert_eq!(
-        attacker.sign_in("alice", "guess", false).await.status(),
-        401
-    );
+    assert_eq!(attacker.sign_in("alice", "guess", false).await.status(), 401);
     let longer = attacker.sign_in("alice", PASSWORD, false).await;
     assert_eq!(longer.status(), 429);
     assert_eq!(longer.headers()["retry-after"], "4", "the delay doubles");
 
     gatehouse.clock.advance(time::Duration::seconds(4));
-    assert_eq!(
-        attacker.sign_in("alice", PASSWORD, false).await.status(),
-        303,
-        "the lock-out is never permanent"
-    );
+    assert_eq!(attacker.sign_in("alice", PASSWORD, false).await.status(), 303, "the lock-out is never permanent");
     let throttled = gatehouse
         .store()
-        .list_audit(&AuditFilter {
-            kind: Some(AuditKind::SignInFailed),
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { kind: Some(AuditKind::SignInFailed), ..Default::default() })
         .await
         .unwrap();
-    assert!(
-        throttled
-            .iter()
-            .any(|e| e.detail.as_deref() == Some("throttled"))
-    );
+    assert!(throttled.iter().any(|e| e.detail.as_deref() == Some("throttled")));
 }
 
 #[tokio::test]
 async fn an_attacker_elsewhere_cannot_lock_the_real_user_out() {
     // Behind a trusted proxy, X-Forwarded-For tells clients apart.
-    let gatehouse = TestGatehouse::start_with(
-        Some(start_echo_upstream().await),
-        "server.trusted_proxies = [\"127.0.0.1\"]\n",
-    )
-    .await;
+    let gatehouse =
+        TestGatehouse::start_with(Some(start_echo_upstream().await), "server.trusted_proxies = [\"127.0.0.1\"]\n")
+            .await;
     gatehouse.add_user("alice", PASSWORD, &[]).await;
     let mut attacker = gatehouse.browser();
     let token = attacker.csrf_token("/_gatehouse/login").await;
     for _ in 0..8 {
-        let fields = [
-            ("username", "alice"),
-            ("password", "guess"),
-            ("csrf_token", token.as_str()),
-        ];
+        let fields = [("username", "alice"), ("password", "guess"), ("csrf_token", token.as_str())];
         let origin = format!("http://{}", gatehouse.addr);
         attacker
-            .post_form_with(
-                "/_gatehouse/login",
-                &fields,
-                &[("x-forwarded-for", "203.0.113.66"), ("origin", &origin)],
-            )
+            .post_form_with("/_gatehouse/login", &fields, &[("x-forwarded-for", "203.0.113.66"), ("origin", &origin)])
             .await;
     }
     let mut alice = gatehouse.browser();
     let token = alice.csrf_token("/_gatehouse/login").await;
-    let fields = [
-        ("username", "alice"),
-        ("password", PASSWORD),
-        ("csrf_token", token.as_str()),
-    ];
+    let fields = [("username", "alice"), ("password", PASSWORD), ("csrf_token", token.as_str())];
     let origin = format!("http://{}", gatehouse.addr);
     let response = alice
-        .post_form_with(
-            "/_gatehouse/login",
-            &fields,
-            &[("x-forwarded-for", "198.51.100.7"), ("origin", &origin)],
-        )
+        .post_form_with("/_gatehouse/login", &fields, &[("x-forwarded-for", "198.51.100.7"), ("origin", &origin)])
         .await;
-    assert_eq!(
-        response.status(),
-        303,
-        "the real user, from her own address, still gets in"
-    );
+    assert_eq!(response.status(), 303, "the real user, from her own address, still gets in");
 }
 
 #[tokio::test]
@@ -432,30 +297,15 @@ async fn bcrypt_hashes_from_streamlit_authenticator_work_and_are_upgraded() {
         roles: vec![],
         password_hash: Some(bcrypt_hash.clone()),
     };
-    gatehouse
-        .store()
-        .create_user(new, gatehouse.clock.now())
-        .await
-        .unwrap();
+    gatehouse.store().create_user(new, gatehouse.clock.now()).await.unwrap();
     let mut browser = gatehouse.browser();
     assert_eq!(browser.sign_in("bob", PASSWORD, false).await.status(), 303);
-    let bob = gatehouse
-        .store()
-        .user_by_login("bob")
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = gatehouse.store().user_by_login("bob").await.unwrap().unwrap();
     let stored = bob.password_hash.unwrap();
-    assert!(
-        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "not upgraded: {stored}"
-    );
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "not upgraded: {stored}");
     let rehash_events = gatehouse
         .store()
-        .list_audit(&AuditFilter {
-            kind: Some(AuditKind::PasswordRehashed),
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { kind: Some(AuditKind::PasswordRehashed), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(rehash_events.len(), 1);
@@ -472,20 +322,10 @@ async fn successes_and_sign_outs_are_audited_with_client_details() {
     browser.sign_out().await;
     let events = gatehouse
         .store()
-        .list_audit(&AuditFilter {
-            subject_or_actor: Some("alice".into()),
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { subject_or_actor: Some("alice".into()), ..Default::default() })
         .await
         .unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
-    assert!(
-        kinds.contains(&AuditKind::SignIn) && kinds.contains(&AuditKind::SignOut),
-        "{kinds:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .all(|e| e.client_ip.as_deref() == Some("127.0.0.1"))
-    );
+    assert!(kinds.contains(&AuditKind::SignIn) && kinds.contains(&AuditKind::SignOut), "{kinds:?}");
+    assert!(events.iter().all(|e| e.client_ip.as_deref() == Some("127.0.0.1")));
 }

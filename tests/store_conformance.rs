@@ -3,8 +3,7 @@
 //! with its implementation), so no backend can drift from the others.
 
 use gatehouse::domain::{
-    AuditEvent, AuditKind, Email, NewSession, NewUser, Role, SessionId, SessionToken, TokenHash,
-    UserId, Username,
+    AuditEvent, AuditKind, Email, NewSession, NewUser, Role, SessionId, SessionToken, TokenHash, UserId, Username,
 };
 use gatehouse::store::{AuditFilter, OneTimeToken, SharedStore, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -23,12 +22,7 @@ fn new_user(name: &str, roles: &[&str]) -> NewUser {
     }
 }
 
-fn new_session(
-    user: &UserId,
-    at: OffsetDateTime,
-    idle: Duration,
-    lifetime: Duration,
-) -> (SessionToken, NewSession) {
+fn new_session(user: &UserId, at: OffsetDateTime, idle: Duration, lifetime: Duration) -> (SessionToken, NewSession) {
     let token = SessionToken::generate();
     let session = NewSession {
         id: SessionId::generate(),
@@ -45,64 +39,32 @@ fn new_session(
 }
 
 async fn users_round_trip(store: SharedStore) {
-    let created = store
-        .create_user(new_user("alice", &["viewer", "admin", "viewer"]), t0())
-        .await
-        .unwrap();
+    let created = store.create_user(new_user("alice", &["viewer", "admin", "viewer"]), t0()).await.unwrap();
     assert_eq!(created.username.as_str(), "alice");
-    assert_eq!(
-        created.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        vec!["admin", "viewer"]
-    );
+    assert_eq!(created.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), vec!["admin", "viewer"]);
     assert_eq!(created.created_at, t0());
     assert_eq!(created.login_count, 0);
     assert!(!created.disabled);
 
     let by_id = store.user_by_id(&created.id).await.unwrap().unwrap();
     assert_eq!(by_id, created);
-    assert_eq!(
-        store.user_by_login("ALICE").await.unwrap().unwrap().id,
-        created.id
-    );
-    assert_eq!(
-        store
-            .user_by_login("Alice@Example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        created.id
-    );
+    assert_eq!(store.user_by_login("ALICE").await.unwrap().unwrap().id, created.id);
+    assert_eq!(store.user_by_login("Alice@Example.com").await.unwrap().unwrap().id, created.id);
     assert!(store.user_by_login("nobody").await.unwrap().is_none());
-    assert!(
-        store
-            .user_by_id(&UserId("missing".into()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.user_by_id(&UserId("missing".into())).await.unwrap().is_none());
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
 async fn usernames_and_emails_are_unique(store: SharedStore) {
-    store
-        .create_user(new_user("alice", &[]), t0())
-        .await
-        .unwrap();
+    store.create_user(new_user("alice", &[]), t0()).await.unwrap();
     let mut same_name = new_user("alice", &[]);
     same_name.email = Some(Email::parse("another@example.com").unwrap());
     let same_name = store.create_user(same_name, t0()).await.unwrap_err();
-    assert!(
-        matches!(same_name, StoreError::Conflict("username")),
-        "{same_name:?}"
-    );
+    assert!(matches!(same_name, StoreError::Conflict("username")), "{same_name:?}");
     let mut other = new_user("alice2", &[]);
     other.email = Some(Email::parse("alice@example.com").unwrap());
     let same_email = store.create_user(other, t0()).await.unwrap_err();
-    assert!(
-        matches!(same_email, StoreError::Conflict("email")),
-        "{same_email:?}"
-    );
+    assert!(matches!(same_email, StoreError::Conflict("email")), "{same_email:?}");
     // A user without email is fine, twice.
     for name in ["carol", "dave"] {
         let mut user = new_user(name, &[]);
@@ -112,125 +74,61 @@ async fn usernames_and_emails_are_unique(store: SharedStore) {
     assert_eq!(store.count_users().await.unwrap(), 3);
 }
 
-async fn a_login_that_is_one_users_name_and_anothers_email_prefers_the_username(
-    store: SharedStore,
-) {
+async fn a_login_that_is_one_users_name_and_anothers_email_prefers_the_username(store: SharedStore) {
     let mut tricky = new_user("bob", &[]);
     tricky.email = Some(Email::parse("carol@x.example").unwrap());
     store.create_user(tricky, t0()).await.unwrap();
     let mut weird = new_user("carol", &[]);
     weird.email = Some(Email::parse("carol@y.example").unwrap());
     let carol = store.create_user(weird, t0()).await.unwrap();
-    assert_eq!(
-        store.user_by_login("carol").await.unwrap().unwrap().id,
-        carol.id
-    );
+    assert_eq!(store.user_by_login("carol").await.unwrap().unwrap().id, carol.id);
 }
 
 async fn users_are_updated(store: SharedStore) {
-    let user = store
-        .create_user(new_user("alice", &["viewer"]), t0())
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("alice", &["viewer"]), t0()).await.unwrap();
     let later = t0() + Duration::hours(1);
-    store
-        .set_password_hash(&user.id, "$argon2id$new", later)
-        .await
-        .unwrap();
-    store
-        .set_roles(
-            &user.id,
-            &[
-                Role::parse("editor").unwrap(),
-                Role::parse("admin").unwrap(),
-            ],
-            later,
-        )
-        .await
-        .unwrap();
+    store.set_password_hash(&user.id, "$argon2id$new", later).await.unwrap();
+    store.set_roles(&user.id, &[Role::parse("editor").unwrap(), Role::parse("admin").unwrap()], later).await.unwrap();
     store.set_disabled(&user.id, true, later).await.unwrap();
     store.record_login(&user.id, later).await.unwrap();
-    store
-        .record_login(&user.id, later + Duration::minutes(1))
-        .await
-        .unwrap();
+    store.record_login(&user.id, later + Duration::minutes(1)).await.unwrap();
     let updated = store.user_by_id(&user.id).await.unwrap().unwrap();
     assert_eq!(updated.password_hash.as_deref(), Some("$argon2id$new"));
-    assert_eq!(
-        updated.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        vec!["admin", "editor"]
-    );
+    assert_eq!(updated.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), vec!["admin", "editor"]);
     assert!(updated.disabled);
     assert_eq!(updated.login_count, 2);
     assert_eq!(updated.last_login_at, Some(later + Duration::minutes(1)));
     assert_eq!(updated.updated_at, later);
 
     let missing = UserId("missing".into());
-    assert!(matches!(
-        store.set_password_hash(&missing, "x", later).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.set_roles(&missing, &[], later).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.set_disabled(&missing, true, later).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.delete_user(&missing).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.set_password_hash(&missing, "x", later).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.set_roles(&missing, &[], later).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.set_disabled(&missing, true, later).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_user(&missing).await, Err(StoreError::NotFound)));
 }
 
 async fn users_are_listed_in_username_order(store: SharedStore) {
     for name in ["zoe", "adam", "mia"] {
-        store
-            .create_user(new_user(name, &["r"]), t0())
-            .await
-            .unwrap();
+        store.create_user(new_user(name, &["r"]), t0()).await.unwrap();
     }
-    let names: Vec<_> = store
-        .list_users()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.username.to_string())
-        .collect();
+    let names: Vec<_> = store.list_users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
     assert_eq!(names, vec!["adam", "mia", "zoe"]);
 }
 
 async fn deleting_a_user_deletes_their_sessions(store: SharedStore) {
-    let user = store
-        .create_user(new_user("alice", &["a"]), t0())
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("alice", &["a"]), t0()).await.unwrap();
     let (token, session) = new_session(&user.id, t0(), Duration::hours(1), Duration::days(1));
     store.create_session(session).await.unwrap();
     store.delete_user(&user.id).await.unwrap();
-    assert!(
-        store
-            .session_by_token_hash(&token.hash())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.session_by_token_hash(&token.hash()).await.unwrap().is_none());
     assert!(store.user_by_id(&user.id).await.unwrap().is_none());
 }
 
 async fn sessions_round_trip(store: SharedStore) {
-    let user = store
-        .create_user(new_user("alice", &["a"]), t0())
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("alice", &["a"]), t0()).await.unwrap();
     let (token, new) = new_session(&user.id, t0(), Duration::hours(12), Duration::days(7));
     store.create_session(new.clone()).await.unwrap();
-    let (session, owner) = store
-        .session_by_token_hash(&token.hash())
-        .await
-        .unwrap()
-        .unwrap();
+    let (session, owner) = store.session_by_token_hash(&token.hash()).await.unwrap().unwrap();
     assert_eq!(owner.id, user.id);
     assert_eq!(session.id, new.id);
     assert_eq!(session.created_at, t0());
@@ -239,46 +137,21 @@ async fn sessions_round_trip(store: SharedStore) {
     assert_eq!(session.idle_timeout, Duration::hours(12));
     assert_eq!(session.client_ip.as_deref(), Some("192.0.2.1"));
     assert_eq!(session.user_agent.as_deref(), Some("test agent"));
-    assert!(
-        store
-            .session_by_token_hash(&TokenHash::of("other"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.session_by_token_hash(&TokenHash::of("other")).await.unwrap().is_none());
 
-    store
-        .touch_session(&session.id, t0() + Duration::minutes(5))
-        .await
-        .unwrap();
+    store.touch_session(&session.id, t0() + Duration::minutes(5)).await.unwrap();
     // Touching never moves last-seen backwards.
-    store
-        .touch_session(&session.id, t0() + Duration::minutes(1))
-        .await
-        .unwrap();
-    let (touched, _) = store
-        .session_by_token_hash(&token.hash())
-        .await
-        .unwrap()
-        .unwrap();
+    store.touch_session(&session.id, t0() + Duration::minutes(1)).await.unwrap();
+    let (touched, _) = store.session_by_token_hash(&token.hash()).await.unwrap().unwrap();
     assert_eq!(touched.last_seen_at, t0() + Duration::minutes(5));
 
     assert!(store.delete_session(&session.id).await.unwrap());
     assert!(!store.delete_session(&session.id).await.unwrap());
-    assert!(
-        store
-            .session_by_token_hash(&token.hash())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.session_by_token_hash(&token.hash()).await.unwrap().is_none());
 }
 
 async fn sessions_are_listed_counted_and_swept(store: SharedStore) {
-    let alice = store
-        .create_user(new_user("alice", &[]), t0())
-        .await
-        .unwrap();
+    let alice = store.create_user(new_user("alice", &[]), t0()).await.unwrap();
     let bob = store.create_user(new_user("bob", &[]), t0()).await.unwrap();
     let (_, short) = new_session(&alice.id, t0(), Duration::hours(1), Duration::days(7));
     let (_, long) = new_session(&alice.id, t0(), Duration::days(30), Duration::days(30));
@@ -312,12 +185,8 @@ async fn audit_is_appended_and_filtered_newest_first(store: SharedStore) {
             .actor("alice")
             .subject("alice")
             .client(Some("192.0.2.1".into()), Some("ua".into())),
-        AuditEvent::new(t0() + Duration::minutes(1), AuditKind::SignInFailed)
-            .subject("bob")
-            .detail("bad_password"),
-        AuditEvent::new(t0() + Duration::minutes(2), AuditKind::UserDisabled)
-            .actor("alice")
-            .subject("bob"),
+        AuditEvent::new(t0() + Duration::minutes(1), AuditKind::SignInFailed).subject("bob").detail("bad_password"),
+        AuditEvent::new(t0() + Duration::minutes(2), AuditKind::UserDisabled).actor("alice").subject("bob"),
     ];
     for event in &events {
         store.append_audit(event).await.unwrap();
@@ -326,79 +195,43 @@ async fn audit_is_appended_and_filtered_newest_first(store: SharedStore) {
     assert_eq!(all.len(), 3);
     assert_eq!(all[0], events[2]);
     assert_eq!(all[2], events[0]);
-    let about_bob = store
-        .list_audit(&AuditFilter {
-            subject_or_actor: Some("bob".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let about_bob =
+        store.list_audit(&AuditFilter { subject_or_actor: Some("bob".into()), ..Default::default() }).await.unwrap();
     assert_eq!(about_bob.len(), 2);
-    let by_alice = store
-        .list_audit(&AuditFilter {
-            subject_or_actor: Some("alice".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let by_alice =
+        store.list_audit(&AuditFilter { subject_or_actor: Some("alice".into()), ..Default::default() }).await.unwrap();
     assert_eq!(by_alice.len(), 2);
     let recent = store
-        .list_audit(&AuditFilter {
-            since: Some(t0() + Duration::minutes(1)),
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { since: Some(t0() + Duration::minutes(1)), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(recent.len(), 2);
-    let failures = store
-        .list_audit(&AuditFilter {
-            kind: Some(AuditKind::SignInFailed),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let failures =
+        store.list_audit(&AuditFilter { kind: Some(AuditKind::SignInFailed), ..Default::default() }).await.unwrap();
     assert_eq!(failures, vec![events[1].clone()]);
-    let limited = store
-        .list_audit(&AuditFilter {
-            limit: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let limited = store.list_audit(&AuditFilter { limit: 1, ..Default::default() }).await.unwrap();
     assert_eq!(limited.len(), 1);
 }
 
 async fn throttle_counters_count_reset_and_clear(store: SharedStore) {
     assert!(store.throttle_state("k").await.unwrap().is_none());
     let window = Duration::hours(1);
-    assert_eq!(
-        store
-            .record_throttle_failure("k", t0(), window)
-            .await
-            .unwrap()
-            .failures,
-        1
-    );
-    let second = store
-        .record_throttle_failure("k", t0() + Duration::minutes(1), window)
-        .await
-        .unwrap();
+    assert_eq!(store.record_throttle_failure("k", t0(), window).await.unwrap().failures, 1);
+    let second = store.record_throttle_failure("k", t0() + Duration::minutes(1), window).await.unwrap();
     assert_eq!(second.failures, 2);
     assert_eq!(second.last_failure_at, t0() + Duration::minutes(1));
     assert_eq!(store.throttle_state("k").await.unwrap().unwrap(), second);
     // A failure long after the last one starts the count again.
-    let fresh = store
-        .record_throttle_failure("k", t0() + Duration::hours(3), window)
-        .await
-        .unwrap();
+    let fresh = store.record_throttle_failure("k", t0() + Duration::hours(3), window).await.unwrap();
     assert_eq!(fresh.failures, 1);
-    store
-        .record_throttle_failure("other", t0(), window)
-        .await
-        .unwrap();
+    store.record_throttle_failure("other", t0(), window).await.unwrap();
     store.clear_throttle("k").await.unwrap();
     assert!(store.throttle_state("k").await.unwrap().is_none());
     assert!(store.throttle_state("other").await.unwrap().is_some());
+    store.record_throttle_failure("recent", t0() + Duration::hours(2), window).await.unwrap();
+    assert_eq!(store.delete_stale_throttle(t0() + Duration::hours(1)).await.unwrap(), 1);
+    assert!(store.throttle_state("other").await.unwrap().is_none());
+    assert!(store.throttle_state("recent").await.unwrap().is_some());
 }
 
 async fn concurrent_throttle_failures_all_count(store: SharedStore) {
@@ -406,24 +239,13 @@ async fn concurrent_throttle_failures_all_count(store: SharedStore) {
     for _ in 0..20 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store
-                .record_throttle_failure("race", t0(), Duration::hours(1))
-                .await
-                .unwrap()
+            store.record_throttle_failure("race", t0(), Duration::hours(1)).await.unwrap()
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(
-        store
-            .throttle_state("race")
-            .await
-            .unwrap()
-            .unwrap()
-            .failures,
-        20
-    );
+    assert_eq!(store.throttle_state("race").await.unwrap().unwrap().failures, 20);
 }
 
 async fn one_time_tokens_are_single_use_and_expire(store: SharedStore) {
@@ -435,61 +257,24 @@ async fn one_time_tokens_are_single_use_and_expire(store: SharedStore) {
         expires_at: t0() + Duration::hours(1),
     };
     store.create_one_time_token(&token).await.unwrap();
-    assert!(
-        store
-            .one_time_token_is_valid("setup", &token.token_hash, t0())
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .one_time_token_is_valid("reset", &token.token_hash, t0())
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .consume_one_time_token("reset", &token.token_hash, t0())
-            .await
-            .unwrap()
-            .is_none(),
-        "wrong purpose"
-    );
-    assert_eq!(
-        store
-            .consume_one_time_token("setup", &token.token_hash, t0())
-            .await
-            .unwrap(),
-        Some(token.clone())
-    );
-    assert!(
-        store
-            .consume_one_time_token("setup", &token.token_hash, t0())
-            .await
-            .unwrap()
-            .is_none(),
-        "used twice"
-    );
+    assert!(store.one_time_token_is_valid("setup", &token.token_hash, t0()).await.unwrap());
+    assert!(!store.one_time_token_is_valid("reset", &token.token_hash, t0()).await.unwrap());
+    assert!(store.consume_one_time_token("reset", &token.token_hash, t0()).await.unwrap().is_none(), "wrong purpose");
+    assert_eq!(store.consume_one_time_token("setup", &token.token_hash, t0()).await.unwrap(), Some(token.clone()));
+    assert!(store.consume_one_time_token("setup", &token.token_hash, t0()).await.unwrap().is_none(), "used twice");
 
-    let expiring = OneTimeToken {
-        token_hash: TokenHash::of("old"),
-        ..token
-    };
+    let expiring = OneTimeToken { token_hash: TokenHash::of("old"), ..token };
     store.create_one_time_token(&expiring).await.unwrap();
     let late = t0() + Duration::hours(2);
-    assert!(
-        !store
-            .one_time_token_is_valid("setup", &expiring.token_hash, late)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .consume_one_time_token("setup", &expiring.token_hash, late)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!store.one_time_token_is_valid("setup", &expiring.token_hash, late).await.unwrap());
+    assert!(store.consume_one_time_token("setup", &expiring.token_hash, late).await.unwrap().is_none());
+    let fresh =
+        OneTimeToken { token_hash: TokenHash::of("fresh"), expires_at: late + Duration::hours(1), ..expiring.clone() };
+    store.create_one_time_token(&fresh).await.unwrap();
+    let stale = OneTimeToken { token_hash: TokenHash::of("stale"), ..expiring.clone() };
+    store.create_one_time_token(&stale).await.unwrap();
+    assert_eq!(store.delete_expired_one_time_tokens(late).await.unwrap(), 1);
+    assert!(store.one_time_token_is_valid("setup", &fresh.token_hash, late).await.unwrap());
 }
 
 async fn racing_consumers_use_a_token_once(store: SharedStore) {
@@ -505,13 +290,9 @@ async fn racing_consumers_use_a_token_once(store: SharedStore) {
     for _ in 0..10 {
         let store = store.clone();
         let hash = token.token_hash.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .consume_one_time_token("setup", &hash, t0())
-                .await
-                .unwrap()
-                .is_some()
-        }));
+        tasks.push(tokio::spawn(
+            async move { store.consume_one_time_token("setup", &hash, t0()).await.unwrap().is_some() },
+        ));
     }
     let mut winners = 0;
     for task in tasks {
@@ -521,14 +302,8 @@ async fn racing_consumers_use_a_token_once(store: SharedStore) {
 }
 
 async fn settings_keep_the_first_value(store: SharedStore) {
-    assert_eq!(
-        store.setting_or_insert("key", "first").await.unwrap(),
-        "first"
-    );
-    assert_eq!(
-        store.setting_or_insert("key", "second").await.unwrap(),
-        "first"
-    );
+    assert_eq!(store.setting_or_insert("key", "first").await.unwrap(), "first");
+    assert_eq!(store.setting_or_insert("key", "second").await.unwrap(), "first");
     assert_eq!(store.setting_or_insert("other", "x").await.unwrap(), "x");
     store.ping().await.unwrap();
 }
@@ -572,8 +347,8 @@ async fn sqlite_runs_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("wal.db").display());
     let _store = gatehouse::store::open(&url).await.unwrap();
-    assert!(
-        dir.path().join("wal.db-wal").exists(),
-        "no write-ahead log beside the database"
-    );
+    assert!(dir.path().join("wal.db-wal").exists(), "no write-ahead log beside the database");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("wal.db")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the database holds hashes and keys: owner-only");
 }

@@ -1,5 +1,5 @@
--- Gatehouse schema, version 1. Times are Unix seconds (UTC) so that the PostgreSQL schema can use the same
--- integers and `gatehouse db copy` never has to translate time zones.
+-- Gatehouse schema, version 1. Times are Unix seconds (UTC), so a PostgreSQL schema can use the same
+-- integers and copying data between backends never has to translate time zones.
 
 CREATE TABLE users (
     id              TEXT PRIMARY KEY NOT NULL,

@@ -54,12 +54,9 @@ impl AssertionSigner {
     pub async fn load(store: &SharedStore) -> Result<Self, StoreError> {
         let candidate = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| StoreError::Database("could not generate an Ed25519 key".into()))?;
-        let stored = store
-            .setting_or_insert(SETTINGS_KEY, &STANDARD.encode(candidate.as_ref()))
-            .await?;
-        let pkcs8 = STANDARD
-            .decode(stored)
-            .map_err(|_| StoreError::Database("stored assertion key is not base64".into()))?;
+        let stored = store.setting_or_insert(SETTINGS_KEY, &STANDARD.encode(candidate.as_ref())).await?;
+        let pkcs8 =
+            STANDARD.decode(stored).map_err(|_| StoreError::Database("stored assertion key is not base64".into()))?;
         let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
             .map_err(|_| StoreError::Database("stored assertion key is invalid".into()))?;
         Ok(Self {
@@ -75,12 +72,7 @@ impl AssertionSigner {
     }
 
     /// The assertion for this session's user at `now`, reusing a recent one.
-    pub fn assertion_for(
-        &self,
-        session: &SessionId,
-        user: &User,
-        now: OffsetDateTime,
-    ) -> Option<Arc<str>> {
+    pub fn assertion_for(&self, session: &SessionId, user: &User, now: OffsetDateTime) -> Option<Arc<str>> {
         let version = user.updated_at.unix_timestamp();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cached) = cache.get(session)
@@ -94,14 +86,7 @@ impl AssertionSigner {
             cache.retain(|_, cached| cached.refresh_at > now);
         }
         let refresh_at = now + ASSERTION_LIFETIME / 2;
-        cache.insert(
-            session.clone(),
-            CachedAssertion {
-                user_version: version,
-                token: token.clone(),
-                refresh_at,
-            },
-        );
+        cache.insert(session.clone(), CachedAssertion { user_version: version, token: token.clone(), refresh_at });
         Some(token)
     }
 

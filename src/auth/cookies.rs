@@ -15,17 +15,9 @@ pub struct CookieNames {
 impl CookieNames {
     pub fn new(https: bool) -> Self {
         if https {
-            Self {
-                session: "__Host-gatehouse_session",
-                csrf: "__Host-gatehouse_csrf",
-                secure: true,
-            }
+            Self { session: "__Host-gatehouse_session", csrf: "__Host-gatehouse_csrf", secure: true }
         } else {
-            Self {
-                session: "gatehouse_session",
-                csrf: "gatehouse_csrf",
-                secure: false,
-            }
+            Self { session: "gatehouse_session", csrf: "gatehouse_csrf", secure: false }
         }
     }
 
@@ -34,17 +26,9 @@ impl CookieNames {
     }
 
     /// A cookie set by Gatehouse: HttpOnly, SameSite=Lax, Path=/, Secure on https; persistent when `max_age` is given.
-    pub fn build(
-        &self,
-        name: &'static str,
-        value: String,
-        max_age: Option<time::Duration>,
-    ) -> Cookie<'static> {
-        let mut builder = Cookie::build((name, value))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .secure(self.secure);
+    pub fn build(&self, name: &'static str, value: String, max_age: Option<time::Duration>) -> Cookie<'static> {
+        let mut builder =
+            Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).path("/").secure(self.secure);
         if let Some(age) = max_age {
             builder = builder.max_age(age);
         }
@@ -85,12 +69,7 @@ mod tests {
                 && cookie.contains("SameSite=Lax")
                 && cookie.contains("Path=/")
         );
-        assert!(
-            !CookieNames::new(false)
-                .build("gatehouse_session", "x".into(), None)
-                .to_string()
-                .contains("Secure")
-        );
+        assert!(!CookieNames::new(false).build("gatehouse_session", "x".into(), None).to_string().contains("Secure"));
     }
 
     #[test]

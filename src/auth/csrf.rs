@@ -31,9 +31,7 @@ pub enum CsrfFailure {
 
 impl CsrfGuard {
     pub fn new(key: Vec<u8>) -> Self {
-        Self {
-            key: std::sync::Arc::new(key),
-        }
+        Self { key: std::sync::Arc::new(key) }
     }
 
     /// A fresh value for the CSRF cookie.
@@ -47,25 +45,14 @@ impl CsrfGuard {
     }
 
     /// Checks the submitted token against the cookie in constant time.
-    pub fn verify_token(
-        &self,
-        cookie_value: Option<&str>,
-        submitted: &str,
-    ) -> Result<(), CsrfFailure> {
-        let cookie_value = cookie_value
-            .filter(|v| !v.is_empty())
-            .ok_or(CsrfFailure::MissingCookie)?;
-        let submitted = URL_SAFE_NO_PAD
-            .decode(submitted.trim())
-            .map_err(|_| CsrfFailure::BadToken)?;
-        self.mac(cookie_value)
-            .verify_slice(&submitted)
-            .map_err(|_| CsrfFailure::BadToken)
+    pub fn verify_token(&self, cookie_value: Option<&str>, submitted: &str) -> Result<(), CsrfFailure> {
+        let cookie_value = cookie_value.filter(|v| !v.is_empty()).ok_or(CsrfFailure::MissingCookie)?;
+        let submitted = URL_SAFE_NO_PAD.decode(submitted.trim()).map_err(|_| CsrfFailure::BadToken)?;
+        self.mac(cookie_value).verify_slice(&submitted).map_err(|_| CsrfFailure::BadToken)
     }
 
     fn mac(&self, cookie_value: &str) -> HmacSha256 {
-        let mut mac =
-            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         mac.update(b"gatehouse-csrf-v1:");
         mac.update(cookie_value.as_bytes());
         mac
@@ -88,19 +75,15 @@ pub fn check_origin(headers: &HeaderMap, public_url: &Url) -> Result<(), CsrfFai
         return Ok(());
     }
     // The address the browser actually used (e.g. localhost vs 127.0.0.1 when no public_url is set).
-    let host = headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(CsrfFailure::BadOrigin)?;
-    let same_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host));
-    if same_host {
-        Ok(())
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).ok_or(CsrfFailure::BadOrigin)?;
+    // Behind https the page was served over https, so an http:// origin is a downgrade, never ours.
+    let origin_host = if public_url.scheme() == "https" {
+        origin.strip_prefix("https://")
     } else {
-        Err(CsrfFailure::BadOrigin)
-    }
+        origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+    };
+    let same_host = origin_host.is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host));
+    if same_host { Ok(()) } else { Err(CsrfFailure::BadOrigin) }
 }
 
 #[cfg(test)]
@@ -113,23 +96,11 @@ mod tests {
         let guard = CsrfGuard::new(vec![7; 32]);
         let token = guard.token_for("cookie-a");
         assert_eq!(guard.verify_token(Some("cookie-a"), &token), Ok(()));
-        assert_eq!(
-            guard.verify_token(Some("cookie-b"), &token),
-            Err(CsrfFailure::BadToken)
-        );
-        assert_eq!(
-            guard.verify_token(None, &token),
-            Err(CsrfFailure::MissingCookie)
-        );
-        assert_eq!(
-            guard.verify_token(Some("cookie-a"), "!!"),
-            Err(CsrfFailure::BadToken)
-        );
+        assert_eq!(guard.verify_token(Some("cookie-b"), &token), Err(CsrfFailure::BadToken));
+        assert_eq!(guard.verify_token(None, &token), Err(CsrfFailure::MissingCookie));
+        assert_eq!(guard.verify_token(Some("cookie-a"), "!!"), Err(CsrfFailure::BadToken));
         let other_key = CsrfGuard::new(vec![8; 32]);
-        assert_eq!(
-            other_key.verify_token(Some("cookie-a"), &token),
-            Err(CsrfFailure::BadToken)
-        );
+        assert_eq!(other_key.verify_token(Some("cookie-a"), &token), Err(CsrfFailure::BadToken));
     }
 
     #[test]
@@ -142,6 +113,8 @@ mod tests {
         headers.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
         headers.insert(HOST, HeaderValue::from_static("apps.example.com"));
         assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::BadOrigin));
+        headers.insert(ORIGIN, HeaderValue::from_static("http://apps.example.com"));
+        assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::BadOrigin), "scheme downgrade");
         headers.insert(ORIGIN, HeaderValue::from_static("null"));
         assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::BadOrigin));
         headers.remove(ORIGIN);

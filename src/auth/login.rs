@@ -58,13 +58,7 @@ impl Login {
         sessions: Sessions,
         throttle: LoginThrottle,
     ) -> Self {
-        Self {
-            store,
-            clock,
-            passwords,
-            sessions,
-            throttle,
-        }
+        Self { store, clock, passwords, sessions, throttle }
     }
 
     pub async fn sign_in(&self, attempt: LoginAttempt) -> Result<SignedIn, LoginError> {
@@ -82,39 +76,28 @@ impl Login {
         result
     }
 
-    async fn try_sign_in(
-        &self,
-        account: &str,
-        ip: &str,
-        attempt: LoginAttempt,
-    ) -> Result<SignedIn, LoginError> {
+    async fn try_sign_in(&self, account: &str, ip: &str, attempt: LoginAttempt) -> Result<SignedIn, LoginError> {
         let audit = |kind: AuditKind| {
             AuditEvent::new(self.clock.now(), kind)
                 .subject(account)
                 .client(attempt.client.ip.clone(), attempt.client.user_agent.clone())
         };
+        let user = self.store.user_by_login(account).await?;
+        // Count attempts against the account, however it was named (username or email).
+        let account = user.as_ref().map_or_else(|| account.to_owned(), |u| u.username.to_string());
+        let account = account.as_str();
         if let Some(wait) = self.throttle.must_wait(account, ip).await? {
-            self.audit(audit(AuditKind::SignInFailed).detail("throttled"))
-                .await;
+            self.audit(audit(AuditKind::SignInFailed).detail("throttled")).await;
             return Err(LoginError::Throttled(wait));
         }
-        let user = self.store.user_by_login(account).await?;
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
-        let verification = self
-            .passwords
-            .verify(attempt.password.clone(), stored_hash)
-            .await?;
+        let verification = self.passwords.verify(attempt.password.clone(), stored_hash).await?;
         let (user, needs_rehash) = match (user, verification) {
             (Some(user), Verification::Valid { needs_rehash }) => (user, needs_rehash),
             (user, _) => {
                 self.throttle.record_failure(account, ip).await?;
-                let reason = if user.is_some() {
-                    "bad_password"
-                } else {
-                    "unknown_user"
-                };
-                self.audit(audit(AuditKind::SignInFailed).detail(reason))
-                    .await;
+                let reason = if user.is_some() { "bad_password" } else { "unknown_user" };
+                self.audit(audit(AuditKind::SignInFailed).detail(reason)).await;
                 return Err(LoginError::InvalidCredentials);
             }
         };
@@ -127,34 +110,18 @@ impl Login {
         };
         self.throttle.record_success(account, ip).await?;
         if user.disabled {
-            self.audit(audit(AuditKind::SignInFailed).detail("disabled"))
-                .await;
+            self.audit(audit(AuditKind::SignInFailed).detail("disabled")).await;
             return Err(LoginError::Disabled);
         }
         if needs_rehash {
             let new_hash = self.passwords.hash(attempt.password).await?;
-            self.store
-                .set_password_hash(&user.id, &new_hash, self.clock.now())
-                .await?;
-            self.audit(audit(AuditKind::PasswordRehashed).detail("argon2id"))
-                .await;
+            self.store.set_password_hash(&user.id, &new_hash, self.clock.now()).await?;
+            self.audit(audit(AuditKind::PasswordRehashed).detail("argon2id")).await;
         }
-        let (token, session) = self
-            .sessions
-            .start(&user, attempt.remember_me, &attempt.client)
-            .await?;
+        let (token, session) = self.sessions.start(&user, attempt.remember_me, &attempt.client).await?;
         self.store.record_login(&user.id, self.clock.now()).await?;
-        self.audit(audit(AuditKind::SignIn).detail(if attempt.remember_me {
-            "remember_me"
-        } else {
-            "session"
-        }))
-        .await;
-        Ok(SignedIn {
-            token,
-            session,
-            user,
-        })
+        self.audit(audit(AuditKind::SignIn).detail(if attempt.remember_me { "remember_me" } else { "session" })).await;
+        Ok(SignedIn { token, session, user })
     }
 
     async fn audit(&self, event: AuditEvent) {

@@ -42,15 +42,9 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new() -> Self {
-        let parallelism = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let dummy_hash =
-            hash_blocking("gatehouse-dummy-password").expect("hashing a constant cannot fail");
-        Self {
-            permits: Arc::new(Semaphore::new(parallelism)),
-            dummy_hash: Arc::new(dummy_hash),
-        }
+        let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let dummy_hash = hash_blocking("gatehouse-dummy-password").expect("hashing a constant cannot fail");
+        Self { permits: Arc::new(Semaphore::new(parallelism)), dummy_hash: Arc::new(dummy_hash) }
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
@@ -59,11 +53,7 @@ impl Passwords {
 
     /// Checks `password` against `stored`; `None` (unknown user or no password) still does a full
     /// verification against a dummy hash and then reports `Invalid`.
-    pub async fn verify(
-        &self,
-        password: String,
-        stored: Option<String>,
-    ) -> Result<Verification, PasswordError> {
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<Verification, PasswordError> {
         let dummy = self.dummy_hash.clone();
         self.run(move || match stored {
             Some(hash) => verify_blocking(&password, &hash),
@@ -75,18 +65,9 @@ impl Passwords {
         .await
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Cancelled)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| PasswordError::Cancelled)
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Cancelled)?;
+        tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Cancelled)
     }
 }
 
@@ -97,8 +78,7 @@ impl Default for Passwords {
 }
 
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
-        .expect("constant argon2 parameters are valid");
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).expect("constant argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -126,21 +106,14 @@ pub fn verify_blocking(password: &str, stored: &str) -> Verification {
         return Verification::Invalid;
     };
     // Verify with the parameters recorded in the hash itself, whatever they are.
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
         return Verification::Invalid;
     }
-    Verification::Valid {
-        needs_rehash: !is_current_argon2(&parsed),
-    }
+    Verification::Valid { needs_rehash: !is_current_argon2(&parsed) }
 }
 
 fn is_bcrypt(stored: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"]
-        .iter()
-        .any(|prefix| stored.starts_with(prefix))
+    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
 }
 
 fn is_current_argon2(parsed: &PasswordHash<'_>) -> bool {
@@ -148,19 +121,9 @@ fn is_current_argon2(parsed: &PasswordHash<'_>) -> bool {
         return false;
     }
     match Params::try_from(parsed) {
-        Ok(params) => {
-            params.m_cost() >= MEMORY_KIB
-                && params.t_cost() >= ITERATIONS
-                && params.p_cost() >= LANES
-        }
+        Ok(params) => params.m_cost() >= MEMORY_KIB && params.t_cost() >= ITERATIONS && params.p_cost() >= LANES,
         Err(_) => false,
     }
-}
-
-/// Whether a string looks like a hash this module can verify (for imports and `users add --hash`).
-pub fn is_supported_hash(stored: &str) -> bool {
-    is_bcrypt(stored)
-        || PasswordHash::new(stored).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
 }
 
 #[cfg(test)]
@@ -170,16 +133,8 @@ mod tests {
     #[test]
     fn argon2id_round_trip_with_owasp_parameters() {
         let hash = hash_blocking("correct horse").unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
-        assert_eq!(
-            verify_blocking("correct horse", &hash),
-            Verification::Valid {
-                needs_rehash: false
-            }
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(verify_blocking("correct horse", &hash), Verification::Valid { needs_rehash: false });
         assert_eq!(verify_blocking("wrong horse", &hash), Verification::Invalid);
     }
 
@@ -193,27 +148,17 @@ mod tests {
                 Verification::Valid { needs_rehash: true },
                 "{prefix}"
             );
-            assert_eq!(
-                verify_blocking("other-pass", &variant),
-                Verification::Invalid
-            );
+            assert_eq!(verify_blocking("other-pass", &variant), Verification::Invalid);
         }
     }
 
     #[test]
     fn weaker_argon2_asks_for_rehash_and_garbage_is_invalid() {
-        let weak = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(8, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"pw-123456", &SaltString::generate(&mut OsRng))
-        .unwrap()
-        .to_string();
-        assert_eq!(
-            verify_blocking("pw-123456", &weak),
-            Verification::Valid { needs_rehash: true }
-        );
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8, 1, 1, None).unwrap())
+            .hash_password(b"pw-123456", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert_eq!(verify_blocking("pw-123456", &weak), Verification::Valid { needs_rehash: true });
         assert_eq!(verify_blocking("pw", "not a hash"), Verification::Invalid);
         assert_eq!(verify_blocking("pw", ""), Verification::Invalid);
     }

@@ -27,20 +27,10 @@ pub struct LiveConnection {
 
 impl RevocationHub {
     pub fn register(&self, session: &SessionId) -> LiveConnection {
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let token = CancellationToken::new();
-        self.lock()
-            .entry(session.clone())
-            .or_default()
-            .push((id, token.clone()));
-        LiveConnection {
-            hub: self.clone(),
-            session: session.clone(),
-            id,
-            cancelled: token,
-        }
+        self.lock().entry(session.clone()).or_default().push((id, token.clone()));
+        LiveConnection { hub: self.clone(), session: session.clone(), id, cancelled: token }
     }
 
     /// Closes every live connection of these sessions.
@@ -61,14 +51,14 @@ impl RevocationHub {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LiveMap> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Drop for LiveConnection {
     fn drop(&mut self) {
+        // Whatever watches this connection (the session re-check) stops with it.
+        self.cancelled.cancel();
         let mut map = self.hub.lock();
         if let Some(list) = map.get_mut(&self.session) {
             list.retain(|(id, _)| *id != self.id);

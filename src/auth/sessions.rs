@@ -39,12 +39,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(
-        store: SharedStore,
-        clock: SharedClock,
-        config: &SessionConfig,
-        revocations: RevocationHub,
-    ) -> Self {
+    pub fn new(store: SharedStore, clock: SharedClock, config: &SessionConfig, revocations: RevocationHub) -> Self {
         let to_time = |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::days(365));
         Self {
             store,
@@ -65,11 +60,8 @@ impl Sessions {
     ) -> Result<(SessionToken, Session), StoreError> {
         let now = self.clock.now();
         let token = SessionToken::generate();
-        let (lifetime, idle) = if remember_me {
-            (self.remember_me, self.remember_me)
-        } else {
-            (self.absolute_timeout, self.idle_timeout)
-        };
+        let (lifetime, idle) =
+            if remember_me { (self.remember_me, self.remember_me) } else { (self.absolute_timeout, self.idle_timeout) };
         let new = NewSession {
             id: SessionId::generate(),
             token_hash: token.hash(),
@@ -79,10 +71,7 @@ impl Sessions {
             idle_timeout: idle,
             remember_me,
             client_ip: client.ip.clone(),
-            user_agent: client
-                .user_agent
-                .as_deref()
-                .map(|ua| ua.chars().take(512).collect()),
+            user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(512).collect()),
         };
         self.store.create_session(new.clone()).await?;
         let session = Session {
@@ -100,10 +89,7 @@ impl Sessions {
     }
 
     /// The session a cookie value stands for, if it is well-formed, known, unexpired and its user enabled.
-    pub async fn authenticate(
-        &self,
-        cookie_value: &str,
-    ) -> Result<Option<Authenticated>, StoreError> {
+    pub async fn authenticate(&self, cookie_value: &str) -> Result<Option<Authenticated>, StoreError> {
         let Some(token) = SessionToken::from_cookie(cookie_value) else {
             return Ok(None);
         };
@@ -126,9 +112,7 @@ impl Sessions {
 
     /// How long the browser should keep the cookie: only remembered sessions outlive the browser.
     pub fn cookie_max_age(&self, session: &Session) -> Option<Duration> {
-        session
-            .remember_me
-            .then(|| session.expires_at - session.created_at)
+        session.remember_me.then(|| session.expires_at - session.created_at)
     }
 
     /// Ends one session and closes its live connections.

@@ -8,11 +8,7 @@ use crate::domain::ThrottlePolicy;
 use crate::domain::throttle::{ThrottleScope, throttle_key};
 use crate::store::{SharedStore, StoreError};
 
-const SCOPES: [ThrottleScope; 3] = [
-    ThrottleScope::AccountFromIp,
-    ThrottleScope::Account,
-    ThrottleScope::Ip,
-];
+const SCOPES: [ThrottleScope; 3] = [ThrottleScope::AccountFromIp, ThrottleScope::Account, ThrottleScope::Ip];
 
 #[derive(Clone)]
 pub struct LoginThrottle {
@@ -23,11 +19,7 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(store: SharedStore, clock: SharedClock, policy: ThrottlePolicy) -> Self {
-        Self {
-            store,
-            clock,
-            policy,
-        }
+        Self { store, clock, policy }
     }
 
     /// `Some(wait)` when an attempt for `account` from `ip` must wait before it is even checked.
@@ -35,10 +27,7 @@ impl LoginThrottle {
         let now = self.clock.now();
         let mut until: Option<OffsetDateTime> = None;
         for scope in SCOPES {
-            if let Some(state) = self
-                .store
-                .throttle_state(&throttle_key(scope, account, ip))
-                .await?
+            if let Some(state) = self.store.throttle_state(&throttle_key(scope, account, ip)).await?
                 && let Some(blocked) = self.policy.blocked_until(scope, &state, now)
             {
                 until = Some(until.map_or(blocked, |u| u.max(blocked)));
@@ -50,13 +39,7 @@ impl LoginThrottle {
     pub async fn record_failure(&self, account: &str, ip: &str) -> Result<(), StoreError> {
         let now = self.clock.now();
         for scope in SCOPES {
-            self.store
-                .record_throttle_failure(
-                    &throttle_key(scope, account, ip),
-                    now,
-                    self.policy.reset_after,
-                )
-                .await?;
+            self.store.record_throttle_failure(&throttle_key(scope, account, ip), now, self.policy.reset_after).await?;
         }
         Ok(())
     }
@@ -65,9 +48,7 @@ impl LoginThrottle {
     /// attacker cannot reset it by signing in to an account of their own.
     pub async fn record_success(&self, account: &str, ip: &str) -> Result<(), StoreError> {
         for scope in [ThrottleScope::AccountFromIp, ThrottleScope::Account] {
-            self.store
-                .clear_throttle(&throttle_key(scope, account, ip))
-                .await?;
+            self.store.clear_throttle(&throttle_key(scope, account, ip)).await?;
         }
         Ok(())
     }

@@ -11,16 +11,11 @@ pub fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> {
         Ok(config) => {
             match &path {
                 Some(path) => println!("{}: configuration is valid", path.display()),
-                None => println!(
-                    "no configuration file; the defaults and GATEHOUSE_* variables are valid"
-                ),
+                None => println!("no configuration file; the defaults and GATEHOUSE_* variables are valid"),
             }
             println!("  listen      {}", config.server.listen);
             println!("  public_url  {}", config.server.public_url);
-            println!(
-                "  database    {}",
-                crate::store::redact_url(config.database.url.expose())
-            );
+            println!("  database    {}", crate::store::redact_url(config.database.url.expose()));
             if let Some(upstream) = &config.upstream.url {
                 println!("  upstream    {upstream}");
             }

@@ -43,11 +43,7 @@ impl From<crate::store::StoreError> for CliError {
 }
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "gatehouse",
-    version,
-    about = "Sign-in, accounts and access control in front of Streamlit apps"
-)]
+#[command(name = "gatehouse", version, about = "Sign-in, accounts and access control in front of Streamlit apps")]
 pub struct Cli {
     /// Configuration file (default: $GATEHOUSE_CONFIG, or ./gatehouse.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -118,11 +114,7 @@ pub fn read_new_password(from_stdin: bool) -> Result<String, CliError> {
         std::io::stdin()
             .read_to_string(&mut input)
             .map_err(|e| CliError::usage(format!("could not read the password from stdin: {e}")))?;
-        let password = input
-            .strip_suffix('\n')
-            .map(|p| p.strip_suffix('\r').unwrap_or(p))
-            .unwrap_or(&input)
-            .to_owned();
+        let password = input.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&input).to_owned();
         if password.is_empty() {
             return Err(CliError::usage("the password read from stdin is empty"));
         }
@@ -133,10 +125,8 @@ pub fn read_new_password(from_stdin: bool) -> Result<String, CliError> {
             "no terminal to ask for a password on: pass --password-stdin and pipe the password in",
         ));
     }
-    let first =
-        rpassword::prompt_password("New password: ").map_err(|e| CliError::usage(e.to_string()))?;
-    let second = rpassword::prompt_password("Repeat the password: ")
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let first = rpassword::prompt_password("New password: ").map_err(|e| CliError::usage(e.to_string()))?;
+    let second = rpassword::prompt_password("Repeat the password: ").map_err(|e| CliError::usage(e.to_string()))?;
     if first != second {
         return Err(CliError::usage("the two passwords do not match"));
     }

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{CliError, RunArgs, ServeArgs};
-use crate::app::{AppState, Runtime};
+use crate::app::{AppState, DEFAULT_SESSION_RECHECK, Runtime};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, load_or_exit, parse_public_url, parse_upstream_url};
 use crate::proxy::upstream::{UpstreamState, UpstreamStatus};
@@ -20,10 +20,8 @@ pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     let mut config = load_or_exit(config_file);
     apply_overrides(&mut config, args.listen, args.public_url.as_deref())?;
     if let Some(upstream) = args.upstream.as_deref() {
-        config.upstream.url = Some(
-            parse_upstream_url(upstream)
-                .map_err(|e| CliError::usage(format!("--upstream: {e}")))?,
-        );
+        config.upstream.url =
+            Some(parse_upstream_url(upstream).map_err(|e| CliError::usage(format!("--upstream: {e}")))?);
     }
     crate::telemetry::init_logging(&config.log);
     if config.upstream.url.is_none() {
@@ -31,16 +29,9 @@ pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     }
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(
-        config,
-        UpstreamStatus::new(UpstreamState::Ready),
-        shutdown.clone(),
-    )
-    .await?;
+    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone()).await?;
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals));
-    crate::serve(listener, state)
-        .await
-        .context("while serving")?;
+    crate::serve(listener, state).await.context("while serving")?;
     Ok(())
 }
 
@@ -49,52 +40,29 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     apply_overrides(&mut config, args.listen, args.public_url.as_deref())?;
     crate::telemetry::init_logging(&config.log);
     if config.upstream.url.is_some() {
-        tracing::warn!(
-            "[upstream] url is ignored by `run`: the app started by Gatehouse is the upstream"
-        );
+        tracing::warn!("[upstream] url is ignored by `run`: the app started by Gatehouse is the upstream");
     }
     let port = free_loopback_port().context("while choosing a private port for the app")?;
-    config.upstream.url =
-        Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback URL parses"));
+    config.upstream.url = Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback URL parses"));
 
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(
-        config,
-        UpstreamStatus::new(UpstreamState::Starting),
-        shutdown.clone(),
-    )
-    .await?;
+    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone()).await?;
     let upstream = state.upstream.clone().expect("run always has an upstream");
 
-    let extra_env = vec![(
-        "GATEHOUSE_ASSERTION_PUBLIC_KEY".to_owned(),
-        state.assertions.public_key_b64(),
-    )];
-    let command = child_command(&args.command, port, extra_env)
-        .ok_or_else(|| CliError::usage("no command given after --"))?;
+    let extra_env = vec![("GATEHOUSE_ASSERTION_PUBLIC_KEY".to_owned(), state.assertions.public_key_b64())];
+    let command =
+        child_command(&args.command, port, extra_env).ok_or_else(|| CliError::usage("no command given after --"))?;
     for flag in &command.dropped_flags {
-        tracing::warn!(
-            flag,
-            "ignoring this flag of the app's command: Gatehouse sets it"
-        );
+        tracing::warn!(flag, "ignoring this flag of the app's command: Gatehouse sets it");
     }
     let child = supervisor::spawn(&command).map_err(|err| {
-        CliError::usage(format!(
-            "could not start '{}': {err} (is it installed and on PATH?)",
-            command.program
-        ))
+        CliError::usage(format!("could not start '{}': {err} (is it installed and on PATH?)", command.program))
     })?;
     tracing::info!(program = %command.program, port, streamlit = command.is_streamlit, "started the app on a private port");
 
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals.clone()));
-    let supervision = tokio::spawn(supervisor::supervise(
-        command,
-        child,
-        upstream,
-        shutdown.clone(),
-        signals,
-    ));
+    let supervision = tokio::spawn(supervisor::supervise(command, child, upstream, shutdown.clone(), signals));
     let served = crate::serve(listener, state).await;
     shutdown.cancel();
     let _ = supervision.await;
@@ -102,17 +70,12 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     Ok(())
 }
 
-fn apply_overrides(
-    config: &mut Config,
-    listen: Option<SocketAddr>,
-    public_url: Option<&str>,
-) -> Result<(), CliError> {
+fn apply_overrides(config: &mut Config, listen: Option<SocketAddr>, public_url: Option<&str>) -> Result<(), CliError> {
     if let Some(listen) = listen {
         config.set_listen(listen);
     }
     if let Some(raw) = public_url {
-        config.server.public_url =
-            parse_public_url(raw).map_err(|e| CliError::usage(format!("--public-url: {e}")))?;
+        config.server.public_url = parse_public_url(raw).map_err(|e| CliError::usage(format!("--public-url: {e}")))?;
     }
     Ok(())
 }
@@ -127,33 +90,19 @@ async fn start(
     let clock: SharedClock = Arc::new(SystemClock);
     let listen = config.server.listen;
     let public_url = config.server.public_url.clone();
-    if let Some(link) =
-        crate::web::setup::issue_setup_link(&store, clock.now(), &public_url).await?
-    {
+    if let Some(link) = crate::web::setup::issue_setup_link(&store, clock.now(), &public_url).await? {
         print_setup_link(&link);
     }
-    let state = AppState::build(
-        config,
-        Runtime {
-            store,
-            clock,
-            upstream_status: status,
-            shutdown,
-        },
-    )
-    .await?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("could not listen on {listen}"))?;
+    let runtime = Runtime { store, clock, upstream_status: status, shutdown, session_recheck: DEFAULT_SESSION_RECHECK };
+    let state = AppState::build(config, runtime).await?;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(%listen, public_url = %public_url, database = state.store.backend(), "Gatehouse is listening");
     Ok((state, listener))
 }
 
 fn print_setup_link(link: &str) {
     println!();
-    println!(
-        "  Gatehouse has no users yet. Create the first administrator here (valid for one hour, single use):"
-    );
+    println!("  Gatehouse has no users yet. Create the first administrator here (valid for one hour, single use):");
     println!();
     println!("    {link}");
     println!();
@@ -166,16 +115,21 @@ fn free_loopback_port() -> std::io::Result<u16> {
 
 async fn wait_for_stop_signal(shutdown: CancellationToken, slot: SignalSlot) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup), Ok(mut quit)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::quit()),
     ) else {
         tracing::error!("could not install signal handlers; stop Gatehouse with SIGKILL");
         return;
     };
+    // Each of these would otherwise end Gatehouse without stopping the app; pass the same one on.
     tokio::select! {
         _ = interrupt.recv() => slot.set(nix::sys::signal::Signal::SIGINT),
         _ = terminate.recv() => slot.set(nix::sys::signal::Signal::SIGTERM),
+        _ = hangup.recv() => slot.set(nix::sys::signal::Signal::SIGHUP),
+        _ = quit.recv() => slot.set(nix::sys::signal::Signal::SIGQUIT),
     }
     tracing::info!("stopping");
     shutdown.cancel();

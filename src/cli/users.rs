@@ -68,24 +68,12 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
     let config = crate::config::load_or_exit(config_file);
     let store = crate::store::open(config.database.url.expose()).await?;
     let now = OffsetDateTime::now_utc();
-    let audit =
-        |kind: AuditKind, subject: &str| AuditEvent::new(now, kind).actor("cli").subject(subject);
+    let audit = |kind: AuditKind, subject: &str| AuditEvent::new(now, kind).actor("cli").subject(subject);
     match command {
-        UsersCommand::Add {
-            username,
-            email,
-            name,
-            roles,
-            password_stdin,
-        } => {
+        UsersCommand::Add { username, email, name, roles, password_stdin } => {
             let username = Username::parse(&username).map_err(|e| CliError::usage(e.0))?;
-            let email = email
-                .as_deref()
-                .map(Email::parse)
-                .transpose()
-                .map_err(|e| CliError::usage(e.0))?;
-            let display_name = parse_display_name(name.as_deref().unwrap_or(""))
-                .map_err(|e| CliError::usage(e.0))?;
+            let email = email.as_deref().map(Email::parse).transpose().map_err(|e| CliError::usage(e.0))?;
+            let display_name = parse_display_name(name.as_deref().unwrap_or("")).map_err(|e| CliError::usage(e.0))?;
             let roles = parse_roles(&roles)?;
             let password = read_new_password(password_stdin)?;
             check_new_password(
@@ -96,13 +84,7 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             )
             .map_err(|e| CliError::usage(e.0))?;
             let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
-            let new = NewUser {
-                username: username.clone(),
-                email,
-                display_name,
-                roles,
-                password_hash: Some(hash),
-            };
+            let new = NewUser { username: username.clone(), email, display_name, roles, password_hash: Some(hash) };
             let user = match store.create_user(new, now).await {
                 Ok(user) => user,
                 Err(crate::store::StoreError::Conflict(field)) => {
@@ -110,18 +92,13 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
                 }
                 Err(err) => return Err(err.into()),
             };
-            store
-                .append_audit(&audit(AuditKind::UserCreated, user.username.as_str()))
-                .await?;
+            store.append_audit(&audit(AuditKind::UserCreated, user.username.as_str())).await?;
             println!("created user {}", user.username);
         }
         UsersCommand::List { json } => {
             let users = store.list_users().await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&users).map_err(anyhow::Error::from)?
-                );
+                println!("{}", serde_json::to_string_pretty(&users).map_err(anyhow::Error::from)?);
             } else {
                 print_table(&users);
             }
@@ -129,18 +106,12 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
         UsersCommand::Show { username, json } => {
             let user = find(&store, &username).await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&user).map_err(anyhow::Error::from)?
-                );
+                println!("{}", serde_json::to_string_pretty(&user).map_err(anyhow::Error::from)?);
             } else {
                 print_user(&user);
             }
         }
-        UsersCommand::Passwd {
-            username,
-            password_stdin,
-        } => {
+        UsersCommand::Passwd { username, password_stdin } => {
             let user = find(&store, &username).await?;
             let password = read_new_password(password_stdin)?;
             check_new_password(
@@ -153,82 +124,40 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
             store.set_password_hash(&user.id, &hash, now).await?;
             let ended = store.delete_user_sessions(&user.id).await?;
-            store
-                .append_audit(&audit(AuditKind::PasswordChanged, user.username.as_str()))
-                .await?;
-            println!(
-                "password changed for {}; {} session(s) ended",
-                user.username,
-                ended.len()
-            );
+            store.append_audit(&audit(AuditKind::PasswordChanged, user.username.as_str())).await?;
+            println!("password changed for {}; {} session(s) ended", user.username, ended.len());
         }
-        UsersCommand::Roles {
-            username,
-            add,
-            remove,
-        } => {
+        UsersCommand::Roles { username, add, remove } => {
             let user = find(&store, &username).await?;
             let add = parse_roles(&add)?;
             let remove = parse_roles(&remove)?;
-            let mut roles: Vec<Role> = user
-                .roles
-                .iter()
-                .filter(|r| !remove.contains(r))
-                .cloned()
-                .collect();
+            let mut roles: Vec<Role> = user.roles.iter().filter(|r| !remove.contains(r)).cloned().collect();
             roles.extend(add);
             store.set_roles(&user.id, &roles, now).await?;
             let updated = find(&store, &username).await?;
-            let listed = updated
-                .roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            store
-                .append_audit(
-                    &audit(AuditKind::RolesChanged, user.username.as_str()).detail(listed.clone()),
-                )
-                .await?;
-            println!(
-                "{} now has roles: {}",
-                updated.username,
-                if listed.is_empty() { "(none)" } else { &listed }
-            );
+            let listed = updated.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+            store.append_audit(&audit(AuditKind::RolesChanged, user.username.as_str()).detail(listed.clone())).await?;
+            println!("{} now has roles: {}", updated.username, if listed.is_empty() { "(none)" } else { &listed });
         }
         UsersCommand::Disable { username } => {
             let user = find(&store, &username).await?;
             store.set_disabled(&user.id, true, now).await?;
             let ended = store.delete_user_sessions(&user.id).await?;
-            store
-                .append_audit(&audit(AuditKind::UserDisabled, user.username.as_str()))
-                .await?;
-            println!(
-                "disabled {}; {} session(s) ended",
-                user.username,
-                ended.len()
-            );
+            store.append_audit(&audit(AuditKind::UserDisabled, user.username.as_str())).await?;
+            println!("disabled {}; {} session(s) ended", user.username, ended.len());
         }
         UsersCommand::Enable { username } => {
             let user = find(&store, &username).await?;
             store.set_disabled(&user.id, false, now).await?;
-            store
-                .append_audit(&audit(AuditKind::UserEnabled, user.username.as_str()))
-                .await?;
+            store.append_audit(&audit(AuditKind::UserEnabled, user.username.as_str())).await?;
             println!("enabled {}", user.username);
         }
         UsersCommand::Delete { username } => {
             let user = find(&store, &username).await?;
             let ended = store.delete_user_sessions(&user.id).await?;
             store.delete_user(&user.id).await?;
-            store
-                .append_audit(&audit(AuditKind::UserDeleted, user.username.as_str()))
-                .await?;
-            println!(
-                "deleted {}; {} session(s) ended",
-                user.username,
-                ended.len()
-            );
+            store.append_audit(&audit(AuditKind::UserDeleted, user.username.as_str())).await?;
+            println!("deleted {}; {} session(s) ended", user.username, ended.len());
         }
     }
     Ok(())
@@ -243,14 +172,11 @@ async fn find(store: &SharedStore, username: &str) -> Result<User, CliError> {
 }
 
 fn parse_roles(raw: &[String]) -> Result<Vec<Role>, CliError> {
-    raw.iter()
-        .map(|r| Role::parse(r).map_err(|e| CliError::usage(e.0)))
-        .collect()
+    raw.iter().map(|r| Role::parse(r).map_err(|e| CliError::usage(e.0))).collect()
 }
 
 fn format_time(t: Option<OffsetDateTime>) -> String {
-    t.and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "never".to_owned())
+    t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| "never".to_owned())
 }
 
 fn print_table(users: &[User]) {
@@ -264,39 +190,18 @@ fn print_table(users: &[User]) {
             [
                 u.username.to_string(),
                 u.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-                u.roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                if u.disabled {
-                    "disabled".into()
-                } else {
-                    "active".into()
-                },
+                u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+                if u.disabled { "disabled".into() } else { "active".into() },
                 format_time(u.last_login_at),
             ]
         })
         .collect();
     let headers = ["USERNAME", "EMAIL", "ROLES", "STATUS", "LAST SIGN-IN"];
     let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([headers[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([headers[i].len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: [&str; 5]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
+        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_owned()
     };
     println!("{}", line(headers));
     for row in &rows {
@@ -306,23 +211,10 @@ fn print_table(users: &[User]) {
 
 fn print_user(user: &User) {
     println!("username      {}", user.username);
-    println!(
-        "email         {}",
-        user.email.as_ref().map(|e| e.as_str()).unwrap_or("-")
-    );
+    println!("email         {}", user.email.as_ref().map(|e| e.as_str()).unwrap_or("-"));
     println!("name          {}", user.display_name);
-    println!(
-        "roles         {}",
-        user.roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "status        {}",
-        if user.disabled { "disabled" } else { "active" }
-    );
+    println!("roles         {}", user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "));
+    println!("status        {}", if user.disabled { "disabled" } else { "active" });
     println!("created       {}", format_time(Some(user.created_at)));
     println!("updated       {}", format_time(Some(user.updated_at)));
     println!("last sign-in  {}", format_time(user.last_login_at));

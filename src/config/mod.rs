@@ -106,11 +106,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         // Only `SECTION__KEY` variables are configuration; GATEHOUSE_CONFIG and test switches are not.
-        figment = figment.merge(
-            Env::prefixed("GATEHOUSE_")
-                .filter(|key| key.as_str().contains("__"))
-                .split("__"),
-        );
+        figment = figment.merge(Env::prefixed("GATEHOUSE_").filter(|key| key.as_str().contains("__")).split("__"));
         Config::from_figment(figment)
     }
 
@@ -123,8 +119,7 @@ impl Config {
 
         let listen = r
             .parsed("server.listen", |s| {
-                s.parse::<SocketAddr>()
-                    .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8501"))
+                s.parse::<SocketAddr>().map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8501"))
             })
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("constant address parses"));
         let public_url = r.parsed("server.public_url", parse_public_url);
@@ -141,9 +136,7 @@ impl Config {
             .collect();
 
         let upstream_url = r.parsed("upstream.url", parse_upstream_url);
-        let timeout = r
-            .duration("upstream.timeout")
-            .unwrap_or(Duration::from_secs(60));
+        let timeout = r.duration("upstream.timeout").unwrap_or(Duration::from_secs(60));
         let aliases = r.string_list("upstream.header_aliases").unwrap_or_default();
         let header_aliases = aliases
             .iter()
@@ -158,29 +151,19 @@ impl Config {
 
         let database_url = r
             .parsed("database.url", |s| {
-                if s.starts_with("sqlite:")
-                    || s.starts_with("postgres:")
-                    || s.starts_with("postgresql:")
-                {
+                if s.starts_with("sqlite:") {
                     Ok(s.to_owned())
+                } else if s.starts_with("postgres:") || s.starts_with("postgresql:") {
+                    Err("PostgreSQL is not supported by this version of Gatehouse yet; use sqlite://PATH".to_owned())
                 } else {
-                    Err(format!(
-                        "'{}' is not a database URL; use sqlite://PATH",
-                        crate::store::redact_url(s)
-                    ))
+                    Err(format!("'{}' is not a database URL; use sqlite://PATH", crate::store::redact_url(s)))
                 }
             })
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
 
-        let idle_timeout = r
-            .duration("session.idle_timeout")
-            .unwrap_or(Duration::from_secs(12 * 3600));
-        let absolute_timeout = r
-            .duration("session.absolute_timeout")
-            .unwrap_or(Duration::from_secs(7 * 86400));
-        let remember_me = r
-            .duration("session.remember_me")
-            .unwrap_or(Duration::from_secs(30 * 86400));
+        let idle_timeout = r.duration("session.idle_timeout").unwrap_or(Duration::from_secs(12 * 3600));
+        let absolute_timeout = r.duration("session.absolute_timeout").unwrap_or(Duration::from_secs(7 * 86400));
+        let remember_me = r.duration("session.remember_me").unwrap_or(Duration::from_secs(30 * 86400));
         for (key, value) in [
             ("session.idle_timeout", idle_timeout),
             ("session.absolute_timeout", absolute_timeout),
@@ -191,36 +174,26 @@ impl Config {
             }
         }
         if idle_timeout > absolute_timeout {
-            r.problem(
-                "session.idle_timeout",
-                "is longer than session.absolute_timeout, so it would never apply",
-            );
+            r.problem("session.idle_timeout", "is longer than session.absolute_timeout, so it would never apply");
         }
 
         let min_length = r.value::<i64>("password.min_length").unwrap_or(8);
         if !(1..=128).contains(&min_length) {
-            r.problem(
-                "password.min_length",
-                "must be between 1 and 128 (NIST SP 800-63B recommends at least 8)",
-            );
+            r.problem("password.min_length", "must be between 1 and 128 (NIST SP 800-63B recommends at least 8)");
         }
 
         let format = r
             .parsed("log.format", |s| match s {
                 "text" => Ok(LogFormat::Text),
                 "json" => Ok(LogFormat::Json),
-                other => Err(format!(
-                    "'{other}' is not a log format; use \"text\" or \"json\""
-                )),
+                other => Err(format!("'{other}' is not a log format; use \"text\" or \"json\"")),
             })
             .unwrap_or(LogFormat::Text);
         let level = r.string("log.level").unwrap_or_else(|| "info".to_owned());
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
             r.problem(
                 "log.level",
-                format!(
-                    "'{level}' is not a log filter; use e.g. \"info\" or \"gatehouse=debug,info\""
-                ),
+                format!("'{level}' is not a log filter; use e.g. \"info\" or \"gatehouse=debug,info\""),
             );
         }
 
@@ -230,27 +203,11 @@ impl Config {
         }
         let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
         Ok(Config {
-            server: ServerConfig {
-                listen,
-                public_url,
-                trusted_proxies,
-            },
-            upstream: UpstreamConfig {
-                url: upstream_url,
-                timeout,
-                header_aliases,
-            },
-            database: DatabaseConfig {
-                url: Secret::new(database_url),
-            },
-            session: SessionConfig {
-                idle_timeout,
-                absolute_timeout,
-                remember_me,
-            },
-            password: PasswordConfig {
-                min_length: usize::try_from(min_length).unwrap_or(8),
-            },
+            server: ServerConfig { listen, public_url, trusted_proxies },
+            upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases },
+            database: DatabaseConfig { url: Secret::new(database_url) },
+            session: SessionConfig { idle_timeout, absolute_timeout, remember_me },
+            password: PasswordConfig { min_length: usize::try_from(min_length).unwrap_or(8) },
             log: LogConfig { format, level },
         })
     }
@@ -268,30 +225,29 @@ impl Config {
     }
 }
 
+/// `http://<listen>/`, with 127.0.0.1 for a wildcard listen address (a link to 0.0.0.0 does not work in
+/// every browser); set `public_url` for the name people really use.
 fn default_public_url(listen: SocketAddr) -> Url {
-    Url::parse(&format!("http://{listen}/")).expect("an address makes a valid URL")
+    let host =
+        if listen.ip().is_unspecified() { SocketAddr::new([127, 0, 0, 1].into(), listen.port()) } else { listen };
+    Url::parse(&format!("http://{host}/")).expect("an address makes a valid URL")
 }
 
 pub fn parse_public_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| {
-        format!("'{raw}' is not a URL ({e}); write it like https://apps.example.com")
-    })?;
+    let url =
+        Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL ({e}); write it like https://apps.example.com"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!(
-            "'{raw}' must be an http:// or https:// URL with a host"
-        ));
+        return Err(format!("'{raw}' must be an http:// or https:// URL with a host"));
     }
     if url.path() != "/" || url.query().is_some() {
-        return Err(format!(
-            "'{raw}' must not have a path or query: Gatehouse serves the whole origin"
-        ));
+        return Err(format!("'{raw}' must not have a path or query: Gatehouse serves the whole origin"));
     }
     Ok(url)
 }
 
 pub fn parse_upstream_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw)
-        .map_err(|e| format!("'{raw}' is not a URL ({e}); write it like http://127.0.0.1:8502"))?;
+    let url =
+        Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL ({e}); write it like http://127.0.0.1:8502"))?;
     if url.scheme() != "http" || url.host().is_none() {
         return Err(format!(
             "'{raw}' must be an http:// URL with a host (TLS to the app is not supported; keep the app on a private address)"
@@ -299,6 +255,11 @@ pub fn parse_upstream_url(raw: &str) -> Result<Url, String> {
     }
     if url.port_or_known_default().is_none() {
         return Err(format!("'{raw}' has no port"));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(format!(
+            "'{raw}' has a path or query; Gatehouse forwards each request's own path, so give only http://HOST:PORT"
+        ));
     }
     Ok(url)
 }
@@ -315,10 +276,7 @@ pub fn load_or_exit(explicit: Option<PathBuf>) -> Config {
     match Config::load(path.as_deref()) {
         Ok(config) => config,
         Err(problems) => {
-            eprintln!(
-                "gatehouse: the configuration has {} problem(s):",
-                problems.len()
-            );
+            eprintln!("gatehouse: the configuration has {} problem(s):", problems.len());
             for problem in &problems {
                 eprintln!("  - {problem}");
             }
@@ -366,32 +324,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("db-url");
         std::fs::write(&file, "sqlite:///tmp/secret-path.db\n").unwrap();
-        let config = Config::from_toml_str(&format!(
-            "[database]\nurl_file = {:?}\n",
-            file.display().to_string()
-        ))
-        .unwrap();
+        let config =
+            Config::from_toml_str(&format!("[database]\nurl_file = {:?}\n", file.display().to_string())).unwrap();
         assert_eq!(config.database.url.expose(), "sqlite:///tmp/secret-path.db");
         assert!(!format!("{config:?}").contains("secret-path"));
     }
 
     #[test]
     fn durations_accept_units_and_seconds() {
-        let config =
-            Config::from_toml_str("[session]\nidle_timeout = \"90m\"\nabsolute_timeout = 86400\n")
-                .unwrap();
+        let config = Config::from_toml_str("[session]\nidle_timeout = \"90m\"\nabsolute_timeout = 86400\n").unwrap();
         assert_eq!(config.session.idle_timeout, Duration::from_secs(90 * 60));
         assert_eq!(config.session.absolute_timeout, Duration::from_secs(86400));
     }
 
     #[test]
     fn public_url_must_be_an_origin() {
-        assert!(
-            Config::from_toml_str("[server]\npublic_url = \"https://apps.example.com/app\"\n")
-                .is_err()
-        );
-        let config =
-            Config::from_toml_str("[server]\npublic_url = \"https://apps.example.com\"\n").unwrap();
+        assert!(Config::from_toml_str("[server]\npublic_url = \"https://apps.example.com/app\"\n").is_err());
+        let config = Config::from_toml_str("[server]\npublic_url = \"https://apps.example.com\"\n").unwrap();
         assert!(config.public_is_https());
     }
 }

@@ -34,11 +34,7 @@ pub struct ConfigReader {
 
 impl ConfigReader {
     pub fn new(figment: Figment) -> Self {
-        Self {
-            figment,
-            asked: BTreeSet::new(),
-            problems: Vec::new(),
-        }
+        Self { figment, asked: BTreeSet::new(), problems: Vec::new() }
     }
 
     /// A typed value, if present and well-typed.
@@ -59,9 +55,7 @@ impl ConfigReader {
     /// A string value, from `key` or from the file `key_file` names.
     pub fn string(&mut self, key: &str) -> Option<String> {
         let file_key = format!("{key}_file");
-        let direct = self
-            .value::<Value>(key)
-            .map(|v| self.scalar_to_string(key, v));
+        let direct = self.value::<Value>(key).map(|v| self.scalar_to_string(key, v));
         let path = self.value::<String>(&file_key);
         match (direct, path) {
             (Some(_), Some(_)) => {
@@ -81,11 +75,7 @@ impl ConfigReader {
     }
 
     /// A string parsed by `parse`, whose error message says what was expected.
-    pub fn parsed<T>(
-        &mut self,
-        key: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
+    pub fn parsed<T>(&mut self, key: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
         let raw = self.string(key)?;
         match parse(&raw) {
             Ok(value) => Some(value),
@@ -99,23 +89,16 @@ impl ConfigReader {
     /// A list of strings, given as an array or as one comma-separated string (handy in environment variables).
     pub fn string_list(&mut self, key: &str) -> Option<Vec<String>> {
         match self.value::<Value>(key)? {
-            Value::String(_, s) => Some(
-                s.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            Value::String(_, s) => {
+                Some(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            }
             Value::Array(_, items) => {
                 let mut out = Vec::new();
                 for item in items {
                     match item {
                         Value::String(_, s) => out.push(s),
                         other => {
-                            self.problem(
-                                key,
-                                format!("expected a list of strings, found {}", describe(&other)),
-                            );
+                            self.problem(key, format!("expected a list of strings, found {}", describe(&other)));
                             return None;
                         }
                     }
@@ -123,10 +106,7 @@ impl ConfigReader {
                 Some(out)
             }
             other => {
-                self.problem(
-                    key,
-                    format!("expected a list of strings, found {}", describe(&other)),
-                );
+                self.problem(key, format!("expected a list of strings, found {}", describe(&other)));
                 None
             }
         }
@@ -138,18 +118,15 @@ impl ConfigReader {
             if let Ok(secs) = raw.trim().parse::<u64>() {
                 return Ok(std::time::Duration::from_secs(secs));
             }
-            humantime::parse_duration(raw.trim())
-                .map_err(|e| format!("'{raw}' is not a duration ({e}); write it like \"30s\", \"15m\", \"12h\" or \"7d\""))
+            humantime::parse_duration(raw.trim()).map_err(|e| {
+                format!("'{raw}' is not a duration ({e}); write it like \"30s\", \"15m\", \"12h\" or \"7d\"")
+            })
         })
     }
 
     pub fn problem(&mut self, key: &str, message: impl Into<String>) {
         let origin = self.origin(key);
-        self.problems.push(ConfigProblem {
-            key: key.to_owned(),
-            message: message.into(),
-            origin,
-        });
+        self.problems.push(ConfigProblem { key: key.to_owned(), message: message.into(), origin });
     }
 
     /// Reports every key present in the sources that nothing asked for, then returns all problems.
@@ -189,10 +166,7 @@ impl ConfigReader {
                 .or_else(|| n.to_f64().map(|n| n.to_string())),
             Value::Bool(_, b) => Some(b.to_string()),
             other => {
-                self.problem(
-                    key,
-                    format!("expected a string, found {}", describe(&other)),
-                );
+                self.problem(key, format!("expected a string, found {}", describe(&other)));
                 None
             }
         }
@@ -208,10 +182,7 @@ impl ConfigReader {
             Some(meta) => match &meta.source {
                 Some(Source::File(path)) => format!("in {}", path.display()),
                 _ if meta.name.contains("environment") => {
-                    format!(
-                        "from environment variable GATEHOUSE_{}",
-                        lookup.to_uppercase().replace('.', "__")
-                    )
+                    format!("from environment variable GATEHOUSE_{}", lookup.to_uppercase().replace('.', "__"))
                 }
                 _ => meta.name.to_string(),
             },
@@ -220,18 +191,9 @@ impl ConfigReader {
     }
 }
 
-fn collect_unknown_keys(
-    dict: &Dict,
-    prefix: &str,
-    asked: &BTreeSet<String>,
-    out: &mut Vec<String>,
-) {
+fn collect_unknown_keys(dict: &Dict, prefix: &str, asked: &BTreeSet<String>, out: &mut Vec<String>) {
     for (name, value) in dict {
-        let key = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}.{name}")
-        };
+        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
         if asked.contains(&key) {
             continue;
         }

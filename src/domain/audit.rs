@@ -69,10 +69,7 @@ impl FromStr for AuditKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AuditKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown audit event kind '{s}'"))
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown audit event kind '{s}'"))
     }
 }
 
@@ -92,15 +89,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(at: OffsetDateTime, kind: AuditKind) -> Self {
-        Self {
-            at,
-            kind,
-            actor: None,
-            subject: None,
-            client_ip: None,
-            user_agent: None,
-            detail: None,
-        }
+        Self { at, kind, actor: None, subject: None, client_ip: None, user_agent: None, detail: None }
     }
 
     pub fn actor(mut self, actor: impl Into<String>) -> Self {

@@ -14,20 +14,14 @@ pub fn check_new_password(
 ) -> Result<(), InvalidInput> {
     let length = password.chars().count();
     if length < min_length {
-        return Err(InvalidInput::new(format!(
-            "The password must be at least {min_length} characters long."
-        )));
+        return Err(InvalidInput::new(format!("The password must be at least {min_length} characters long.")));
     }
     if length > MAX_PASSWORD_CHARS {
-        return Err(InvalidInput::new(format!(
-            "The password may be at most {MAX_PASSWORD_CHARS} characters long."
-        )));
+        return Err(InvalidInput::new(format!("The password may be at most {MAX_PASSWORD_CHARS} characters long.")));
     }
     let lowered = password.trim().to_lowercase();
     if lowered == username || email.is_some_and(|e| lowered == e) {
-        return Err(InvalidInput::new(
-            "The password may not be the username or email address.",
-        ));
+        return Err(InvalidInput::new("The password may not be the username or email address."));
     }
     Ok(())
 }
@@ -40,9 +34,7 @@ mod tests {
     fn enforces_length_and_identity_rules() {
         assert!(check_new_password("short", 8, "alice", None).is_err());
         assert!(check_new_password("Alice-Example", 8, "alice-example", None).is_err());
-        assert!(
-            check_new_password("alice@example.com", 8, "alice", Some("alice@example.com")).is_err()
-        );
+        assert!(check_new_password("alice@example.com", 8, "alice", Some("alice@example.com")).is_err());
         assert!(check_new_password(&"x".repeat(1025), 8, "alice", None).is_err());
         assert!(check_new_password("correct horse battery", 8, "alice", None).is_ok());
     }

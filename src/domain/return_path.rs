@@ -6,11 +6,7 @@ use percent_encoding::percent_decode_str;
 
 /// Returns `raw` if it is a safe same-origin path (with optional query and fragment), else `/`.
 pub fn safe_return_path(raw: &str) -> String {
-    if is_safe(raw) {
-        raw.to_owned()
-    } else {
-        "/".to_owned()
-    }
+    if is_safe(raw) { raw.to_owned() } else { "/".to_owned() }
 }
 
 fn is_safe(raw: &str) -> bool {
@@ -24,9 +20,7 @@ fn is_safe(raw: &str) -> bool {
         if !looks_like_local_path(&current) {
             return false;
         }
-        let decoded = percent_decode_str(&current)
-            .decode_utf8_lossy()
-            .into_owned();
+        let decoded = percent_decode_str(&current).decode_utf8_lossy().into_owned();
         if decoded == current {
             return resolves_to_same_origin(raw);
         }
@@ -58,14 +52,7 @@ mod tests {
 
     #[test]
     fn keeps_local_paths() {
-        for ok in [
-            "/",
-            "/app",
-            "/app?x=1&y=%2F",
-            "/a/b#frag",
-            "/?foo=bar",
-            "/%E2%9C%93",
-        ] {
+        for ok in ["/", "/app", "/app?x=1&y=%2F", "/a/b#frag", "/?foo=bar", "/%E2%9C%93"] {
             assert_eq!(safe_return_path(ok), ok);
         }
     }

@@ -22,10 +22,8 @@ impl SessionToken {
     /// Accepts a cookie value only if it has the exact shape of a token we issued, so garbage never
     /// reaches the store.
     pub fn from_cookie(value: &str) -> Option<Self> {
-        let well_formed = value.len() == 43
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let well_formed =
+            value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         well_formed.then(|| Self(value.to_owned()))
     }
 
@@ -149,10 +147,7 @@ mod tests {
         };
         assert!(session.is_valid_at(start + Duration::hours(11)));
         assert!(!session.is_valid_at(start + Duration::hours(12)));
-        let active = Session {
-            last_seen_at: start + Duration::days(6) + Duration::hours(23),
-            ..session.clone()
-        };
+        let active = Session { last_seen_at: start + Duration::days(6) + Duration::hours(23), ..session.clone() };
         assert!(!active.is_valid_at(start + Duration::days(7)));
     }
 }

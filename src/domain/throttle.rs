@@ -34,10 +34,7 @@ impl ThrottleRule {
             return Duration::ZERO;
         }
         let doublings = u32::try_from(excess - 1).unwrap_or(u32::MAX).min(30);
-        let delay = self
-            .base_delay
-            .checked_mul(1i32 << doublings)
-            .unwrap_or(self.max_delay);
+        let delay = self.base_delay.checked_mul(1i32 << doublings).unwrap_or(self.max_delay);
         delay.min(self.max_delay)
     }
 }
@@ -64,11 +61,7 @@ impl Default for ThrottlePolicy {
                 base_delay: Duration::seconds(1),
                 max_delay: Duration::minutes(1),
             },
-            ip: ThrottleRule {
-                free_failures: 50,
-                base_delay: Duration::seconds(2),
-                max_delay: Duration::minutes(15),
-            },
+            ip: ThrottleRule { free_failures: 50, base_delay: Duration::seconds(2), max_delay: Duration::minutes(15) },
             reset_after: Duration::hours(1),
         }
     }
@@ -121,11 +114,8 @@ mod tests {
 
     #[test]
     fn delay_grows_then_caps() {
-        let rule = ThrottleRule {
-            free_failures: 5,
-            base_delay: Duration::seconds(2),
-            max_delay: Duration::minutes(15),
-        };
+        let rule =
+            ThrottleRule { free_failures: 5, base_delay: Duration::seconds(2), max_delay: Duration::minutes(15) };
         assert_eq!(rule.delay_for(5), Duration::ZERO);
         assert_eq!(rule.delay_for(6), Duration::seconds(2));
         assert_eq!(rule.delay_for(7), Duration::seconds(4));
@@ -138,13 +128,8 @@ mod tests {
     fn account_wide_lockout_never_exceeds_a_minute() {
         let policy = ThrottlePolicy::default();
         let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let state = ThrottleState {
-            failures: 1_000_000,
-            last_failure_at: now,
-        };
-        let until = policy
-            .blocked_until(ThrottleScope::Account, &state, now)
-            .unwrap();
+        let state = ThrottleState { failures: 1_000_000, last_failure_at: now };
+        let until = policy.blocked_until(ThrottleScope::Account, &state, now).unwrap();
         assert!(until - now <= Duration::minutes(1));
     }
 
@@ -152,19 +137,8 @@ mod tests {
     fn old_failures_are_forgotten() {
         let policy = ThrottlePolicy::default();
         let then = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let state = ThrottleState {
-            failures: 60,
-            last_failure_at: then,
-        };
-        assert!(
-            policy
-                .blocked_until(ThrottleScope::Ip, &state, then + Duration::minutes(1))
-                .is_some()
-        );
-        assert!(
-            policy
-                .blocked_until(ThrottleScope::Ip, &state, then + Duration::hours(1))
-                .is_none()
-        );
+        let state = ThrottleState { failures: 60, last_failure_at: then };
+        assert!(policy.blocked_until(ThrottleScope::Ip, &state, then + Duration::minutes(1)).is_some());
+        assert!(policy.blocked_until(ThrottleScope::Ip, &state, then + Duration::hours(1)).is_none());
     }
 }

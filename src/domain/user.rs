@@ -34,16 +34,10 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let name = raw.trim().to_lowercase();
         if name.is_empty() || name.len() > 64 {
-            return Err(InvalidInput::new(
-                "A username must be between 1 and 64 characters long.",
-            ));
+            return Err(InvalidInput::new("A username must be between 1 and 64 characters long."));
         }
-        let valid_char =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
-        let first_ok = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+        let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !first_ok || !name.chars().all(valid_char) {
             return Err(InvalidInput::new(
                 "A username may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit.",
@@ -72,8 +66,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let email = raw.trim().to_lowercase();
-        let invalid =
-            || InvalidInput::new(format!("'{}' is not a valid email address.", raw.trim()));
+        let invalid = || InvalidInput::new(format!("'{}' is not a valid email address.", raw.trim()));
         if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
@@ -111,8 +104,7 @@ impl Role {
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let role = raw.trim().to_lowercase();
-        let valid_char =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-');
+        let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-');
         if role.is_empty() || role.len() > 64 || !role.chars().all(valid_char) {
             return Err(InvalidInput::new(format!(
                 "'{}' is not a valid role: use 1-64 letters, digits, '_' or '-'.",
@@ -142,14 +134,10 @@ impl fmt::Display for Role {
 pub fn parse_display_name(raw: &str) -> Result<String, InvalidInput> {
     let name = raw.trim();
     if name.chars().count() > 128 {
-        return Err(InvalidInput::new(
-            "A display name may be at most 128 characters long.",
-        ));
+        return Err(InvalidInput::new("A display name may be at most 128 characters long."));
     }
     if name.chars().any(char::is_control) {
-        return Err(InvalidInput::new(
-            "A display name may not contain control characters.",
-        ));
+        return Err(InvalidInput::new("A display name may not contain control characters."));
     }
     Ok(name.to_owned())
 }
@@ -183,11 +171,7 @@ impl User {
 
     /// Name for greeting people: the display name, or the username when none was given.
     pub fn name_for_display(&self) -> &str {
-        if self.display_name.is_empty() {
-            self.username.as_str()
-        } else {
-            &self.display_name
-        }
+        if self.display_name.is_empty() { self.username.as_str() } else { &self.display_name }
     }
 }
 
@@ -224,18 +208,8 @@ mod tests {
 
     #[test]
     fn emails_are_shape_checked() {
-        assert_eq!(
-            Email::parse("Alice@Example.COM").unwrap().as_str(),
-            "alice@example.com"
-        );
-        for bad in [
-            "alice",
-            "@example.com",
-            "alice@example",
-            "alice@.com",
-            "a b@example.com",
-            "a@b..com",
-        ] {
+        assert_eq!(Email::parse("Alice@Example.COM").unwrap().as_str(), "alice@example.com");
+        for bad in ["alice", "@example.com", "alice@example", "alice@.com", "a b@example.com", "a@b..com"] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -249,9 +223,6 @@ mod tests {
     #[test]
     fn display_names_refuse_control_characters() {
         assert!(parse_display_name("Alice\r\nX-Evil: 1").is_err());
-        assert_eq!(
-            parse_display_name("  Ada Lovelace ").unwrap(),
-            "Ada Lovelace"
-        );
+        assert_eq!(parse_display_name("  Ada Lovelace ").unwrap(), "Ada Lovelace");
     }
 }

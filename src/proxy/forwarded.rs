@@ -38,22 +38,12 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
         .flat_map(|v| v.split(','))
         .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
         .collect();
-    chain
-        .into_iter()
-        .rev()
-        .map(canonical)
-        .find(|ip| !is_trusted(*ip, trusted))
-        .unwrap_or(peer_ip)
+    chain.into_iter().rev().map(canonical).find(|ip| !is_trusted(*ip, trusted)).unwrap_or(peer_ip)
 }
 
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host` for the app. `public_scheme` is the scheme of `public_url`,
 /// used when no trusted proxy told us otherwise.
-pub fn set_forwarded_headers(
-    headers: &mut HeaderMap,
-    peer: SocketAddr,
-    trusted: &[IpNet],
-    public_scheme: &str,
-) {
+pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: SocketAddr, trusted: &[IpNet], public_scheme: &str) {
     let peer_ip = canonical(peer.ip());
     let from_trusted = is_trusted(peer_ip, trusted);
     let prior_for = headers
@@ -64,11 +54,8 @@ pub fn set_forwarded_headers(
         .filter(|v| !v.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
-    let forwarded_for = if from_trusted && !prior_for.is_empty() {
-        format!("{prior_for}, {peer_ip}")
-    } else {
-        peer_ip.to_string()
-    };
+    let forwarded_for =
+        if from_trusted && !prior_for.is_empty() { format!("{prior_for}, {peer_ip}") } else { peer_ip.to_string() };
     let proto = headers
         .get(XFP)
         .filter(|_| from_trusted)
@@ -76,11 +63,7 @@ pub fn set_forwarded_headers(
         .filter(|v| matches!(*v, "http" | "https"))
         .unwrap_or(public_scheme)
         .to_owned();
-    let host = headers
-        .get(XFH)
-        .filter(|_| from_trusted)
-        .or_else(|| headers.get(HOST))
-        .cloned();
+    let host = headers.get(XFH).filter(|_| from_trusted).or_else(|| headers.get(HOST)).cloned();
 
     headers.remove(XFF);
     headers.remove(XFP);
@@ -111,11 +94,8 @@ mod tests {
     #[test]
     fn untrusted_peers_cannot_claim_another_address() {
         let peer: SocketAddr = "203.0.113.9:5000".parse().unwrap();
-        let mut map = headers(&[
-            ("x-forwarded-for", "10.1.1.1"),
-            ("x-forwarded-proto", "https"),
-            ("host", "app.example"),
-        ]);
+        let mut map =
+            headers(&[("x-forwarded-for", "10.1.1.1"), ("x-forwarded-proto", "https"), ("host", "app.example")]);
         assert_eq!(client_ip(peer, &map, &[]), peer.ip());
         set_forwarded_headers(&mut map, peer, &[], "http");
         assert_eq!(map.get(XFF).unwrap(), "203.0.113.9");
@@ -132,10 +112,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "apps.example"),
         ]);
-        assert_eq!(
-            client_ip(peer, &map, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, &map, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
         set_forwarded_headers(&mut map, peer, &trusted, "http");
         assert_eq!(map.get(XFF).unwrap(), "198.51.100.7, 127.0.0.2, 127.0.0.1");
         assert_eq!(map.get(XFP).unwrap(), "https");

@@ -53,9 +53,9 @@ impl HeaderAliasSet {
             "oauth2-proxy" => Ok(Self::OAuth2Proxy),
             "authelia" => Ok(Self::Authelia),
             "ploomber" => Ok(Self::Ploomber),
-            other => Err(format!(
-                "'{other}' is not a header alias set; use \"oauth2-proxy\", \"authelia\" or \"ploomber\""
-            )),
+            other => {
+                Err(format!("'{other}' is not a header alias set; use \"oauth2-proxy\", \"authelia\" or \"ploomber\""))
+            }
         }
     }
 }
@@ -78,22 +78,14 @@ pub fn is_identity_header(name: &HeaderName) -> bool {
 
 /// Removes every identity header a client sent, in any letter case.
 pub fn strip_identity_headers(headers: &mut HeaderMap) {
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_identity_header(name))
-        .cloned()
-        .collect();
+    let doomed: Vec<HeaderName> = headers.keys().filter(|name| is_identity_header(name)).cloned().collect();
     for name in doomed {
         headers.remove(name);
     }
 }
 
 /// Adds the signed-in user's identity (after [`strip_identity_headers`]).
-pub fn inject_identity(
-    headers: &mut HeaderMap,
-    identity: &Identity<'_>,
-    aliases: &[HeaderAliasSet],
-) {
+pub fn inject_identity(headers: &mut HeaderMap, identity: &Identity<'_>, aliases: &[HeaderAliasSet]) {
     let mut set = |name: &'static str, value: &str| {
         // Values come from validated fields (no control characters), so this only fails on impossible input;
         // such a header is then omitted rather than sent half-written.
@@ -156,12 +148,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 
 /// Drops Gatehouse's own cookies from the `Cookie` header so the app never sees a session token.
 pub fn remove_gatehouse_cookies(headers: &mut HeaderMap, names: &CookieNames) {
-    let values: Vec<String> = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .collect();
+    let values: Vec<String> =
+        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
     if values.is_empty() {
         return;
     }
@@ -186,10 +174,7 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
     connection_upgrade && headers.contains_key(http::header::UPGRADE)
 }
 
@@ -208,10 +193,7 @@ mod tests {
             "X-Forwarded-Email",
             "X-Auth-Name",
         ] {
-            headers.insert(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_static("mallory"),
-            );
+            headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static("mallory"));
         }
         headers.insert("x-other", HeaderValue::from_static("kept"));
         strip_identity_headers(&mut headers);
@@ -221,19 +203,13 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_go_including_named_ones() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            CONNECTION,
-            HeaderValue::from_static("keep-alive, x-secret-hop"),
-        );
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("te", HeaderValue::from_static("trailers"));
         headers.insert("x-end-to-end", HeaderValue::from_static("1"));
         remove_hop_by_hop(&mut headers, false);
-        assert_eq!(
-            headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            vec!["x-end-to-end"]
-        );
+        assert_eq!(headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(), vec!["x-end-to-end"]);
     }
 
     #[test]
@@ -241,14 +217,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,
-            HeaderValue::from_static(
-                "_streamlit_xsrf=abc; gatehouse_session=secret; gatehouse_csrf=x; theme=dark",
-            ),
+            HeaderValue::from_static("_streamlit_xsrf=abc; gatehouse_session=secret; gatehouse_csrf=x; theme=dark"),
         );
         remove_gatehouse_cookies(&mut headers, &CookieNames::new(false));
-        assert_eq!(
-            headers.get(COOKIE).unwrap(),
-            "_streamlit_xsrf=abc; theme=dark"
-        );
+        assert_eq!(headers.get(COOKIE).unwrap(), "_streamlit_xsrf=abc; theme=dark");
     }
 }

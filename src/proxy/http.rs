@@ -7,19 +7,12 @@ use http::{Request, Response};
 use super::ProxyError;
 use super::upstream::Upstream;
 
-pub async fn forward_http(
-    upstream: &Upstream,
-    request: Request<Body>,
-) -> Result<Response<Body>, ProxyError> {
+pub async fn forward_http(upstream: &Upstream, request: Request<Body>) -> Result<Response<Body>, ProxyError> {
     let response = tokio::time::timeout(upstream.timeout, upstream.client.request(request))
         .await
         .map_err(|_| ProxyError::Timeout)?
         .map_err(|err| {
-            if err.is_connect() {
-                ProxyError::Connect(err.to_string())
-            } else {
-                ProxyError::Upstream(err.to_string())
-            }
+            if err.is_connect() { ProxyError::Connect(err.to_string()) } else { ProxyError::Upstream(err.to_string()) }
         })?;
     Ok(response.map(Body::new))
 }

@@ -25,12 +25,12 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::app::{AppState, SharedState};
 use crate::auth::Authenticated;
+use crate::auth::cookies::read_cookie;
 use crate::web::context::{Proxied, RequestId, wants_html};
 use crate::web::error::ErrorReply;
 use crate::web::extract::current_session;
 use headers::{
-    Identity, inject_identity, is_upgrade_request, remove_gatehouse_cookies, remove_hop_by_hop,
-    strip_identity_headers,
+    Identity, inject_identity, is_upgrade_request, remove_gatehouse_cookies, remove_hop_by_hop, strip_identity_headers,
 };
 use upstream::UpstreamState;
 
@@ -70,17 +70,17 @@ pub async fn proxy_request(
         Err(reply) => return reply.into_response(),
     };
 
+    // Kept for re-checking a WebSocket's session while it stays open.
+    let session_cookie = read_cookie(request.headers(), state.cookies.session).map(str::to_owned);
+
     if upstream.status.get() == UpstreamState::Starting {
         return ErrorReply::starting().into_response();
     }
 
     // 3. rewrite request
     let upgrade = is_upgrade_request(request.headers());
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
+    let path_and_query =
+        request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
     let request_id = request.extensions().get::<RequestId>().cloned();
     {
         let headers = request.headers_mut();
@@ -102,6 +102,9 @@ pub async fn proxy_request(
     let started = Instant::now();
     let result = if upgrade {
         let live = state.sessions.revocations().register(&current.session.id);
+        if let Some(cookie) = session_cookie {
+            watch_session(state.clone(), cookie, live.cancelled.clone());
+        }
         websocket::forward_websocket(&upstream, request, live, state.shutdown.clone()).await
     } else {
         match upstream.uri_for(&path_and_query) {
@@ -129,26 +132,46 @@ pub async fn proxy_request(
             tracing::warn!(error = %err, path = %request_path_for_log(&path_and_query), "proxying failed");
             match err {
                 ProxyError::Timeout => ErrorReply::upstream_timeout().into_response(),
-                ProxyError::Connect(_) | ProxyError::Upstream(_) => {
-                    ErrorReply::upstream_unavailable().into_response()
-                }
+                ProxyError::Connect(_) | ProxyError::Upstream(_) => ErrorReply::upstream_unavailable().into_response(),
             }
         }
     }
 }
 
+/// Closes a tunnel (by cancelling `revoke`) once its session stops being valid. An open tab counts as
+/// activity: each check also refreshes the session's idle timer, the absolute timeout still applies.
+fn watch_session(state: SharedState, cookie: String, revoke: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(state.session_recheck);
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = revoke.cancelled() => return,
+            }
+            match state.sessions.authenticate(&cookie).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!("closing a WebSocket: its session is no longer valid");
+                    revoke.cancel();
+                    return;
+                }
+                Err(err) => {
+                    // Fail closed: without the database the session cannot be vouched for.
+                    tracing::warn!(error = %err, "closing a WebSocket: its session cannot be checked");
+                    revoke.cancel();
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// Identity headers for a signed-in user, for proxied requests and for forward-auth answers.
 pub fn identity_headers(state: &AppState, current: &Authenticated, headers: &mut HeaderMap) {
     let user = &current.user;
-    let roles = user
-        .roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    let assertion = state
-        .assertions
-        .assertion_for(&current.session.id, user, state.clock.now());
+    let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+    let assertion = state.assertions.assertion_for(&current.session.id, user, state.clock.now());
     let identity = Identity {
         username: user.username.as_str(),
         email: user.email.as_ref().map(|e| e.as_str()).unwrap_or(""),
@@ -192,15 +215,8 @@ fn unauthenticated(request: &Request<Body>) -> Response {
     {
         return ErrorReply::unauthorized().into_response();
     }
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    let target = format!(
-        "/_gatehouse/login?rd={}",
-        utf8_percent_encode(path, RD_ESCAPE)
-    );
+    let path = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let target = format!("/_gatehouse/login?rd={}", utf8_percent_encode(path, RD_ESCAPE));
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(location) = HeaderValue::from_str(&target) {
         response.headers_mut().insert(LOCATION, location);

@@ -44,18 +44,11 @@ impl UpstreamStatus {
     }
 
     pub fn set(&self, state: UpstreamState) {
-        self.0.store(
-            matches!(state, UpstreamState::Ready) as u8,
-            Ordering::Release,
-        );
+        self.0.store(matches!(state, UpstreamState::Ready) as u8, Ordering::Release);
     }
 
     pub fn get(&self) -> UpstreamState {
-        if self.0.load(Ordering::Acquire) == 1 {
-            UpstreamState::Ready
-        } else {
-            UpstreamState::Starting
-        }
+        if self.0.load(Ordering::Acquire) == 1 { UpstreamState::Ready } else { UpstreamState::Starting }
     }
 }
 
@@ -73,45 +66,23 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(url: &Url, timeout: Duration, status: UpstreamStatus) -> Self {
-        let host = url
-            .host_str()
-            .unwrap_or("127.0.0.1")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let host = url.host_str().unwrap_or("127.0.0.1").trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
-        let authority: Arc<str> = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        }
-        .into();
-        let connector = UpstreamConnector {
-            host: host.into(),
-            port,
-        };
+        let authority: Arc<str> =
+            if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }.into();
+        let connector = UpstreamConnector { host: host.into(), port };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             // Keep the client's Host header (with its port) as it is: Streamlit compares it with Origin.
             .set_host(false)
             .build(connector.clone());
-        Self {
-            authority,
-            client,
-            timeout,
-            status,
-            connector,
-        }
+        Self { authority, client, timeout, status, connector }
     }
 
     /// The URI to send for a request whose path and query are `path_and_query`.
     pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Uri::builder()
-            .scheme("http")
-            .authority(&*self.authority)
-            .path_and_query(path_and_query)
-            .build()
+        Uri::builder().scheme("http").authority(&*self.authority).path_and_query(path_and_query).build()
     }
 }
 
@@ -166,11 +137,7 @@ impl QuickAckStream {
 }
 
 impl AsyncRead for QuickAckStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -181,11 +148,7 @@ impl AsyncRead for QuickAckStream {
 }
 
 impl AsyncWrite for QuickAckStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.quick_ack();

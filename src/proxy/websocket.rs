@@ -19,11 +19,7 @@ pub async fn forward_websocket(
     shutdown: CancellationToken,
 ) -> Result<Response<Body>, ProxyError> {
     let client_upgrade = hyper::upgrade::on(&mut request);
-    let stream = upstream
-        .connector
-        .connect()
-        .await
-        .map_err(|e| ProxyError::Connect(e.to_string()))?;
+    let stream = upstream.connector.connect().await.map_err(|e| ProxyError::Connect(e.to_string()))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| ProxyError::Connect(e.to_string()))?;
@@ -34,22 +30,15 @@ pub async fn forward_websocket(
     });
 
     // A dedicated connection speaks origin-form: only the path and query go on the request line.
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
-    *request.uri_mut() = path_and_query
-        .parse()
-        .map_err(|_| ProxyError::Upstream("invalid request path".into()))?;
+    let path_and_query = request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    *request.uri_mut() = path_and_query.parse().map_err(|_| ProxyError::Upstream("invalid request path".into()))?;
     let (parts, _body) = request.into_parts();
     let upstream_request = Request::from_parts(parts, http_body_util::Empty::<bytes::Bytes>::new());
 
-    let mut response =
-        tokio::time::timeout(upstream.timeout, sender.send_request(upstream_request))
-            .await
-            .map_err(|_| ProxyError::Timeout)?
-            .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    let mut response = tokio::time::timeout(upstream.timeout, sender.send_request(upstream_request))
+        .await
+        .map_err(|_| ProxyError::Timeout)?
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
 
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The app declined the upgrade; pass its answer on as an ordinary response.

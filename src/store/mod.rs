@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
-    AuditEvent, AuditKind, NewSession, NewUser, Role, Session, SessionId, ThrottleState, TokenHash,
-    User, UserId,
+    AuditEvent, AuditKind, NewSession, NewUser, Role, Session, SessionId, ThrottleState, TokenHash, User, UserId,
 };
 
 pub use sqlite::SqliteStore;
@@ -41,19 +40,9 @@ pub trait UserStore: Send + Sync {
     /// All users ordered by username.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
-    async fn set_password_hash(
-        &self,
-        id: &UserId,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<()>;
+    async fn set_password_hash(&self, id: &UserId, hash: &str, now: OffsetDateTime) -> StoreResult<()>;
     async fn set_roles(&self, id: &UserId, roles: &[Role], now: OffsetDateTime) -> StoreResult<()>;
-    async fn set_disabled(
-        &self,
-        id: &UserId,
-        disabled: bool,
-        now: OffsetDateTime,
-    ) -> StoreResult<()>;
+    async fn set_disabled(&self, id: &UserId, disabled: bool, now: OffsetDateTime) -> StoreResult<()>;
     /// Deletes the user and, with them, their sessions and roles.
     async fn delete_user(&self, id: &UserId) -> StoreResult<()>;
     /// Counts a successful sign-in.
@@ -64,8 +53,7 @@ pub trait UserStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn create_session(&self, session: NewSession) -> StoreResult<()>;
     /// The session with this token hash and its user, whatever its expiry (the caller decides validity).
-    async fn session_by_token_hash(&self, hash: &TokenHash)
-    -> StoreResult<Option<(Session, User)>>;
+    async fn session_by_token_hash(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>>;
     async fn touch_session(&self, id: &SessionId, now: OffsetDateTime) -> StoreResult<()>;
     /// Returns whether a session was deleted.
     async fn delete_session(&self, id: &SessionId) -> StoreResult<bool>;
@@ -103,6 +91,8 @@ pub trait ThrottleStore: Send + Sync {
         reset_after: Duration,
     ) -> StoreResult<ThrottleState>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+    /// Forgets counters whose last failure is before `before` (they no longer throttle anything).
+    async fn delete_stale_throttle(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// A single-use secret sent to a person (setup link, later verification and reset links).
@@ -119,12 +109,7 @@ pub struct OneTimeToken {
 pub trait TokenStore: Send + Sync {
     async fn create_one_time_token(&self, token: &OneTimeToken) -> StoreResult<()>;
     /// Whether an unexpired token with this hash and purpose exists, without using it up.
-    async fn one_time_token_is_valid(
-        &self,
-        purpose: &str,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool>;
+    async fn one_time_token_is_valid(&self, purpose: &str, hash: &TokenHash, now: OffsetDateTime) -> StoreResult<bool>;
     /// Uses the token up: deletes it and returns it if it existed with this purpose and had not expired.
     /// Two concurrent calls with the same token never both succeed.
     async fn consume_one_time_token(
@@ -133,6 +118,8 @@ pub trait TokenStore: Send + Sync {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<OneTimeToken>>;
+    /// Deletes tokens that expired before `now`; returns how many.
+    async fn delete_expired_one_time_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -144,9 +131,7 @@ pub trait SettingsStore: Send + Sync {
 
 /// Everything Gatehouse persists.
 #[async_trait]
-pub trait Store:
-    UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore
-{
+pub trait Store: UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Short name of the backend for logs and health output.
@@ -161,14 +146,9 @@ pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
         let store = SqliteStore::open(url).await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!(
-            "PostgreSQL support is not in this version of Gatehouse yet; use a sqlite:// URL"
-        )
+        anyhow::bail!("PostgreSQL support is not in this version of Gatehouse yet; use a sqlite:// URL")
     } else {
-        anyhow::bail!(
-            "unsupported database URL '{}': expected sqlite://PATH",
-            redact_url(url)
-        )
+        anyhow::bail!("unsupported database URL '{}': expected sqlite://PATH", redact_url(url))
     }
 }
 

@@ -8,12 +8,8 @@
 /// on reconnect when `st.user` is unchanged; apps read it from `st.context.headers` instead.
 pub const TRUSTED_USER_HEADERS: &str = r#"{"X-Gatehouse-User": "username", "X-Gatehouse-Email": "email", "X-Gatehouse-Name": "name", "X-Gatehouse-Roles": "roles", "X-Gatehouse-Logged-In": "is_logged_in"}"#;
 
-const MANAGED_FLAGS: [&str; 4] = [
-    "--server.port",
-    "--server.address",
-    "--server.headless",
-    "--server.trustedUserHeaders",
-];
+const MANAGED_FLAGS: [&str; 4] =
+    ["--server.port", "--server.address", "--server.headless", "--server.trustedUserHeaders"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildCommand {
@@ -27,11 +23,7 @@ pub struct ChildCommand {
     pub dropped_flags: Vec<String>,
 }
 
-pub fn child_command(
-    command: &[String],
-    port: u16,
-    extra_env: Vec<(String, String)>,
-) -> Option<ChildCommand> {
+pub fn child_command(command: &[String], port: u16, extra_env: Vec<(String, String)>) -> Option<ChildCommand> {
     let (program, rest) = command.split_first()?;
     let mut env = vec![("PORT".to_owned(), port.to_string())];
     env.extend(extra_env);
@@ -66,10 +58,7 @@ pub fn child_command(
             args.extend(user_args.by_ref().cloned());
             break;
         }
-        if let Some(flag) = MANAGED_FLAGS
-            .iter()
-            .find(|flag| arg == *flag || arg.starts_with(&format!("{flag}=")))
-        {
+        if let Some(flag) = MANAGED_FLAGS.iter().find(|flag| arg == *flag || arg.starts_with(&format!("{flag}="))) {
             dropped.push((*flag).to_owned());
             if arg == flag {
                 user_args.next();
@@ -115,32 +104,17 @@ mod tests {
 
     #[test]
     fn streamlit_gets_port_address_headless_and_headers() {
-        let child =
-            child_command(&strings(&["streamlit", "run", "app.py"]), 40123, vec![]).unwrap();
+        let child = child_command(&strings(&["streamlit", "run", "app.py"]), 40123, vec![]).unwrap();
         assert!(child.is_streamlit);
         assert_eq!(child.program, "streamlit");
-        assert_eq!(
-            &child.args[..3],
-            &strings(&["run", "--server.port", "40123"])[..]
-        );
+        assert_eq!(&child.args[..3], &strings(&["run", "--server.port", "40123"])[..]);
+        assert!(child.args.windows(2).any(|w| w == ["--server.address", "127.0.0.1"]));
+        assert!(child.args.windows(2).any(|w| w == ["--server.headless", "true"]));
         assert!(
             child
                 .args
                 .windows(2)
-                .any(|w| w == ["--server.address", "127.0.0.1"])
-        );
-        assert!(
-            child
-                .args
-                .windows(2)
-                .any(|w| w == ["--server.headless", "true"])
-        );
-        assert!(
-            child
-                .args
-                .windows(2)
-                .any(|w| w[0] == "--server.trustedUserHeaders"
-                    && w[1].contains("\"X-Gatehouse-Email\": \"email\""))
+                .any(|w| w[0] == "--server.trustedUserHeaders" && w[1].contains("\"X-Gatehouse-Email\": \"email\""))
         );
         assert_eq!(child.args.last().unwrap(), "app.py");
         assert!(child.env.contains(&("PORT".to_owned(), "40123".to_owned())));
@@ -166,23 +140,16 @@ mod tests {
         ]);
         let child = child_command(&command, 40000, vec![]).unwrap();
         assert!(child.is_streamlit);
-        assert_eq!(
-            child.dropped_flags,
-            strings(&["--server.port", "--server.address"])
-        );
+        assert_eq!(child.dropped_flags, strings(&["--server.port", "--server.address"]));
         assert!(!child.args.contains(&"9999".to_owned()));
         assert!(child.args.windows(2).any(|w| w == ["--theme.base", "dark"]));
         let separator = child.args.iter().position(|a| a == "--").unwrap();
-        assert_eq!(
-            &child.args[separator + 1..],
-            &strings(&["--server.port", "1"])[..]
-        );
+        assert_eq!(&child.args[separator + 1..], &strings(&["--server.port", "1"])[..]);
     }
 
     #[test]
     fn other_commands_only_get_port() {
-        let child =
-            child_command(&strings(&["python3", "-m", "http.server"]), 40001, vec![]).unwrap();
+        let child = child_command(&strings(&["python3", "-m", "http.server"]), 40001, vec![]).unwrap();
         assert!(!child.is_streamlit);
         assert_eq!(child.args, strings(&["-m", "http.server"]));
         assert_eq!(child.health_path, "/");

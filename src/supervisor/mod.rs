@@ -29,7 +29,14 @@ pub fn next_backoff(previous: Option<Duration>) -> Duration {
 
 /// Starts the child once; used first so that a command that cannot start at all is reported right away.
 pub fn spawn(command: &ChildCommand) -> std::io::Result<Child> {
-    Command::new(&command.program)
+    let mut process = Command::new(&command.program);
+    // Gatehouse's own settings (database URL, secrets) are none of the app's business.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEHOUSE_") {
+            process.env_remove(name);
+        }
+    }
+    process
         .args(&command.args)
         .envs(command.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -58,10 +65,7 @@ pub async fn supervise(
         };
         let started = tokio::time::Instant::now();
         upstream.status.set(UpstreamState::Starting);
-        let readiness = tokio::spawn(wait_until_ready(
-            upstream.clone(),
-            command.health_path.clone(),
-        ));
+        let readiness = tokio::spawn(wait_until_ready(upstream.clone(), command.health_path.clone()));
         let exit = tokio::select! {
             status = running.wait() => Some(status),
             _ = shutdown.cancelled() => None,
@@ -82,10 +86,7 @@ pub async fn supervise(
         loop {
             let delay = next_backoff(backoff);
             backoff = Some(delay);
-            tracing::warn!(
-                delay_secs = delay.as_secs(),
-                "restarting the app after a pause"
-            );
+            tracing::warn!(delay_secs = delay.as_secs(), "restarting the app after a pause");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.cancelled() => return,
@@ -145,8 +146,7 @@ pub struct SignalSlot(std::sync::Arc<std::sync::atomic::AtomicI32>);
 
 impl SignalSlot {
     pub fn set(&self, signal: nix::sys::signal::Signal) {
-        self.0
-            .store(signal as i32, std::sync::atomic::Ordering::Relaxed);
+        self.0.store(signal as i32, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn get(&self) -> nix::sys::signal::Signal {
@@ -157,10 +157,7 @@ impl SignalSlot {
 
 /// Passes the stop signal on to the app's process group, waits up to 10 s, then kills the group.
 async fn stop_child(child: &mut Child, signal: nix::sys::signal::Signal) {
-    let group = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(nix::unistd::Pid::from_raw);
+    let group = child.id().and_then(|id| i32::try_from(id).ok()).map(nix::unistd::Pid::from_raw);
     if let Some(group) = group {
         let _ = nix::sys::signal::killpg(group, signal);
     }

@@ -34,10 +34,7 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
     if headers.get("x-requested-with").is_some() {
         return false;
     }
-    let accept = headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("text/html") || !accept.contains("json")
 }
 
@@ -64,8 +61,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     }
 
     let status = response.status();
-    metrics::counter!("gatehouse_http_requests_total", "status" => status.as_str().to_owned())
-        .increment(1);
+    metrics::counter!("gatehouse_http_requests_total", "status" => status.as_str().to_owned()).increment(1);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if proxied {
         tracing::debug!(target: "gatehouse::access", request_id = %id.0, %method, %path, status = status.as_u16(), elapsed_ms, "proxied");
@@ -149,15 +145,9 @@ mod tests {
     #[test]
     fn page_loads_and_api_calls_are_told_apart() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("text/html,application/xhtml+xml"),
-        );
+        headers.insert(ACCEPT, HeaderValue::from_static("text/html,application/xhtml+xml"));
         assert!(wants_html(&headers));
-        headers.insert(
-            "x-requested-with",
-            HeaderValue::from_static("XMLHttpRequest"),
-        );
+        headers.insert("x-requested-with", HeaderValue::from_static("XMLHttpRequest"));
         assert!(!wants_html(&headers));
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));

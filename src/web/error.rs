@@ -18,37 +18,16 @@ pub struct ErrorReply {
 }
 
 impl ErrorReply {
-    fn new(
-        status: StatusCode,
-        code: &'static str,
-        title: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            title,
-            message: message.into(),
-            retry_after: None,
-        }
+    fn new(status: StatusCode, code: &'static str, title: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, title, message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "Bad request",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", "Bad request", message)
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Sign-in required",
-            "Sign in to continue.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign-in required", "Sign in to continue.")
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -65,12 +44,7 @@ impl ErrorReply {
     }
 
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Page not found",
-            "There is no Gatehouse page at this address.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Page not found", "There is no Gatehouse page at this address.")
     }
 
     pub fn payload_too_large() -> Self {
@@ -87,10 +61,7 @@ impl ErrorReply {
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             "Too many attempts",
-            format!(
-                "Too many failed sign-in attempts. Try again in {}.",
-                human_wait(wait_secs)
-            ),
+            format!("Too many failed sign-in attempts. Try again in {}.", human_wait(wait_secs)),
         );
         reply.retry_after = Some(wait_secs);
         reply
@@ -157,14 +128,8 @@ impl ErrorReply {
                 "Method not allowed",
                 "This page does not accept that kind of request.",
             ),
-            s if s.is_client_error() => Self {
-                status: s,
-                ..Self::bad_request("The request could not be understood.")
-            },
-            s => Self {
-                status: s,
-                ..Self::internal()
-            },
+            s if s.is_client_error() => Self { status: s, ..Self::bad_request("The request could not be understood.") },
+            s => Self { status: s, ..Self::internal() },
         }
     }
 }

@@ -17,18 +17,12 @@ use crate::proxy::forwarded::client_ip;
 pub fn client_info(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
     ClientInfo {
         ip: Some(client_ip(peer, headers, &state.config.server.trusted_proxies).to_string()),
-        user_agent: headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(512).collect()),
+        user_agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(512).collect()),
     }
 }
 
 /// The signed-in session behind the request's cookie, if any. Database trouble is an error (fail closed).
-pub async fn current_session(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<Authenticated>, ErrorReply> {
+pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Authenticated>, ErrorReply> {
     match read_cookie(headers, state.cookies.session) {
         Some(value) => Ok(state.sessions.authenticate(value).await?),
         None => Ok(None),
@@ -43,37 +37,21 @@ pub struct CsrfPair {
 
 pub fn csrf_for_page(state: &AppState, headers: &HeaderMap) -> CsrfPair {
     if let Some(existing) = read_cookie(headers, state.cookies.csrf).filter(|v| v.len() >= 32) {
-        return CsrfPair {
-            token: state.csrf.token_for(existing),
-            set_cookie: None,
-        };
+        return CsrfPair { token: state.csrf.token_for(existing), set_cookie: None };
     }
     let value = CsrfGuard::new_cookie_value();
     let cookie = state.cookies.build(state.cookies.csrf, value.clone(), None);
-    CsrfPair {
-        token: state.csrf.token_for(&value),
-        set_cookie: HeaderValue::from_str(&cookie.to_string()).ok(),
-    }
+    CsrfPair { token: state.csrf.token_for(&value), set_cookie: HeaderValue::from_str(&cookie.to_string()).ok() }
 }
 
 /// Both CSRF layers for a state-changing request.
-pub fn verify_csrf(
-    state: &AppState,
-    headers: &HeaderMap,
-    submitted: &str,
-) -> Result<(), ErrorReply> {
+pub fn verify_csrf(state: &AppState, headers: &HeaderMap, submitted: &str) -> Result<(), ErrorReply> {
     check_origin(headers, &state.config.server.public_url).map_err(|_| ErrorReply::csrf())?;
-    state
-        .csrf
-        .verify_token(read_cookie(headers, state.cookies.csrf), submitted)
-        .map_err(|_| ErrorReply::csrf())
+    state.csrf.verify_token(read_cookie(headers, state.cookies.csrf), submitted).map_err(|_| ErrorReply::csrf())
 }
 
 /// Adds `Set-Cookie` headers to a response.
-pub fn with_cookies(
-    response: impl IntoResponse,
-    cookies: impl IntoIterator<Item = HeaderValue>,
-) -> Response {
+pub fn with_cookies(response: impl IntoResponse, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
     let mut response = response.into_response();
     for cookie in cookies {
         response.headers_mut().append(SET_COOKIE, cookie);
@@ -83,10 +61,5 @@ pub fn with_cookies(
 
 /// Renders a page as an HTML response with the given status.
 pub fn html_page(status: http::StatusCode, html: String) -> Response {
-    (
-        status,
-        [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response()
+    (status, [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

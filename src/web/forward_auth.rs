@@ -11,10 +11,7 @@ use super::extract::current_session;
 use crate::app::SharedState;
 use crate::proxy::identity_headers;
 
-pub async fn forward_auth(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-) -> Result<Response, ErrorReply> {
+pub async fn forward_auth(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ErrorReply> {
     match current_session(&state, &headers).await? {
         Some(current) => {
             let mut response = StatusCode::OK.into_response();

@@ -17,12 +17,10 @@ pub async fn health(State(state): State<SharedState>) -> Response {
     let upstream = match &state.upstream {
         None => "none",
         Some(upstream) if upstream.status.get() == UpstreamState::Starting => "starting",
-        Some(upstream) => {
-            match tokio::time::timeout(Duration::from_secs(2), upstream.connector.connect()).await {
-                Ok(Ok(_)) => "ok",
-                _ => "down",
-            }
-        }
+        Some(upstream) => match tokio::time::timeout(Duration::from_secs(2), upstream.connector.connect()).await {
+            Ok(Ok(_)) => "ok",
+            _ => "down",
+        },
     };
     let healthy = database_ok && matches!(upstream, "ok" | "none");
     let body = json!({
@@ -30,11 +28,7 @@ pub async fn health(State(state): State<SharedState>) -> Response {
         "database": { "status": if database_ok { "ok" } else { "down" }, "backend": state.store.backend() },
         "upstream": { "status": upstream },
     });
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut response = (status, Json(body)).into_response();
     // Health is a probe result, not an error page: keep the JSON as it is.
     response.extensions_mut().insert(super::context::Proxied);

@@ -8,9 +8,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::error::ErrorReply;
-use super::extract::{
-    client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies,
-};
+use super::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
 use super::form::HtmlForm;
 use super::templates::render;
 use crate::app::SharedState;
@@ -42,12 +40,7 @@ struct FormState<'a> {
     notice: Option<&'a str>,
 }
 
-fn login_page(
-    state: &SharedState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    form: FormState<'_>,
-) -> Response {
+fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form: FormState<'_>) -> Response {
     let csrf = csrf_for_page(state, headers);
     let remember_days = state.config.session.remember_me.as_secs().div_ceil(86_400);
     let html = render(
@@ -74,20 +67,8 @@ pub async fn show(
     if current_session(&state, &headers).await?.is_some() {
         return Ok(Redirect::to(&rd).into_response());
     }
-    let notice = query
-        .signed_out
-        .is_some()
-        .then_some("You have been signed out.");
-    Ok(login_page(
-        &state,
-        &headers,
-        StatusCode::OK,
-        FormState {
-            rd: &rd,
-            notice,
-            ..Default::default()
-        },
-    ))
+    let notice = query.signed_out.is_some().then_some("You have been signed out.");
+    Ok(login_page(&state, &headers, StatusCode::OK, FormState { rd: &rd, notice, ..Default::default() }))
 }
 
 pub async fn submit(
@@ -104,31 +85,15 @@ pub async fn submit(
             &state,
             &headers,
             status,
-            FormState {
-                username,
-                remember,
-                rd: &rd,
-                error: Some(error),
-                notice: None,
-            },
+            FormState { username, remember, rd: &rd, error: Some(error), notice: None },
         )
     };
     if verify_csrf(&state, &headers, &form.csrf_token).is_err() {
         // A stale tab is the usual cause: show the form again with a fresh token rather than a dead end.
-        return Ok(redisplay(
-            StatusCode::FORBIDDEN,
-            "This sign-in form had expired. Please try again.",
-        ));
+        return Ok(redisplay(StatusCode::FORBIDDEN, "This sign-in form had expired. Please try again."));
     }
-    if username.is_empty()
-        || form.password.is_empty()
-        || username.len() > 254
-        || form.password.chars().count() > 1024
-    {
-        return Ok(redisplay(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect username or password.",
-        ));
+    if username.is_empty() || form.password.is_empty() || username.len() > 254 || form.password.chars().count() > 1024 {
+        return Ok(redisplay(StatusCode::UNAUTHORIZED, "Incorrect username or password."));
     }
     let attempt = LoginAttempt {
         login: username.to_owned(),
@@ -139,31 +104,22 @@ pub async fn submit(
     match state.login.sign_in(attempt).await {
         Ok(signed_in) => {
             let max_age = state.sessions.cookie_max_age(&signed_in.session);
-            let cookie = state.cookies.build(
-                state.cookies.session,
-                signed_in.token.expose().to_owned(),
-                max_age,
-            );
+            let cookie = state.cookies.build(state.cookies.session, signed_in.token.expose().to_owned(), max_age);
             tracing::info!(user = %signed_in.user.username, "signed in");
-            let cookie =
-                HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
+            let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
             Ok(with_cookies(Redirect::to(&rd), [cookie]))
         }
-        Err(LoginError::InvalidCredentials) => Ok(redisplay(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect username or password.",
-        )),
-        Err(LoginError::Disabled) => Ok(redisplay(
-            StatusCode::FORBIDDEN,
-            "This account is disabled. Ask an administrator to enable it.",
-        )),
+        Err(LoginError::InvalidCredentials) => {
+            Ok(redisplay(StatusCode::UNAUTHORIZED, "Incorrect username or password."))
+        }
+        Err(LoginError::Disabled) => {
+            Ok(redisplay(StatusCode::FORBIDDEN, "This account is disabled. Ask an administrator to enable it."))
+        }
         Err(LoginError::Throttled(wait)) => {
             let secs = u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1);
             let reply = ErrorReply::too_many_attempts(secs);
             let mut response = redisplay(StatusCode::TOO_MANY_REQUESTS, &reply.message);
-            response
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
             Ok(response)
         }
         Err(LoginError::Store(err)) => Err(err.into()),

@@ -9,9 +9,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::error::ErrorReply;
-use super::extract::{
-    client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies,
-};
+use super::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
 use super::form::HtmlForm;
 use super::templates::render;
 use crate::app::SharedState;
@@ -22,10 +20,7 @@ pub struct LogoutForm {
     csrf_token: String,
 }
 
-pub async fn show(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-) -> Result<Response, ErrorReply> {
+pub async fn show(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ErrorReply> {
     let Some(current) = current_session(&state, &headers).await? else {
         return Ok(Redirect::to("/_gatehouse/login").into_response());
     };
@@ -38,10 +33,7 @@ pub async fn show(
             username => current.user.username.as_str(),
         },
     );
-    Ok(with_cookies(
-        html_page(StatusCode::OK, html),
-        csrf.set_cookie,
-    ))
+    Ok(with_cookies(html_page(StatusCode::OK, html), csrf.set_cookie))
 }
 
 pub async fn submit(
@@ -62,10 +54,6 @@ pub async fn submit(
         tracing::info!(user = %current.user.username, "signed out");
     }
     let removal = state.cookies.removal(state.cookies.session);
-    let removal =
-        HeaderValue::from_str(&removal.to_string()).map_err(|_| ErrorReply::internal())?;
-    Ok(with_cookies(
-        Redirect::to("/_gatehouse/login?signed_out=1"),
-        [removal],
-    ))
+    let removal = HeaderValue::from_str(&removal.to_string()).map_err(|_| ErrorReply::internal())?;
+    Ok(with_cookies(Redirect::to("/_gatehouse/login?signed_out=1"), [removal]))
 }

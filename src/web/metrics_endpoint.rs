@@ -12,10 +12,6 @@ pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
         Ok(count) => metrics::gauge!("gatehouse_active_sessions").set(count as f64),
         Err(err) => tracing::warn!(error = %err, "could not count active sessions for metrics"),
     }
-    metrics::gauge!("gatehouse_websockets_tracked")
-        .set(state.sessions.revocations().live_count() as f64);
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    metrics::gauge!("gatehouse_websockets_tracked").set(state.sessions.revocations().live_count() as f64);
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

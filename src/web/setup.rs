@@ -18,9 +18,7 @@ use super::templates::render;
 use crate::app::{AppState, SharedState};
 use crate::domain::password_policy::check_new_password;
 use crate::domain::user::parse_display_name;
-use crate::domain::{
-    AuditEvent, AuditKind, Email, InvalidInput, NewUser, Role, TokenHash, Username,
-};
+use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, Role, TokenHash, Username};
 use crate::store::{OneTimeToken, SharedStore, StoreError};
 
 pub const SETUP_PURPOSE: &str = "setup";
@@ -45,9 +43,7 @@ pub async fn issue_setup_link(
             expires_at: now + SETUP_LIFETIME,
         })
         .await?;
-    let mut link = public_url
-        .join("/_gatehouse/setup")
-        .expect("constant path joins");
+    let mut link = public_url.join("/_gatehouse/setup").expect("constant path joins");
     link.query_pairs_mut().append_pair("token", &token);
     Ok(Some(link.to_string()))
 }
@@ -82,10 +78,7 @@ async fn ensure_setup_open(state: &AppState, token: &str) -> Result<(), ErrorRep
         ));
     }
     if token.is_empty()
-        || !state
-            .store
-            .one_time_token_is_valid(SETUP_PURPOSE, &TokenHash::of(token), state.clock.now())
-            .await?
+        || !state.store.one_time_token_is_valid(SETUP_PURPOSE, &TokenHash::of(token), state.clock.now()).await?
     {
         return Err(invalid_link());
     }
@@ -129,18 +122,7 @@ pub async fn show(
 ) -> Result<Response, ErrorReply> {
     let token = query.token.unwrap_or_default();
     ensure_setup_open(&state, &token).await?;
-    Ok(setup_page(
-        &state,
-        &headers,
-        StatusCode::OK,
-        &token,
-        Values {
-            username: "",
-            name: "",
-            email: "",
-        },
-        None,
-    ))
+    Ok(setup_page(&state, &headers, StatusCode::OK, &token, Values { username: "", name: "", email: "" }, None))
 }
 
 pub async fn submit(
@@ -151,11 +133,7 @@ pub async fn submit(
 ) -> Result<Response, ErrorReply> {
     verify_csrf(&state, &headers, &form.csrf_token)?;
     ensure_setup_open(&state, &form.token).await?;
-    let values = Values {
-        username: form.username.trim(),
-        name: form.name.trim(),
-        email: form.email.trim(),
-    };
+    let values = Values { username: form.username.trim(), name: form.name.trim(), email: form.email.trim() };
     let new_user = match validate(&state, &form) {
         Ok(user) => user,
         Err(problem) => {
@@ -169,31 +147,13 @@ pub async fn submit(
             ));
         }
     };
-    let hash = state
-        .passwords
-        .hash(form.password.clone())
-        .await
-        .map_err(|_| ErrorReply::internal())?;
+    let hash = state.passwords.hash(form.password.clone()).await.map_err(|_| ErrorReply::internal())?;
     let now = state.clock.now();
     // Use the token up first: of two racing submissions only one gets past this line.
-    if state
-        .store
-        .consume_one_time_token(SETUP_PURPOSE, &TokenHash::of(&form.token), now)
-        .await?
-        .is_none()
-    {
+    if state.store.consume_one_time_token(SETUP_PURPOSE, &TokenHash::of(&form.token), now).await?.is_none() {
         return Err(invalid_link());
     }
-    let user = state
-        .store
-        .create_user(
-            NewUser {
-                password_hash: Some(hash),
-                ..new_user
-            },
-            now,
-        )
-        .await?;
+    let user = state.store.create_user(NewUser { password_hash: Some(hash), ..new_user }, now).await?;
     let client = client_info(&state, peer, &headers);
     let event = AuditEvent::new(now, AuditKind::SetupCompleted)
         .actor(user.username.as_str())
@@ -203,11 +163,8 @@ pub async fn submit(
     tracing::info!(user = %user.username, "first administrator created through the setup link");
 
     let (token, session) = state.sessions.start(&user, false, &client).await?;
-    let cookie = state.cookies.build(
-        state.cookies.session,
-        token.expose().to_owned(),
-        state.sessions.cookie_max_age(&session),
-    );
+    let cookie =
+        state.cookies.build(state.cookies.session, token.expose().to_owned(), state.sessions.cookie_max_age(&session));
     let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
     Ok(with_cookies(Redirect::to("/").into_response(), [cookie]))
 }
@@ -219,17 +176,6 @@ fn validate(state: &AppState, form: &SetupForm) -> Result<NewUser, InvalidInput>
     if form.password != form.password_confirm {
         return Err(InvalidInput::new("The two passwords do not match."));
     }
-    check_new_password(
-        &form.password,
-        state.config.password.min_length,
-        username.as_str(),
-        Some(email.as_str()),
-    )?;
-    Ok(NewUser {
-        username,
-        email: Some(email),
-        display_name,
-        roles: vec![Role::admin()],
-        password_hash: None,
-    })
+    check_new_password(&form.password, state.config.password.min_length, username.as_str(), Some(email.as_str()))?;
+    Ok(NewUser { username, email: Some(email), display_name, roles: vec![Role::admin()], password_hash: None })
 }

@@ -10,14 +10,10 @@ const STYLESHEET: &str = include_str!("../../static/gatehouse.css");
 
 pub async fn static_file(Path(name): Path<String>) -> Response {
     match name.as_str() {
-        "gatehouse.css" => (
-            [
-                (CONTENT_TYPE, "text/css; charset=utf-8"),
-                (CACHE_CONTROL, "public, max-age=3600"),
-            ],
-            STYLESHEET,
-        )
-            .into_response(),
+        "gatehouse.css" => {
+            ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")], STYLESHEET)
+                .into_response()
+        }
         _ => ErrorReply::not_found().into_response(),
     }
 }

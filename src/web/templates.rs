@@ -19,8 +19,7 @@ fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
-            env.add_template(name, source)
-                .expect("bundled templates are valid (checked by tests)");
+            env.add_template(name, source).expect("bundled templates are valid (checked by tests)");
         }
         env
     })
@@ -28,10 +27,7 @@ fn environment() -> &'static Environment<'static> {
 
 /// Renders a bundled template; a failure is a bug, logged, and shown as a minimal page.
 pub fn render<C: Serialize>(name: &str, context: C) -> String {
-    match environment()
-        .get_template(name)
-        .and_then(|t| t.render(context))
-    {
+    match environment().get_template(name).and_then(|t| t.render(context)) {
         Ok(html) => html,
         Err(err) => {
             tracing::error!(error = %err, template = name, "template failed to render");

@@ -55,14 +55,12 @@ impl TestGatehouse {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // Dotted keys only, so that the extra TOML of a test can add keys to any section.
-        let upstream_toml = upstream
-            .map(|u| format!("upstream.url = \"http://{u}\"\n"))
-            .unwrap_or_default();
+        let upstream_toml = upstream.map(|u| format!("upstream.url = \"http://{u}\"\n")).unwrap_or_default();
         let toml = format!(
             "server.listen = \"{addr}\"\nserver.public_url = \"http://{addr}\"\ndatabase.url = \"{db_url}\"\n{upstream_toml}{extra_toml}"
         );
-        let config = Config::from_toml_str(&toml)
-            .unwrap_or_else(|problems| panic!("test config invalid: {problems:?}"));
+        let config =
+            Config::from_toml_str(&toml).unwrap_or_else(|problems| panic!("test config invalid: {problems:?}"));
         let store = gatehouse::store::open(&db_url).await.unwrap();
         let shutdown = CancellationToken::new();
         let runtime = Runtime {
@@ -70,30 +68,17 @@ impl TestGatehouse {
             clock: clock.clone(),
             upstream_status: UpstreamStatus::new(UpstreamState::Ready),
             shutdown: shutdown.clone(),
+            session_recheck: std::time::Duration::from_millis(200),
         };
         let state = AppState::build(config, runtime).await.unwrap();
         tokio::spawn(gatehouse::serve(listener, state.clone()));
-        Self {
-            addr,
-            state,
-            clock,
-            dir,
-            db_url,
-            extra_toml,
-            upstream,
-            shutdown,
-        }
+        Self { addr, state, clock, dir, db_url, extra_toml, upstream, shutdown }
     }
 
     /// Stops this server and starts a new one on the same database and clock (a new port).
     pub async fn restart(self) -> Self {
-        let (dir, db_url, clock, upstream, extra_toml) = (
-            self.dir.clone(),
-            self.db_url.clone(),
-            self.clock.clone(),
-            self.upstream,
-            self.extra_toml.clone(),
-        );
+        let (dir, db_url, clock, upstream, extra_toml) =
+            (self.dir.clone(), self.db_url.clone(), self.clock.clone(), self.upstream, self.extra_toml.clone());
         drop(self);
         Self::launch(dir, db_url, clock, upstream, extra_toml).await
     }
@@ -109,17 +94,12 @@ impl TestGatehouse {
     pub async fn add_user(&self, username: &str, password: &str, roles: &[&str]) -> User {
         let new = NewUser {
             username: Username::parse(username).unwrap(),
-            email: Some(
-                gatehouse::domain::Email::parse(&format!("{username}@example.com")).unwrap(),
-            ),
+            email: Some(gatehouse::domain::Email::parse(&format!("{username}@example.com")).unwrap()),
             display_name: format!("{} Example", username[..1].to_uppercase() + &username[1..]),
             roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
             password_hash: Some(hash_blocking(password).unwrap()),
         };
-        self.store()
-            .create_user(new, self.clock.now())
-            .await
-            .unwrap()
+        self.store().create_user(new, self.clock.now()).await.unwrap()
     }
 
     pub fn browser(&self) -> Browser {
@@ -150,15 +130,8 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(addr: SocketAddr) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            addr,
-            client,
-            cookies: BTreeMap::new(),
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { addr, client, cookies: BTreeMap::new() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -166,11 +139,7 @@ impl Browser {
     }
 
     pub fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
     pub fn session_cookie(&self) -> Option<&String> {
@@ -193,16 +162,10 @@ impl Browser {
 
     fn page_headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "accept",
-            HeaderValue::from_static("text/html,application/xhtml+xml"),
-        );
+        headers.insert("accept", HeaderValue::from_static("text/html,application/xhtml+xml"));
         headers.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
         if !self.cookies.is_empty() {
-            headers.insert(
-                "cookie",
-                HeaderValue::from_str(&self.cookie_header()).unwrap(),
-            );
+            headers.insert("cookie", HeaderValue::from_str(&self.cookie_header()).unwrap());
         }
         headers
     }
@@ -216,18 +179,9 @@ impl Browser {
     pub async fn get_with(&mut self, path: &str, extra: &[(&str, &str)]) -> reqwest::Response {
         let mut headers = self.page_headers();
         for (name, value) in extra {
-            headers.insert(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
+            headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
         }
-        let response = self
-            .client
-            .get(self.url(path))
-            .headers(headers)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.get(self.url(path)).headers(headers).send().await.unwrap();
         self.remember(&response);
         response
     }
@@ -237,10 +191,7 @@ impl Browser {
         self.post_form_with(
             path,
             fields,
-            &[
-                ("origin", &format!("http://{}", self.addr)),
-                ("sec-fetch-site", "same-origin"),
-            ],
+            &[("origin", &format!("http://{}", self.addr)), ("sec-fetch-site", "same-origin")],
         )
         .await
     }
@@ -252,25 +203,12 @@ impl Browser {
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
         let mut headers = self.page_headers();
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
+        headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
         for (name, value) in extra {
-            headers.insert(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
+            headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
         }
         let body = serde_urlencoded::to_string(fields).unwrap();
-        let response = self
-            .client
-            .post(self.url(path))
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.post(self.url(path)).headers(headers).body(body).send().await.unwrap();
         self.remember(&response);
         response
     }
@@ -281,29 +219,14 @@ impl Browser {
         extract_csrf(&html)
     }
 
-    pub async fn sign_in(
-        &mut self,
-        username: &str,
-        password: &str,
-        remember: bool,
-    ) -> reqwest::Response {
+    pub async fn sign_in(&mut self, username: &str, password: &str, remember: bool) -> reqwest::Response {
         self.sign_in_to(username, password, remember, "/").await
     }
 
-    pub async fn sign_in_to(
-        &mut self,
-        username: &str,
-        password: &str,
-        remember: bool,
-        rd: &str,
-    ) -> reqwest::Response {
+    pub async fn sign_in_to(&mut self, username: &str, password: &str, remember: bool, rd: &str) -> reqwest::Response {
         let token = self.csrf_token("/_gatehouse/login").await;
-        let mut fields = vec![
-            ("username", username),
-            ("password", password),
-            ("csrf_token", token.as_str()),
-            ("rd", rd),
-        ];
+        let mut fields =
+            vec![("username", username), ("password", password), ("csrf_token", token.as_str()), ("rd", rd)];
         if remember {
             fields.push(("remember", "1"));
         }
@@ -312,17 +235,13 @@ impl Browser {
 
     pub async fn sign_out(&mut self) -> reqwest::Response {
         let token = self.csrf_token("/_gatehouse/logout").await;
-        self.post_form("/_gatehouse/logout", &[("csrf_token", &token)])
-            .await
+        self.post_form("/_gatehouse/logout", &[("csrf_token", &token)]).await
     }
 
     /// An API-style request (no page load): gets 401 JSON rather than a redirect when not signed in.
     pub async fn api_get(&mut self, path: &str) -> reqwest::Response {
-        let mut request = self
-            .client
-            .get(self.url(path))
-            .header("accept", "application/json")
-            .header("sec-fetch-mode", "cors");
+        let mut request =
+            self.client.get(self.url(path)).header("accept", "application/json").header("sec-fetch-mode", "cors");
         if !self.cookies.is_empty() {
             request = request.header("cookie", self.cookie_header());
         }
@@ -339,10 +258,7 @@ impl Browser {
 
 pub fn extract_csrf(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no CSRF token in page: {html}"))
-        + marker.len();
+    let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF token in page: {html}")) + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 

@@ -30,10 +30,7 @@ fn headers_json(headers: &http::HeaderMap) -> serde_json::Value {
     json!(
         headers
             .iter()
-            .map(|(k, v)| [
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned()
-            ])
+            .map(|(k, v)| [k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()])
             .collect::<Vec<_>>()
     )
 }
@@ -80,37 +77,18 @@ async fn echo(mut request: Request<Incoming>) -> Result<Response<BoxBody>, Infal
         ("GET", "/stream") => {
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(2);
             tokio::spawn(async move {
-                let _ = tx
-                    .send(Ok(Frame::data(Bytes::from_static(b"first chunk;"))))
-                    .await;
+                let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"first chunk;")))).await;
                 tokio::time::sleep(Duration::from_millis(600)).await;
-                let _ = tx
-                    .send(Ok(Frame::data(Bytes::from_static(b"second chunk"))))
-                    .await;
+                let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"second chunk")))).await;
             });
-            Response::new(BodyExt::boxed(StreamBody::new(
-                tokio_stream::wrappers::ReceiverStream::new(rx),
-            )))
+            Response::new(BodyExt::boxed(StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx))))
         }
         ("POST", "/first-chunk") => {
-            let first = request
-                .body_mut()
-                .frame()
-                .await
-                .and_then(|f| f.ok())
-                .and_then(|f| f.into_data().ok());
-            Response::new(full(format!(
-                "first chunk: {} bytes",
-                first.map_or(0, |b| b.len())
-            )))
+            let first = request.body_mut().frame().await.and_then(|f| f.ok()).and_then(|f| f.into_data().ok());
+            Response::new(full(format!("first chunk: {} bytes", first.map_or(0, |b| b.len()))))
         }
         ("POST", "/count") => {
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes().len())
-                .unwrap_or(0);
+            let body = request.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
             Response::new(full(body.to_string()))
         }
         (_, p) if p.starts_with("/status/") => {
@@ -123,21 +101,11 @@ async fn echo(mut request: Request<Incoming>) -> Result<Response<BoxBody>, Infal
             let method = request.method().to_string();
             let uri = request.uri().to_string();
             let headers = headers_json(request.headers());
-            let body_len = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes().len())
-                .unwrap_or(0);
-            let body =
-                json!({ "method": method, "path": uri, "headers": headers, "body_len": body_len });
+            let body_len = request.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+            let body = json!({ "method": method, "path": uri, "headers": headers, "body_len": body_len });
             let mut response = Response::new(full(body.to_string()));
-            response
-                .headers_mut()
-                .insert("content-type", "application/json".parse().unwrap());
-            response
-                .headers_mut()
-                .insert("x-upstream", "echo".parse().unwrap());
+            response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+            response.headers_mut().insert("x-upstream", "echo".parse().unwrap());
             response
         }
     };
@@ -159,17 +127,9 @@ fn accept_websocket(request: &mut Request<Incoming>) -> Response<BoxBody> {
     let upgrade = hyper::upgrade::on(request);
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
-        let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            None,
-        )
-        .await;
-        if socket
-            .send(Message::text(handshake_headers.to_string()))
-            .await
-            .is_err()
-        {
+        let mut socket =
+            tokio_tungstenite::WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        if socket.send(Message::text(handshake_headers.to_string())).await.is_err() {
             return;
         }
         while let Some(Ok(message)) = socket.next().await {
@@ -186,10 +146,7 @@ fn accept_websocket(request: &mut Request<Incoming>) -> Response<BoxBody> {
     let headers = response.headers_mut();
     headers.insert("connection", "upgrade".parse().unwrap());
     headers.insert("upgrade", "websocket".parse().unwrap());
-    headers.insert(
-        "sec-websocket-accept",
-        derive_accept_key(key.as_bytes()).parse().unwrap(),
-    );
+    headers.insert("sec-websocket-accept", derive_accept_key(key.as_bytes()).parse().unwrap());
     if let Some(protocol) = protocol {
         headers.insert("sec-websocket-protocol", protocol.parse().unwrap());
     }
@@ -224,9 +181,7 @@ pub async fn start_nagle_upstream() -> SocketAddr {
                         "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
                         body.len()
                     );
-                    if stream.write_all(head.as_bytes()).await.is_err()
-                        || stream.write_all(body).await.is_err()
-                    {
+                    if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(body).await.is_err() {
                         return;
                     }
                 }

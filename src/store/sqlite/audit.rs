@@ -32,23 +32,14 @@ impl AuditStore for SqliteStore {
             query.push(" AND at >= ").push_bind(unix(since));
         }
         if let Some(who) = &filter.subject_or_actor {
-            query
-                .push(" AND (subject = ")
-                .push_bind(who.clone())
-                .push(" OR actor = ")
-                .push_bind(who.clone())
-                .push(")");
+            query.push(" AND (subject = ").push_bind(who.clone()).push(" OR actor = ").push_bind(who.clone()).push(")");
         }
         if let Some(kind) = filter.kind {
             query.push(" AND kind = ").push_bind(kind.as_str());
         }
         let limit = if filter.limit > 0 { filter.limit } else { 1000 };
         query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-        let rows = query
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let rows = query.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let get_err = |e: sqlx::Error| StoreError::Database(e.to_string());
         rows.iter()
             .map(|row| {

@@ -16,8 +16,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
 use super::{Store, StoreError, StoreResult, from_unix};
@@ -44,6 +43,9 @@ impl SqliteStore {
             .busy_timeout(StdDuration::from_secs(5));
         // An in-memory database exists once per connection, so it must live on exactly one.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_private_file(options.get_filename())?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(1)
@@ -52,10 +54,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("while opening the SQLite database {url}"))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("while applying database migrations")?;
+        MIGRATOR.run(&pool).await.context("while applying database migrations")?;
         Ok(Self { pool })
     }
 }
@@ -63,15 +62,26 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
         Ok(())
     }
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+}
+
+/// The database holds password hashes and signing keys: create it readable by its owner only. SQLite gives
+/// its `-wal` and `-shm` files the same permissions.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path.exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("could not create the database file {}", path.display())),
     }
 }
 
@@ -105,9 +115,8 @@ const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.passwor
 
 fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
     let get_err = |e: sqlx::Error| StoreError::Database(e.to_string());
-    let corrupt = |what: &str, e: crate::domain::InvalidInput| {
-        StoreError::Database(format!("stored {what} is invalid: {e}"))
-    };
+    let corrupt =
+        |what: &str, e: crate::domain::InvalidInput| StoreError::Database(format!("stored {what} is invalid: {e}"));
     let username: String = row.try_get("username").map_err(get_err)?;
     let email: Option<String> = row.try_get("email").map_err(get_err)?;
     let roles: Option<String> = row.try_get("roles").map_err(get_err)?;
@@ -120,29 +129,19 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
     Ok(User {
         id: UserId(row.try_get("id").map_err(get_err)?),
         username: Username::parse(&username).map_err(|e| corrupt("username", e))?,
-        email: email
-            .map(|e| Email::parse(&e))
-            .transpose()
-            .map_err(|e| corrupt("email", e))?,
+        email: email.map(|e| Email::parse(&e)).transpose().map_err(|e| corrupt("email", e))?,
         display_name: row.try_get("display_name").map_err(get_err)?,
         roles: normalize_roles(roles),
         password_hash: row.try_get("password_hash").map_err(get_err)?,
         disabled: row.try_get::<i64, _>("disabled").map_err(get_err)? != 0,
         created_at: from_unix(row.try_get("created_at").map_err(get_err)?),
         updated_at: from_unix(row.try_get("updated_at").map_err(get_err)?),
-        last_login_at: row
-            .try_get::<Option<i64>, _>("last_login_at")
-            .map_err(get_err)?
-            .map(from_unix),
+        last_login_at: row.try_get::<Option<i64>, _>("last_login_at").map_err(get_err)?.map(from_unix),
         login_count: row.try_get("login_count").map_err(get_err)?,
     })
 }
 
 /// Turns "no row was affected" into [`StoreError::NotFound`].
 fn found(rows: u64) -> StoreResult<()> {
-    if rows == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    if rows == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }

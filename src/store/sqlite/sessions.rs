@@ -50,18 +50,11 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
-    async fn session_by_token_hash(
-        &self,
-        hash: &TokenHash,
-    ) -> StoreResult<Option<(Session, User)>> {
+    async fn session_by_token_hash(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
         );
-        let row = sqlx::query(&sql)
-            .bind(&hash.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query(&sql).bind(&hash.0).fetch_optional(&self.pool).await.map_err(db_error)?;
         match row {
             Some(row) => Ok(Some((session_from_row(&row)?, user_from_row(&row)?))),
             None => Ok(None),
@@ -80,52 +73,43 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_session(&self, id: &SessionId) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM sessions WHERE id = ?")
-            .bind(&id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE id = ?").bind(&id.0).execute(&self.pool).await.map_err(db_error)?;
         Ok(result.rows_affected() > 0)
     }
 
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<Vec<SessionId>> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = ? RETURNING id")
-                .bind(&user_id.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
-        Ok(ids.into_iter().map(SessionId).collect())
-    }
-
-    async fn sessions_for_user(&self, user_id: &UserId) -> StoreResult<Vec<Session>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = ? ORDER BY s.last_seen_at DESC"
-        );
-        let rows = sqlx::query(&sql)
+        let ids: Vec<String> = sqlx::query_scalar("DELETE FROM sessions WHERE user_id = ? RETURNING id")
             .bind(&user_id.0)
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
+        Ok(ids.into_iter().map(SessionId).collect())
+    }
+
+    async fn sessions_for_user(&self, user_id: &UserId) -> StoreResult<Vec<Session>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = ? ORDER BY s.last_seen_at DESC");
+        let rows = sqlx::query(&sql).bind(&user_id.0).fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(session_from_row).collect()
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + idle_timeout_secs <= ?1",
-        )
-        .bind(unix(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + idle_timeout_secs <= ?1")
+                .bind(unix(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
         Ok(result.rows_affected())
     }
 
     async fn count_active_sessions(&self, now: OffsetDateTime) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE expires_at > ?1 AND last_seen_at + idle_timeout_secs > ?1")
-            .bind(unix(now))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)
+        sqlx::query_scalar(
+            "SELECT count(*) FROM sessions WHERE expires_at > ?1 AND last_seen_at + idle_timeout_secs > ?1",
+        )
+        .bind(unix(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)
     }
 }

@@ -10,16 +10,12 @@ use crate::store::{StoreResult, ThrottleStore, from_unix, unix};
 #[async_trait]
 impl ThrottleStore for SqliteStore {
     async fn throttle_state(&self, key: &str) -> StoreResult<Option<ThrottleState>> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, last_failure_at FROM throttle WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-        Ok(row.map(|(failures, at)| ThrottleState {
-            failures,
-            last_failure_at: from_unix(at),
-        }))
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT failures, last_failure_at FROM throttle WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|(failures, at)| ThrottleState { failures, last_failure_at: from_unix(at) }))
     }
 
     async fn record_throttle_failure(
@@ -41,18 +37,20 @@ impl ThrottleStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(ThrottleState {
-            failures,
-            last_failure_at: from_unix(at),
-        })
+        Ok(ThrottleState { failures, last_failure_at: from_unix(at) })
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM throttle WHERE key = ?")
-            .bind(key)
+        sqlx::query("DELETE FROM throttle WHERE key = ?").bind(key).execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn delete_stale_throttle(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM throttle WHERE last_failure_at < ?")
+            .bind(unix(before))
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
-        Ok(())
+        Ok(result.rows_affected())
     }
 }

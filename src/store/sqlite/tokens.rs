@@ -11,31 +11,30 @@ use crate::store::{OneTimeToken, StoreResult, TokenStore, from_unix, unix};
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_one_time_token(&self, token: &OneTimeToken) -> StoreResult<()> {
-        sqlx::query("INSERT INTO one_time_tokens (token_hash, purpose, subject, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&token.token_hash.0)
-            .bind(&token.purpose)
-            .bind(&token.subject)
-            .bind(unix(token.created_at))
-            .bind(unix(token.expires_at))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO one_time_tokens (token_hash, purpose, subject, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.token_hash.0)
+        .bind(&token.purpose)
+        .bind(&token.subject)
+        .bind(unix(token.created_at))
+        .bind(unix(token.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
-    async fn one_time_token_is_valid(
-        &self,
-        purpose: &str,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM one_time_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ?")
-            .bind(&hash.0)
-            .bind(purpose)
-            .bind(unix(now))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
+    async fn one_time_token_is_valid(&self, purpose: &str, hash: &TokenHash, now: OffsetDateTime) -> StoreResult<bool> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM one_time_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ?",
+        )
+        .bind(&hash.0)
+        .bind(purpose)
+        .bind(unix(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
         Ok(count > 0)
     }
 
@@ -55,15 +54,22 @@ impl TokenStore for SqliteStore {
         .await
         .map_err(db_error)?;
         Ok(row
-            .map(
-                |(token_hash, purpose, subject, created, expires)| OneTimeToken {
-                    token_hash: TokenHash(token_hash),
-                    purpose,
-                    subject,
-                    created_at: from_unix(created),
-                    expires_at: from_unix(expires),
-                },
-            )
+            .map(|(token_hash, purpose, subject, created, expires)| OneTimeToken {
+                token_hash: TokenHash(token_hash),
+                purpose,
+                subject,
+                created_at: from_unix(created),
+                expires_at: from_unix(expires),
+            })
             .filter(|token| token.expires_at > now))
+    }
+
+    async fn delete_expired_one_time_tokens(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM one_time_tokens WHERE expires_at <= ?")
+            .bind(unix(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(result.rows_affected())
     }
 }

@@ -44,11 +44,7 @@ impl UserStore for SqliteStore {
 
     async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
-        let row = sqlx::query(&sql)
-            .bind(&id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query(&sql).bind(&id.0).fetch_optional(&self.pool).await.map_err(db_error)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -57,36 +53,21 @@ impl UserStore for SqliteStore {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.username = ?1 OR u.email = ?1 ORDER BY u.username = ?1 DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(&login)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query(&sql).bind(&login).fetch_optional(&self.pool).await.map_err(db_error)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.username");
-        let rows = sqlx::query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(user_from_row).collect()
     }
 
     async fn count_users(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM users")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)
+        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await.map_err(db_error)
     }
 
-    async fn set_password_hash(
-        &self,
-        id: &UserId,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    async fn set_password_hash(&self, id: &UserId, hash: &str, now: OffsetDateTime) -> StoreResult<()> {
         let result = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
             .bind(hash)
             .bind(unix(now))
@@ -123,12 +104,7 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn set_disabled(
-        &self,
-        id: &UserId,
-        disabled: bool,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    async fn set_disabled(&self, id: &UserId, disabled: bool, now: OffsetDateTime) -> StoreResult<()> {
         let result = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(i64::from(disabled))
             .bind(unix(now))
@@ -140,23 +116,18 @@ impl UserStore for SqliteStore {
     }
 
     async fn delete_user(&self, id: &UserId) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(&id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let result =
+            sqlx::query("DELETE FROM users WHERE id = ?").bind(&id.0).execute(&self.pool).await.map_err(db_error)?;
         found(result.rows_affected())
     }
 
     async fn record_login(&self, id: &UserId, now: OffsetDateTime) -> StoreResult<()> {
-        let result = sqlx::query(
-            "UPDATE users SET last_login_at = ?, login_count = login_count + 1 WHERE id = ?",
-        )
-        .bind(unix(now))
-        .bind(&id.0)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let result = sqlx::query("UPDATE users SET last_login_at = ?, login_count = login_count + 1 WHERE id = ?")
+            .bind(unix(now))
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
         found(result.rows_affected())
     }
 }
