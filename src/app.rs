@@ -58,7 +58,8 @@ impl AppState {
         let csrf_key = store.setting_or_insert("csrf_hmac_key", &STANDARD.encode(crate::random::bytes(32))).await?;
         let csrf =
             CsrfGuard::new(STANDARD.decode(csrf_key).map_err(|_| anyhow::anyhow!("stored CSRF key is not base64"))?);
-        let assertions = AssertionSigner::load(&store).await?;
+        let audience = config.server.public_url.origin().ascii_serialization();
+        let assertions = AssertionSigner::load(&store, &audience).await?;
         let passwords = Passwords::new();
         let sessions = Sessions::new(store.clone(), clock.clone(), &config.session, RevocationHub::default());
         let throttle = LoginThrottle::new(store.clone(), clock.clone(), ThrottlePolicy::default());

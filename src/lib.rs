@@ -11,15 +11,14 @@ pub mod config;
 pub mod domain;
 pub mod proxy;
 pub mod random;
+pub mod server;
 pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use app::SharedState;
@@ -31,15 +30,9 @@ const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 /// Serves `state` on `listener` until `state.shutdown` is cancelled, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, state: SharedState) -> std::io::Result<()> {
     let router = app::router(state.clone());
-    let shutdown = state.shutdown.clone();
     tokio::spawn(sweep_expired_sessions(state.clone()));
-    // Replies are small and latency matters more than packet count: no Nagle delay towards browsers.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    tokio::spawn(telemetry::metrics_upkeep(state.shutdown.clone()));
+    server::accept_loop(listener, router, state.shutdown.clone()).await
 }
 
 async fn sweep_expired_sessions(state: SharedState) {

@@ -6,6 +6,7 @@ use gatehouse::cli::{Cli, CliError, dispatch};
 
 #[tokio::main]
 async fn main() {
+    raise_open_file_limit();
     let cli = Cli::parse();
     if let Err(err) = dispatch(cli).await {
         match &err {
@@ -13,5 +14,16 @@ async fn main() {
             CliError::Runtime(err) => eprintln!("gatehouse: error: {err:#}"),
         }
         std::process::exit(err.exit_code());
+    }
+}
+
+/// Every client connection and every WebSocket (two sockets) needs a file descriptor; the usual soft limit
+/// of 1024 would cap Gatehouse far below what the machine can serve, so raise it to the hard limit.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }

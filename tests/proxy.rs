@@ -34,6 +34,10 @@ async fn identity_headers_reach_the_app_and_spoofed_ones_never_do() {
                 ("X-Forwarded-User", "mallory"),
                 ("x-forwarded-email", "mallory@evil.example"),
                 ("X-Auth-Name", "mallory"),
+                ("X_Gatehouse_Roles", "admin"),
+                ("Remote_User", "mallory"),
+                ("Forwarded", "for=6.6.6.6"),
+                ("X-Real-IP", "6.6.6.6"),
             ],
         )
         .await;
@@ -44,7 +48,16 @@ async fn identity_headers_reach_the_app_and_spoofed_ones_never_do() {
     assert_eq!(echoed_header(&report, "x-gatehouse-roles"), vec!["admin,analyst"]);
     assert_eq!(echoed_header(&report, "x-gatehouse-logged-in"), vec!["true"]);
     assert!(echoed_header(&report, "x-gatehouse-anything").is_empty());
-    for alias in ["remote-user", "x-forwarded-user", "x-forwarded-email", "x-auth-name"] {
+    for alias in [
+        "remote-user",
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-auth-name",
+        "x_gatehouse_roles",
+        "remote_user",
+        "forwarded",
+        "x-real-ip",
+    ] {
         assert!(echoed_header(&report, alias).is_empty(), "{alias} reached the app");
     }
     let assertion = echoed_header(&report, "x-gatehouse-assertion");
@@ -61,6 +74,7 @@ async fn the_assertion_verifies_with_the_published_key_and_carries_the_identity(
     let key = jsonwebtoken::DecodingKey::from_ed_components(&gatehouse.state.assertions.public_key_b64()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_issuer(&["gatehouse"]);
+    validation.set_audience(&[format!("http://{}", gatehouse.addr)]);
     validation.validate_exp = false; // the test clock is not the wall clock jsonwebtoken reads
     let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).unwrap().claims;
     assert_eq!(claims["sub"], "alice");
@@ -332,4 +346,48 @@ async fn reused_upstream_connections_do_not_stall_on_delayed_acks() {
         elapsed < Duration::from_millis(400),
         "20 keep-alive requests took {elapsed:?}: the delayed-ACK stall is back"
     );
+}
+
+#[tokio::test]
+async fn the_app_cannot_set_gatehouse_cookies() {
+    let gatehouse = gatehouse_with_alice().await;
+    let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
+    let response = browser.get("/set-cookie").await;
+    let set: Vec<_> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(set, vec!["app_pref=dark; Path=/"]);
+}
+
+#[tokio::test]
+async fn a_second_planted_session_cookie_is_not_trusted() {
+    let gatehouse = gatehouse_with_alice().await;
+    let browser = gatehouse.signed_in("alice", PASSWORD).await;
+    let cookie = format!("gatehouse_session={}; {}", "A".repeat(43), browser.cookie_header());
+    let response = browser
+        .client
+        .get(browser.url("/"))
+        .header("cookie", cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn only_websocket_upgrades_are_tunnelled() {
+    let gatehouse = gatehouse_with_alice().await;
+    let browser = gatehouse.signed_in("alice", PASSWORD).await;
+    // An h2c upgrade is proxied as an ordinary request with the Upgrade header dropped.
+    let response = browser
+        .client
+        .get(browser.url("/plain"))
+        .header("cookie", browser.cookie_header())
+        .header("connection", "upgrade")
+        .header("upgrade", "h2c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert!(echoed_header(&report, "upgrade").is_empty());
 }

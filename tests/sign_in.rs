@@ -329,3 +329,41 @@ async fn successes_and_sign_outs_are_audited_with_client_details() {
     assert!(kinds.contains(&AuditKind::SignIn) && kinds.contains(&AuditKind::SignOut), "{kinds:?}");
     assert!(events.iter().all(|e| e.client_ip.as_deref() == Some("127.0.0.1")));
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_throttle() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("alice", PASSWORD, &[]).await;
+    let mut attacker = gatehouse.browser();
+    let token = attacker.csrf_token("/_gatehouse/login").await;
+    let cookie = attacker.cookie_header();
+    let origin = format!("http://{}", gatehouse.addr);
+    let mut attempts = Vec::new();
+    for _ in 0..20 {
+        let client = attacker.client.clone();
+        let (url, cookie, origin, token) =
+            (attacker.url("/_gatehouse/login"), cookie.clone(), origin.clone(), token.clone());
+        attempts.push(tokio::spawn(async move {
+            let body =
+                serde_urlencoded::to_string([("username", "alice"), ("password", "guess"), ("csrf_token", &token)])
+                    .unwrap();
+            let response = client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
+                .header("origin", origin)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }));
+    }
+    let mut checked = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap() == 401 {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6, "only the free failures and the first delayed one may reach the password check");
+}

@@ -26,6 +26,8 @@ const SETTINGS_KEY: &str = "assertion_ed25519_pkcs8";
 #[derive(Serialize)]
 struct Claims<'a> {
     iss: &'static str,
+    /// The public origin this Gatehouse serves, so an assertion made for one app cannot be replayed to another.
+    aud: &'a str,
     sub: &'a str,
     email: Option<&'a str>,
     name: &'a str,
@@ -47,11 +49,13 @@ pub struct AssertionSigner {
     key: Arc<EncodingKey>,
     public_key: Arc<[u8]>,
     cache: Arc<Mutex<HashMap<SessionId, CachedAssertion>>>,
+    audience: Arc<str>,
 }
 
 impl AssertionSigner {
     /// Loads the signing key from the store, generating it on first start.
-    pub async fn load(store: &SharedStore) -> Result<Self, StoreError> {
+    /// `audience` is the public origin (e.g. `https://apps.example.com`), carried as the `aud` claim.
+    pub async fn load(store: &SharedStore, audience: &str) -> Result<Self, StoreError> {
         let candidate = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| StoreError::Database("could not generate an Ed25519 key".into()))?;
         let stored = store.setting_or_insert(SETTINGS_KEY, &STANDARD.encode(candidate.as_ref())).await?;
@@ -61,6 +65,7 @@ impl AssertionSigner {
             .map_err(|_| StoreError::Database("stored assertion key is invalid".into()))?;
         Ok(Self {
             key: Arc::new(EncodingKey::from_ed_der(&pkcs8)),
+            audience: Arc::from(audience),
             public_key: Arc::from(pair.public_key().as_ref()),
             cache: Arc::default(),
         })
@@ -93,6 +98,7 @@ impl AssertionSigner {
     fn sign(&self, session: &SessionId, user: &User, now: OffsetDateTime) -> Option<String> {
         let claims = Claims {
             iss: "gatehouse",
+            aud: &self.audience,
             sub: user.username.as_str(),
             email: user.email.as_ref().map(|e| e.as_str()),
             name: user.name_for_display(),

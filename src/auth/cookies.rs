@@ -41,6 +41,17 @@ impl CookieNames {
     }
 }
 
+/// How many cookies called `name` the request carries.
+pub fn count_cookies(headers: &HeaderMap, name: &str) -> usize {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter(|pair| pair.trim().split_once('=').is_some_and(|(key, _)| key == name))
+        .count()
+}
+
 /// The value of the first cookie called `name` in the request, ignoring malformed pairs.
 pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -35,8 +35,26 @@ impl CsrfGuard {
     }
 
     /// A fresh value for the CSRF cookie.
-    pub fn new_cookie_value() -> String {
-        crate::random::url_token(32)
+    /// A fresh value for the CSRF cookie: a random nonce and the server's HMAC of it, so that a cookie
+    /// planted by someone else (a sibling subdomain, the app) is recognised as not ours and replaced.
+    pub fn new_cookie_value(&self) -> String {
+        let nonce = crate::random::url_token(32);
+        let seal = URL_SAFE_NO_PAD.encode(self.seal(&nonce).finalize().into_bytes());
+        format!("{nonce}.{seal}")
+    }
+
+    /// Whether a CSRF cookie value was minted by this server (see [`CsrfGuard::new_cookie_value`]).
+    pub fn is_minted(&self, cookie_value: &str) -> bool {
+        let Some((nonce, seal)) = cookie_value.split_once('.') else { return false };
+        let Ok(seal) = URL_SAFE_NO_PAD.decode(seal) else { return false };
+        self.seal(nonce).verify_slice(&seal).is_ok()
+    }
+
+    fn seal(&self, nonce: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        mac.update(b"gatehouse-csrf-cookie-v1:");
+        mac.update(nonce.as_bytes());
+        mac
     }
 
     /// The form token that matches a CSRF cookie value.
@@ -47,6 +65,9 @@ impl CsrfGuard {
     /// Checks the submitted token against the cookie in constant time.
     pub fn verify_token(&self, cookie_value: Option<&str>, submitted: &str) -> Result<(), CsrfFailure> {
         let cookie_value = cookie_value.filter(|v| !v.is_empty()).ok_or(CsrfFailure::MissingCookie)?;
+        if !self.is_minted(cookie_value) {
+            return Err(CsrfFailure::BadToken);
+        }
         let submitted = URL_SAFE_NO_PAD.decode(submitted.trim()).map_err(|_| CsrfFailure::BadToken)?;
         self.mac(cookie_value).verify_slice(&submitted).map_err(|_| CsrfFailure::BadToken)
     }
@@ -94,13 +115,26 @@ mod tests {
     #[test]
     fn tokens_match_only_their_cookie() {
         let guard = CsrfGuard::new(vec![7; 32]);
-        let token = guard.token_for("cookie-a");
-        assert_eq!(guard.verify_token(Some("cookie-a"), &token), Ok(()));
-        assert_eq!(guard.verify_token(Some("cookie-b"), &token), Err(CsrfFailure::BadToken));
+        let cookie_a = guard.new_cookie_value();
+        let cookie_b = guard.new_cookie_value();
+        let token = guard.token_for(&cookie_a);
+        assert_eq!(guard.verify_token(Some(&cookie_a), &token), Ok(()));
+        assert_eq!(guard.verify_token(Some(&cookie_b), &token), Err(CsrfFailure::BadToken));
         assert_eq!(guard.verify_token(None, &token), Err(CsrfFailure::MissingCookie));
-        assert_eq!(guard.verify_token(Some("cookie-a"), "!!"), Err(CsrfFailure::BadToken));
+        assert_eq!(guard.verify_token(Some(&cookie_a), "!!"), Err(CsrfFailure::BadToken));
         let other_key = CsrfGuard::new(vec![8; 32]);
-        assert_eq!(other_key.verify_token(Some("cookie-a"), &token), Err(CsrfFailure::BadToken));
+        assert_eq!(other_key.verify_token(Some(&cookie_a), &token), Err(CsrfFailure::BadToken));
+    }
+
+    #[test]
+    fn planted_cookies_are_not_ours() {
+        let guard = CsrfGuard::new(vec![7; 32]);
+        let planted = "A".repeat(43);
+        assert!(!guard.is_minted(&planted));
+        assert!(!guard.is_minted(&format!("{planted}.{planted}")));
+        // Even with a token computed for it, a planted cookie does not pass.
+        assert_eq!(guard.verify_token(Some(&planted), &guard.token_for(&planted)), Err(CsrfFailure::BadToken));
+        assert!(guard.is_minted(&guard.new_cookie_value()));
     }
 
     #[test]

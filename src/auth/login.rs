@@ -82,10 +82,12 @@ impl Login {
                 .subject(account)
                 .client(attempt.client.ip.clone(), attempt.client.user_agent.clone())
         };
+        // One attempt per account at a time (per instance): parallel guesses queue here and meet the
+        // throttle one by one, instead of all passing the check before any failure is counted.
+        // Counters are keyed by the name as typed, for known and unknown accounts alike, so the throttle
+        // cannot be used to learn which names or emails exist.
+        let _turn = self.throttle.take_turn(account).await;
         let user = self.store.user_by_login(account).await?;
-        // Count attempts against the account, however it was named (username or email).
-        let account = user.as_ref().map_or_else(|| account.to_owned(), |u| u.username.to_string());
-        let account = account.as_str();
         if let Some(wait) = self.throttle.must_wait(account, ip).await? {
             self.audit(audit(AuditKind::SignInFailed).detail("throttled")).await;
             return Err(LoginError::Throttled(wait));

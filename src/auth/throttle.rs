@@ -1,6 +1,9 @@
 //! Applies the throttling policy of `domain::throttle` to sign-in attempts, with counters in the store so
 //! they survive restarts (and, on a shared database, are shared by every instance).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
@@ -15,11 +18,39 @@ pub struct LoginThrottle {
     store: SharedStore,
     clock: SharedClock,
     policy: ThrottlePolicy,
+    turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Held while one sign-in attempt for an account is checked; see [`LoginThrottle::take_turn`].
+pub struct Turn {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    account: String,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this turn hold the lock: nobody is waiting, so forget the account.
+        if turns.get(&self.account).is_some_and(|lock| Arc::strong_count(lock) <= 2) {
+            turns.remove(&self.account);
+        }
+    }
 }
 
 impl LoginThrottle {
     pub fn new(store: SharedStore, clock: SharedClock, policy: ThrottlePolicy) -> Self {
-        Self { store, clock, policy }
+        Self { store, clock, policy, turns: Arc::default() }
+    }
+
+    /// Waits until no other attempt for `account` is in progress on this instance.
+    pub async fn take_turn(&self, account: &str) -> Turn {
+        let lock = {
+            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+            turns.entry(account.to_owned()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        Turn { _guard: guard, turns: self.turns.clone(), account: account.to_owned() }
     }
 
     /// `Some(wait)` when an attempt for `account` from `ip` must wait before it is even checked.

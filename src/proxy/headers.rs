@@ -71,9 +71,27 @@ pub struct Identity<'a> {
     pub assertion: Option<&'a str>,
 }
 
+/// Headers that carry claims about the client's address or the original URL. Gatehouse sets the
+/// `X-Forwarded-*` trio itself; these others would let a client tell the app a different story.
+const CLIENT_CLAIMS: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Whether a client's header must not reach the app. Any name with `_` goes too, as nginx does by default:
+/// WSGI/CGI servers fold `X_Gatehouse_User` and `X-Gatehouse-User` into one variable, so underscores would
+/// otherwise smuggle identity past the list below (the oauth2-proxy CVE-2025-64484 class of bug).
 pub fn is_identity_header(name: &HeaderName) -> bool {
     let name = name.as_str();
-    name.starts_with(GATEHOUSE_PREFIX) || IDENTITY_HEADERS.contains(&name)
+    name.contains('_')
+        || name.starts_with(GATEHOUSE_PREFIX)
+        || IDENTITY_HEADERS.contains(&name)
+        || CLIENT_CLAIMS.contains(&name)
 }
 
 /// Removes every identity header a client sent, in any letter case.
@@ -168,14 +186,42 @@ pub fn remove_gatehouse_cookies(headers: &mut HeaderMap, names: &CookieNames) {
     }
 }
 
-/// Whether the request asks for a WebSocket (or other) protocol upgrade.
+/// Drops `Set-Cookie` headers from the app that would set Gatehouse's own cookies: the app must not be able
+/// to sign a browser in or out of Gatehouse, or plant a CSRF cookie.
+pub fn remove_gatehouse_set_cookies(headers: &mut HeaderMap, names: &CookieNames) {
+    let set_cookie = http::header::SET_COOKIE;
+    let kept: Vec<HeaderValue> = headers
+        .get_all(&set_cookie)
+        .iter()
+        .filter(|value| {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let name = text.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(k, _)| k.trim());
+            !names.is_gatehouse_cookie(name)
+        })
+        .cloned()
+        .collect();
+    headers.remove(&set_cookie);
+    for value in kept {
+        headers.append(&set_cookie, value);
+    }
+}
+
+/// Whether the request asks for a WebSocket upgrade.
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
     let connection_upgrade = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
-    connection_upgrade && headers.contains_key(http::header::UPGRADE)
+    connection_upgrade && is_websocket_token(headers.get(http::header::UPGRADE))
+}
+
+/// Only WebSocket upgrades are tunnelled; any other `Upgrade` (h2c, TLS, ...) is dropped as the hop-by-hop
+/// header it is, and the request is proxied as an ordinary one.
+pub fn is_websocket_token(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
 }
 
 #[cfg(test)]
@@ -192,6 +238,11 @@ mod tests {
             "Remote-User",
             "X-Forwarded-Email",
             "X-Auth-Name",
+            "X_Gatehouse_Roles",
+            "Remote_User",
+            "X_Forwarded_For",
+            "Forwarded",
+            "X-Real-IP",
         ] {
             headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static("mallory"));
         }

@@ -78,7 +78,7 @@ pub async fn proxy_request(
     }
 
     // 3. rewrite request
-    let upgrade = is_upgrade_request(request.headers());
+    let upgrade = request.method() == ::http::Method::GET && is_upgrade_request(request.headers());
     let path_and_query =
         request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
     let request_id = request.extensions().get::<RequestId>().cloned();
@@ -125,6 +125,7 @@ pub async fn proxy_request(
             if response.status() != StatusCode::SWITCHING_PROTOCOLS {
                 remove_hop_by_hop(response.headers_mut(), false);
             }
+            headers::remove_gatehouse_set_cookies(response.headers_mut(), &state.cookies);
             response.extensions_mut().insert(Proxied);
             response
         }

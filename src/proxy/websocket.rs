@@ -44,6 +44,10 @@ pub async fn forward_websocket(
         // The app declined the upgrade; pass its answer on as an ordinary response.
         return Ok(response.map(Body::new));
     }
+    if !super::headers::is_websocket_token(response.headers().get(http::header::UPGRADE)) {
+        // A 101 to anything but WebSocket would turn the connection into an unfiltered raw pipe.
+        return Err(ProxyError::Upstream("the app switched to a protocol other than WebSocket".into()));
+    }
 
     let upstream_upgrade = hyper::upgrade::on(&mut response);
     tokio::spawn(async move {

@@ -25,14 +25,25 @@ pub struct ChildCommand {
 
 pub fn child_command(command: &[String], port: u16, extra_env: Vec<(String, String)>) -> Option<ChildCommand> {
     let (program, rest) = command.split_first()?;
-    let mut env = vec![("PORT".to_owned(), port.to_string())];
+    // Streamlit also reads its settings from the environment, and that reaches it through any wrapper
+    // (`uv run`, `poetry run`, `sh -c`, ...): without these a wrapped Streamlit would listen publicly on
+    // 8501, beside Gatehouse instead of behind it. Flags, where we can add them, take precedence anyway.
+    let mut env = vec![
+        ("PORT".to_owned(), port.to_string()),
+        ("STREAMLIT_SERVER_PORT".to_owned(), port.to_string()),
+        ("STREAMLIT_SERVER_ADDRESS".to_owned(), "127.0.0.1".to_owned()),
+        ("STREAMLIT_SERVER_HEADLESS".to_owned(), "true".to_owned()),
+        ("STREAMLIT_SERVER_TRUSTED_USER_HEADERS".to_owned(), TRUSTED_USER_HEADERS.to_owned()),
+    ];
     env.extend(extra_env);
+    let mentions_streamlit =
+        command.iter().any(|arg| arg.rsplit('/').next() == Some("streamlit") || arg.contains("streamlit run"));
     let Some(run_index) = streamlit_run_index(command) else {
         return Some(ChildCommand {
             program: program.clone(),
             args: rest.to_vec(),
             env,
-            health_path: "/".to_owned(),
+            health_path: if mentions_streamlit { "/_stcore/health" } else { "/" }.to_owned(),
             is_streamlit: false,
             dropped_flags: Vec::new(),
         });
@@ -154,5 +165,20 @@ mod tests {
         assert_eq!(child.args, strings(&["-m", "http.server"]));
         assert_eq!(child.health_path, "/");
         assert!(child_command(&[], 1, vec![]).is_none());
+    }
+
+    #[test]
+    fn wrapped_streamlit_is_configured_through_the_environment() {
+        let child = child_command(&strings(&["uv", "run", "streamlit", "run", "app.py"]), 40002, vec![]).unwrap();
+        assert_eq!(child.args, strings(&["run", "streamlit", "run", "app.py"]));
+        assert_eq!(child.health_path, "/_stcore/health");
+        for (name, value) in [
+            ("STREAMLIT_SERVER_PORT", "40002"),
+            ("STREAMLIT_SERVER_ADDRESS", "127.0.0.1"),
+            ("STREAMLIT_SERVER_HEADLESS", "true"),
+            ("STREAMLIT_SERVER_TRUSTED_USER_HEADERS", TRUSTED_USER_HEADERS),
+        ] {
+            assert!(child.env.contains(&(name.to_owned(), value.to_owned())), "{name} missing");
+        }
     }
 }

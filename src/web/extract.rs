@@ -9,9 +9,9 @@ use http::header::{HeaderValue, SET_COOKIE, USER_AGENT};
 
 use super::error::ErrorReply;
 use crate::app::AppState;
-use crate::auth::cookies::read_cookie;
+use crate::auth::cookies::{count_cookies, read_cookie};
 use crate::auth::csrf::check_origin;
-use crate::auth::{Authenticated, ClientInfo, CsrfGuard};
+use crate::auth::{Authenticated, ClientInfo};
 use crate::proxy::forwarded::client_ip;
 
 pub fn client_info(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
@@ -23,6 +23,10 @@ pub fn client_info(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> C
 
 /// The signed-in session behind the request's cookie, if any. Database trouble is an error (fail closed).
 pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Authenticated>, ErrorReply> {
+    if count_cookies(headers, state.cookies.session) > 1 {
+        // Two session cookies means one was planted (e.g. with a longer Path): trust neither.
+        return Ok(None);
+    }
     match read_cookie(headers, state.cookies.session) {
         Some(value) => Ok(state.sessions.authenticate(value).await?),
         None => Ok(None),
@@ -36,10 +40,10 @@ pub struct CsrfPair {
 }
 
 pub fn csrf_for_page(state: &AppState, headers: &HeaderMap) -> CsrfPair {
-    if let Some(existing) = read_cookie(headers, state.cookies.csrf).filter(|v| v.len() >= 32) {
+    if let Some(existing) = read_cookie(headers, state.cookies.csrf).filter(|v| state.csrf.is_minted(v)) {
         return CsrfPair { token: state.csrf.token_for(existing), set_cookie: None };
     }
-    let value = CsrfGuard::new_cookie_value();
+    let value = state.csrf.new_cookie_value();
     let cookie = state.cookies.build(state.cookies.csrf, value.clone(), None);
     CsrfPair { token: state.csrf.token_for(&value), set_cookie: HeaderValue::from_str(&cookie.to_string()).ok() }
 }

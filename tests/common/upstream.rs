@@ -42,6 +42,7 @@ fn headers_json(headers: &http::HeaderMap) -> serde_json::Value {
 /// - `POST /first-chunk` answers as soon as the first body chunk arrives, with its size;
 /// - `POST /count` reads the whole body and answers with its length;
 /// - `GET /status/NNN` answers with that status;
+/// - `GET /set-cookie` tries to set Gatehouse's cookies and one of its own;
 /// - a WebSocket upgrade anywhere: first message is the JSON of the handshake headers, then an echo;
 /// - anything else: JSON `{method, path, headers, body_len}`.
 pub async fn start_echo_upstream() -> SocketAddr {
@@ -90,6 +91,14 @@ async fn echo(mut request: Request<Incoming>) -> Result<Response<BoxBody>, Infal
         ("POST", "/count") => {
             let body = request.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
             Response::new(full(body.to_string()))
+        }
+        ("GET", "/set-cookie") => {
+            let mut response = Response::new(full("cookies set"));
+            let headers = response.headers_mut();
+            headers.append("set-cookie", "gatehouse_session=planted-by-the-app; Path=/".parse().unwrap());
+            headers.append("set-cookie", "gatehouse_csrf=planted; Path=/".parse().unwrap());
+            headers.append("set-cookie", "app_pref=dark; Path=/".parse().unwrap());
+            response
         }
         (_, p) if p.starts_with("/status/") => {
             let code = p.trim_start_matches("/status/").parse().unwrap_or(500);
