@@ -137,3 +137,81 @@ fn a_command_that_cannot_start_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("could not start '/nonexistent/app'"));
 }
+
+/// Signs in and uses the app with debug logging on, in text and JSON formats: the logs must never show the
+/// password, the session token, the CSRF values or a query string. (The app's own output, which passes
+/// through, is silenced here: what it logs is the app's business.)
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let db = format!("sqlite://{}", dir.path().join("logs.db").display());
+        let password = "Sup3r-secret-passphrase";
+        let add = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["users", "add", "alice", "--password-stdin"])
+            .env("GATEHOUSE_DATABASE__URL", &db)
+            .stdin(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(password.as_bytes())?;
+                child.wait()
+            })
+            .unwrap();
+        assert!(add.success());
+        let log_path = dir.path().join("gatehouse.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--", "sh", "-c"])
+            .arg("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1 2>/dev/null")
+            .current_dir(dir.path())
+            .env("GATEHOUSE_DATABASE__URL", &db)
+            .env("GATEHOUSE_LOG__FORMAT", format)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for_upstream(port, "ok", Duration::from_secs(20)).await;
+
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let login = client
+            .get(format!("{base}/_gatehouse/login?rd=%2Fsecret-path%3Ftoken%3Dquery-secret"))
+            .send()
+            .await
+            .unwrap();
+        let csrf_cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let html = login.text().await.unwrap();
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = html.find(marker).unwrap() + marker.len();
+        let csrf_token = html[start..].split('"').next().unwrap().to_owned();
+        let body =
+            serde_urlencoded::to_string([("username", "alice"), ("password", password), ("csrf_token", &csrf_token)])
+                .unwrap();
+        let signed_in = client
+            .post(format!("{base}/_gatehouse/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &csrf_cookie)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303);
+        let session = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let proxied =
+            client.get(format!("{base}/?token=query-secret")).header("cookie", &session).send().await.unwrap();
+        assert_eq!(proxied.status(), 200);
+
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        child.wait().unwrap();
+        let logs = std::fs::read_to_string(&log_path).unwrap();
+        assert!(logs.contains("signed in"), "{format} logs lack the sign-in line:\n{logs}");
+        let session_token = session.split_once('=').unwrap().1;
+        let csrf_value = csrf_cookie.split_once('=').unwrap().1;
+        for secret in [password, session_token, csrf_value, csrf_token.as_str(), "query-secret"] {
+            assert!(!logs.contains(secret), "{format} logs contain a secret ({secret}):\n{logs}");
+        }
+    }
+}

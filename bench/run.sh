@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# Gatehouse benchmarks side by side with nginx (issue 3). See bench/README.md.
+#
+#   bench/run.sh                 # install what is missing, build the release binary, run, print one table
+#   GATEHOUSE_BIN=path bench/run.sh   # use that binary, skip `cargo build --release`
+#
+# Installs nginx, wrk and curl from Debian when missing (apt-get, through sudo when not root) and the
+# project's venv (Streamlit) with scripts/setup-venv.sh. Every process listens on 127.0.0.1 only, on free
+# ports, and lives in a temporary directory; everything the script started is stopped when it exits.
+#
+# Environment:
+#   GATEHOUSE_BIN     a gatehouse binary to use instead of building one
+#   CARGO_TARGET_DIR  honoured by the build (default <repo>/target)
+#   BENCH_DURATION    seconds per wrk row (default 10, at most 14 so each run stays under 15 s)
+#   BENCH_RATE        requests/s of the fixed-rate latency rows (default 500)
+#   BENCH_OUT         also write the final table to this file
+#   BENCH_KEEP_TMP=1  keep the temporary directory (configs, logs, raw wrk output)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench="$repo/bench"
+
+THREADS=2
+CONNECTIONS=32
+DURATION="${BENCH_DURATION:-10}"
+RATE="${BENCH_RATE:-500}"
+RATE_CONNECTIONS=4
+case "$DURATION" in
+    '' | *[!0-9]*) echo "error: BENCH_DURATION must be whole seconds" >&2; exit 2 ;;
+esac
+if [ "$DURATION" -lt 1 ] || [ "$DURATION" -gt 14 ]; then
+    echo "error: BENCH_DURATION must be 1..14 (each wrk run stays under 15 s)" >&2
+    exit 2
+fi
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} (apt-get)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+"$NGINX" -V 2>&1 | grep -q -- '--with-http_auth_request_module' \
+    || die "this nginx lacks the auth_request module (needed for row c)"
+
+log "preparing the venv (scripts/setup-venv.sh)"
+"$repo/scripts/setup-venv.sh" >&2
+STREAMLIT="$repo/.venv/bin/streamlit"
+[ -x "$STREAMLIT" ] || die "$STREAMLIT not found after scripts/setup-venv.sh"
+
+if [ -n "${GATEHOUSE_BIN:-}" ]; then
+    GATEHOUSE="$(cd "$(dirname "$GATEHOUSE_BIN")" && pwd)/$(basename "$GATEHOUSE_BIN")"
+    log "using GATEHOUSE_BIN=$GATEHOUSE (no build)"
+else
+    log "building Gatehouse (cargo build --release)"
+    (cd "$repo" && cargo build --release)
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+    GATEHOUSE="$target_dir/release/gatehouse"
+fi
+[ -x "$GATEHOUSE" ] || die "no gatehouse binary at $GATEHOUSE"
+
+# ---------------------------------------------------------------------------------------------------------
+# Processes: started in the background, stopped on exit
+# ---------------------------------------------------------------------------------------------------------
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")"
+PIDS=()
+NAMES=()
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    local i pid
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        pid="${PIDS[$i]}"
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        pid="${PIDS[$i]}"
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "${NAMES[$i]} (pid $pid) did not stop; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$status" -ne 0 ] && [ -d "$TMP" ]; then
+        for f in "$TMP"/*.log "$TMP"/*/error.log; do
+            [ -s "$f" ] || continue
+            printf -- '--- last lines of %s\n' "${f#"$TMP"/}" >&2
+            tail -n 15 "$f" >&2
+        done
+    fi
+    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
+        log "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME LOGFILE COMMAND... : run COMMAND in the background (in $TMP), remember its pid.
+start() {
+    local name="$1" logfile="$2"
+    shift 2
+    (cd "$TMP" && exec "$@") >"$logfile" 2>&1 &
+    PIDS+=("$!")
+    NAMES+=("$name")
+}
+
+# Free loopback ports, all distinct (bound together, then released).
+free_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# wait_http URL [SECONDS] : until URL answers (any HTTP status).
+wait_http() {
+    local url="$1" limit="${2:-30}" i
+    for ((i = 0; i < limit * 10; i++)); do
+        if curl -s -o /dev/null --max-time 1 "$url"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$url did not answer within ${limit}s"
+}
+
+read -r P_SYNTH P_NGINX_B P_NGINX_C P_GH P_ST P_NGINX_ST P_GH_ST <<<"$(free_ports 7)"
+
+# ---------------------------------------------------------------------------------------------------------
+# nginx: one instance for the synthetic upstream, one for the front proxies (rows b, c and Streamlit)
+# ---------------------------------------------------------------------------------------------------------
+nginx_user=""
+if [ "$(id -u)" -eq 0 ]; then
+    # As root, workers would otherwise run as nobody and could not write the temp dirs in $TMP.
+    nginx_user="user root;"
+fi
+
+# nginx_conf DIR HTTP_BODY : write DIR/nginx.conf with the common main/events/http settings.
+nginx_conf() {
+    local dir="$1" body="$2"
+    mkdir -p "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+$nginx_user
+worker_processes auto;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type text/plain;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+$body
+}
+EOF
+    "$NGINX" -t -q -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        || die "nginx rejected $dir/nginx.conf"
+}
+
+nginx_conf "$TMP/nginx-synth" "
+    server {
+        listen 127.0.0.1:$P_SYNTH;
+        location / { return 200 \"ok\"; }
+    }"
+
+# What nginx copies from Gatehouse's forward-auth answer onto the proxied request (row c).
+auth_copy=""
+for h in user email name roles logged_in assertion; do
+    header="X-Gatehouse-$(echo "$h" | sed -e 's/_in$/-In/' -e 's/^./\U&/')"
+    auth_copy+="
+            auth_request_set \$gh_$h \$upstream_http_x_gatehouse_$h;
+            proxy_set_header $header \$gh_$h;"
+done
+
+nginx_conf "$TMP/nginx-front" "
+    upstream synth { server 127.0.0.1:$P_SYNTH; keepalive 64; }
+    upstream gatehouse_auth { server 127.0.0.1:$P_GH; keepalive 64; }
+    upstream streamlit { server 127.0.0.1:$P_ST; keepalive 64; }
+
+    # (b) plain reverse proxy with an upstream keep-alive pool
+    server {
+        listen 127.0.0.1:$P_NGINX_B;
+        location / {
+            proxy_pass http://synth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }
+
+    # (c) auth_request to Gatehouse's forward-auth endpoint, then the same proxying as (b)
+    server {
+        listen 127.0.0.1:$P_NGINX_C;
+        location / {
+            auth_request /_gatehouse_forward_auth;$auth_copy
+            proxy_pass http://synth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+        location = /_gatehouse_forward_auth {
+            internal;
+            proxy_pass http://gatehouse_auth/_gatehouse/auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length \"\";
+            proxy_set_header Cookie \$http_cookie;
+        }
+    }
+
+    # Streamlit behind nginx, the way people configure it (keep-alive pool)
+    server {
+        listen 127.0.0.1:$P_NGINX_ST;
+        location / {
+            proxy_pass http://streamlit;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host \$http_host;
+        }
+    }"
+
+log "starting nginx (synthetic upstream on :$P_SYNTH, front proxies on :$P_NGINX_B :$P_NGINX_C :$P_NGINX_ST)"
+start nginx-synth "$TMP/nginx-synth.log" \
+    "$NGINX" -p "$TMP/nginx-synth/" -c "$TMP/nginx-synth/nginx.conf" -e "$TMP/nginx-synth/error.log"
+start nginx-front "$TMP/nginx-front.log" \
+    "$NGINX" -p "$TMP/nginx-front/" -c "$TMP/nginx-front/nginx.conf" -e "$TMP/nginx-front/error.log"
+wait_http "http://127.0.0.1:$P_SYNTH/"
+wait_http "http://127.0.0.1:$P_NGINX_B/"
+
+# ---------------------------------------------------------------------------------------------------------
+# Streamlit
+# ---------------------------------------------------------------------------------------------------------
+log "starting Streamlit on :$P_ST"
+start streamlit "$TMP/streamlit.log" env HOME="$TMP" STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    "$STREAMLIT" run "$bench/app.py" --server.headless true --server.port "$P_ST" \
+    --server.address 127.0.0.1 --browser.gatherUsageStats false --server.fileWatcherType none
+
+# ---------------------------------------------------------------------------------------------------------
+# Gatehouse: one instance in front of the synthetic upstream (rows c, d, e), one in front of Streamlit
+# ---------------------------------------------------------------------------------------------------------
+unset GATEHOUSE_CONFIG
+BENCH_PASSWORD="bench-password-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+
+# start_gatehouse NAME PORT UPSTREAM_PORT : creates a database with user "bench", starts `serve`.
+start_gatehouse() {
+    local name="$1" port="$2" upstream="$3"
+    printf '%s' "$BENCH_PASSWORD" | (cd "$TMP" && GATEHOUSE_DATABASE__URL="sqlite://$TMP/$name.db" \
+        GATEHOUSE_LOG__LEVEL=warn "$GATEHOUSE" users add bench --password-stdin) >"$TMP/$name-users.log" 2>&1 \
+        || { cat "$TMP/$name-users.log" >&2; die "gatehouse users add failed"; }
+    start "$name" "$TMP/$name.log" env GATEHOUSE_DATABASE__URL="sqlite://$TMP/$name.db" GATEHOUSE_LOG__LEVEL=warn \
+        "$GATEHOUSE" serve --listen "127.0.0.1:$port" --upstream "http://127.0.0.1:$upstream"
+}
+
+# sign_in PORT : prints a valid gatehouse_session cookie value for user bench.
+sign_in() {
+    local port="$1" jar="$TMP/jar-$1.txt" page csrf status session
+    local base="http://127.0.0.1:$port"
+    page="$(curl -s -c "$jar" -b "$jar" "$base/_gatehouse/login?rd=/")"
+    csrf="$(printf '%s' "$page" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n 1)"
+    [ -n "$csrf" ] || die "no csrf_token on $base/_gatehouse/login"
+    status="$(curl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" -H "Origin: $base" \
+        --data-urlencode "username=bench" --data-urlencode "password=$BENCH_PASSWORD" \
+        --data-urlencode "csrf_token=$csrf" --data-urlencode "rd=/" "$base/_gatehouse/login")"
+    session="$(awk '$6 == "gatehouse_session" { print $7 }' "$jar" | tail -n 1)"
+    [ -n "$session" ] || die "sign-in on $base failed (HTTP $status, no gatehouse_session cookie)"
+    printf '%s' "$session"
+}
+
+log "starting Gatehouse on :$P_GH (upstream :$P_SYNTH) and :$P_GH_ST (upstream Streamlit :$P_ST)"
+start_gatehouse gatehouse-synth "$P_GH" "$P_SYNTH"
+start_gatehouse gatehouse-streamlit "$P_GH_ST" "$P_ST"
+wait_http "http://127.0.0.1:$P_GH/_gatehouse/health"
+wait_http "http://127.0.0.1:$P_GH_ST/_gatehouse/health"
+wait_http "http://127.0.0.1:$P_ST/_stcore/health" 90
+COOKIE_SYNTH="$(sign_in "$P_GH")"
+COOKIE_ST="$(sign_in "$P_GH_ST")"
+
+# ---------------------------------------------------------------------------------------------------------
+# Sanity checks: every row answers what it should before it is measured
+# ---------------------------------------------------------------------------------------------------------
+# expect URL STATUS [BODY] [curl args...]
+expect() {
+    local url="$1" want="$2" body="$3"
+    shift 3
+    local out status got
+    out="$(curl -s -w '\n%{http_code}' --max-time 5 "$@" "$url" || true)"
+    status="${out##*$'\n'}"
+    got="${out%$'\n'*}"
+    [ "$status" = "$want" ] || die "$url answered $status, expected $want"
+    if [ -n "$body" ] && [ "$got" != "$body" ]; then
+        die "$url answered a body other than '$body'"
+    fi
+}
+expect "http://127.0.0.1:$P_SYNTH/" 200 ok
+expect "http://127.0.0.1:$P_NGINX_B/" 200 ok
+expect "http://127.0.0.1:$P_NGINX_C/" 401 ""
+expect "http://127.0.0.1:$P_NGINX_C/" 200 ok -H "Cookie: gatehouse_session=$COOKIE_SYNTH"
+expect "http://127.0.0.1:$P_GH/_gatehouse/auth" 200 "" -H "Cookie: gatehouse_session=$COOKIE_SYNTH"
+expect "http://127.0.0.1:$P_GH/" 200 ok -H "Cookie: gatehouse_session=$COOKIE_SYNTH"
+redirect_status="$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/html' "http://127.0.0.1:$P_GH/")"
+case "$redirect_status" in 30[1237]) ;; *) die "Gatehouse without a cookie answered $redirect_status, not a redirect" ;; esac
+
+index="$(curl -s "http://127.0.0.1:$P_ST/")"
+asset="$(printf '%s' "$index" | grep -o 'static/js/[^"]*\.js' | head -n 1)"
+[ -n "$asset" ] || die "no static/js/*.js asset in Streamlit's index.html"
+ASSET="/$asset"
+asset_bytes="$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$P_ST$ASSET")"
+expect "http://127.0.0.1:$P_ST/_stcore/health" 200 ok
+expect "http://127.0.0.1:$P_NGINX_ST/_stcore/health" 200 ok
+expect "http://127.0.0.1:$P_GH_ST/_stcore/health" 200 ok -H "Cookie: gatehouse_session=$COOKIE_ST"
+for p in "$P_ST" "$P_NGINX_ST"; do expect "http://127.0.0.1:$p$ASSET" 200 ""; done
+expect "http://127.0.0.1:$P_GH_ST$ASSET" 200 "" -H "Cookie: gatehouse_session=$COOKIE_ST"
+
+# ---------------------------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------------------------
+ROWS=()   # "id|label|rps|p50_ms|p99_ms|errors|note"
+declare -A RPS P50 P99
+
+# to_ms VALUE : wrk's "1.23ms" / "456.00us" / "1.20s" in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n = n * 60000; else if (v ~ /s$/) n = n * 1000
+        printf "%.3f", n }'
+}
+
+# measure ID LABEL URL [wrk args...]
+measure() {
+    local id="$1" label="$2" url="$3"
+    shift 3
+    local out="$TMP/wrk-$id.txt"
+    log "($id) $label: $url"
+    # Warm-up (not reported): fills connection pools and caches.
+    timeout -k 2 5 wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "$@" "$url" >/dev/null 2>&1 || true
+    timeout -k 2 15 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" >"$out" 2>&1 \
+        || die "wrk failed for ($id): $(cat "$out")"
+    local rps p50 p99 non2xx sockerr errors
+    rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+    p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
+    p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
+    sockerr="$(awk '/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i } END { print n + 0 }' "$out")"
+    errors=$((${non2xx:-0} + ${sockerr:-0}))
+    RPS[$id]="$rps"
+    P50[$id]="$p50"
+    P99[$id]="$p99"
+    ROWS+=("$id|$label|$rps|$p50|$p99|$errors|")
+    printf '    %s req/s, p50 %s ms, p99 %s ms, errors %s\n' "$rps" "$p50" "$p99" "$errors" >&2
+}
+
+# fixed_rate ID LABEL URL [-H header]...
+declare -A FR_P50 FR_P99
+fixed_rate() {
+    local id="$1" label="$2" url="$3"
+    shift 3
+    local out="$TMP/rate-$id.json"
+    log "($id) $label at $RATE req/s: $url"
+    timeout -k 2 $((DURATION + 10)) python3 "$bench/fixed_rate.py" "$url" --rate "$RATE" --duration "$DURATION" \
+        --connections "$RATE_CONNECTIONS" "$@" >"$out" || die "fixed_rate.py failed for ($id)"
+    local fields achieved p50 p99 errors late
+    fields="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
+print(d["achieved_rps"], "%.3f" % d["p50_ms"], "%.3f" % d["p99_ms"], d["errors"] + d["status_4xx_5xx"], d["late_sends"])' "$out")"
+    read -r achieved p50 p99 errors late <<<"$fields"
+    FR_P50[$id]="$p50"
+    FR_P99[$id]="$p99"
+    ROWS+=("$id|$label|$achieved (fixed)|$p50|$p99|$errors|late sends: $late")
+    printf '    %s req/s, p50 %s ms, p99 %s ms, errors %s, late sends %s\n' "$achieved" "$p50" "$p99" "$errors" "$late" >&2
+}
+
+session_synth=(-H "Cookie: gatehouse_session=$COOKIE_SYNTH")
+session_st=(-H "Cookie: gatehouse_session=$COOKIE_ST")
+
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+measure a "synthetic upstream (nginx \`return 200\`) direct" "http://127.0.0.1:$P_SYNTH/"
+measure b "nginx reverse proxy, keep-alive pool" "http://127.0.0.1:$P_NGINX_B/"
+measure c "nginx + \`auth_request\` to Gatehouse \`/_gatehouse/auth\`" "http://127.0.0.1:$P_NGINX_C/" \
+    "${session_synth[@]}"
+measure d "Gatehouse \`serve\`, signed in (session cookie)" "http://127.0.0.1:$P_GH/" "${session_synth[@]}"
+measure e "Gatehouse, no cookie (redirect to sign-in)" "http://127.0.0.1:$P_GH/" -H "Accept: text/html"
+
+measure h1 "Streamlit \`/_stcore/health\` direct" "http://127.0.0.1:$P_ST/_stcore/health"
+measure h2 "Streamlit \`/_stcore/health\` via nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_ST/_stcore/health"
+measure h3 "Streamlit \`/_stcore/health\` via Gatehouse, signed in" "http://127.0.0.1:$P_GH_ST/_stcore/health" \
+    "${session_st[@]}"
+asset_label="Streamlit JS asset ($((asset_bytes / 1024)) KiB)"
+measure j1 "$asset_label direct" "http://127.0.0.1:$P_ST$ASSET"
+measure j2 "$asset_label via nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_ST$ASSET"
+measure j3 "$asset_label via Gatehouse, signed in" "http://127.0.0.1:$P_GH_ST$ASSET" "${session_st[@]}"
+
+fixed_rate r1 "fixed rate, Python client: synthetic upstream direct" "http://127.0.0.1:$P_SYNTH/"
+fixed_rate r2 "fixed rate, Python client: nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_B/"
+fixed_rate r3 "fixed rate, Python client: Gatehouse, signed in" "http://127.0.0.1:$P_GH/" "${session_synth[@]}"
+
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---------------------------------------------------------------------------------------------------------
+# Table
+# ---------------------------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f ms", a - b }'; }
+
+note_for() {
+    case "$1" in
+        d) echo "(d)/(b) $(ratio "${RPS[d]}" "${RPS[b]}"), (d)/(c) $(ratio "${RPS[d]}" "${RPS[c]}")" ;;
+        h3) echo "Gatehouse/nginx $(ratio "${RPS[h3]}" "${RPS[h2]}")" ;;
+        j3) echo "Gatehouse/nginx $(ratio "${RPS[j3]}" "${RPS[j2]}")" ;;
+        r2) echo "added over direct: p50 $(delta "${FR_P50[r2]}" "${FR_P50[r1]}"), p99 $(delta "${FR_P99[r2]}" "${FR_P99[r1]}")" ;;
+        r3) echo "added over direct: p50 $(delta "${FR_P50[r3]}" "${FR_P50[r1]}"), p99 $(delta "${FR_P99[r3]}" "${FR_P99[r1]}")" ;;
+    esac
+}
+
+cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+table="$TMP/table.md"
+{
+    echo "Machine: $(nproc) cores, ${cpu_model:-unknown CPU}, Linux $(uname -r); load average before/after: $load_start / $load_end"
+    echo "Versions: $("$GATEHOUSE" --version), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}'), Streamlit $("$repo/.venv/bin/python" -c 'import streamlit; print(streamlit.__version__)')"
+    echo "Load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (keep-alive) for every throughput row; fixed-rate rows: bench/fixed_rate.py (a Python http.client client, $RATE_CONNECTIONS keep-alive connections, ${DURATION}s). The load generator runs on the same cores as the servers it measures."
+    echo
+    echo "| Row | Path | req/s | p50 (ms) | p99 (ms) | errors | Ratio / note |"
+    echo "|---|---|---:|---:|---:|---:|---|"
+    for row in "${ROWS[@]}"; do
+        IFS='|' read -r id label rps p50 p99 errors note <<<"$row"
+        extra="$(note_for "$id")"
+        [ -n "$note" ] && extra="${extra:+$extra; }$note"
+        echo "| $id | $label | $rps | $p50 | $p99 | $errors | $extra |"
+    done
+} >"$table"
+
+echo
+cat "$table"
+if [ -n "${BENCH_OUT:-}" ]; then
+    cp "$table" "$BENCH_OUT"
+fi
