@@ -46,7 +46,13 @@ pub struct Runtime {
     pub shutdown: CancellationToken,
     /// See [`AppState::session_recheck`]; [`DEFAULT_SESSION_RECHECK`] outside tests.
     pub session_recheck: std::time::Duration,
+    /// How long a validated session is served from memory; [`DEFAULT_SESSION_CACHE_TTL`] outside tests.
+    pub session_cache_ttl: std::time::Duration,
 }
+
+/// Changes made elsewhere (another instance, the CLI) reach the proxy path within this time; changes made
+/// through this server take effect at once.
+pub const DEFAULT_SESSION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Ending a session through this server closes its tunnels at once; the periodic re-check catches
 /// everything else (expiry, `gatehouse users disable` from the shell, another instance) within this time.
@@ -54,14 +60,15 @@ pub const DEFAULT_SESSION_RECHECK: std::time::Duration = std::time::Duration::fr
 
 impl AppState {
     pub async fn build(config: Config, runtime: Runtime) -> anyhow::Result<SharedState> {
-        let Runtime { store, clock, upstream_status, shutdown, session_recheck } = runtime;
+        let Runtime { store, clock, upstream_status, shutdown, session_recheck, session_cache_ttl } = runtime;
         let csrf_key = store.setting_or_insert("csrf_hmac_key", &STANDARD.encode(crate::random::bytes(32))).await?;
         let csrf =
             CsrfGuard::new(STANDARD.decode(csrf_key).map_err(|_| anyhow::anyhow!("stored CSRF key is not base64"))?);
         let audience = config.server.public_url.origin().ascii_serialization();
         let assertions = AssertionSigner::load(&store, &audience).await?;
         let passwords = Passwords::new();
-        let sessions = Sessions::new(store.clone(), clock.clone(), &config.session, RevocationHub::default());
+        let sessions =
+            Sessions::new(store.clone(), clock.clone(), &config.session, RevocationHub::default(), session_cache_ttl);
         let throttle = LoginThrottle::new(store.clone(), clock.clone(), ThrottlePolicy::default());
         let login = Login::new(store.clone(), clock.clone(), passwords.clone(), sessions.clone(), throttle);
         let upstream =

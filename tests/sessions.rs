@@ -103,3 +103,32 @@ async fn expired_sessions_are_swept_from_the_database() {
     assert_eq!(gatehouse.store().count_active_sessions(later).await.unwrap(), 0);
     assert_eq!(gatehouse.store().delete_expired_sessions(later).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn the_session_cache_serves_briefly_and_forgets_sign_outs_at_once() {
+    let gatehouse =
+        TestGatehouse::start_cached(Some(start_echo_upstream().await), std::time::Duration::from_secs(1)).await;
+    let alice = gatehouse.add_user("alice", PASSWORD, &[]).await;
+    let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
+    assert_eq!(browser.get("/").await.status(), 200);
+
+    // A change this server was not told about (another instance, the CLI) is seen within the TTL...
+    gatehouse.store().set_disabled(&alice.id, true, gatehouse.clock.now()).await.unwrap();
+    assert_eq!(browser.get("/").await.status(), 200, "served from the cache inside the TTL");
+    gatehouse.clock.advance(Duration::seconds(1));
+    assert_eq!(browser.get("/").await.status(), 303, "the cache must not outlive its TTL");
+
+    // ...while a sign-out through this server takes effect at once.
+    gatehouse.store().set_disabled(&alice.id, false, gatehouse.clock.now()).await.unwrap();
+    let mut bob = gatehouse.signed_in("alice", PASSWORD).await;
+    assert_eq!(bob.get("/").await.status(), 200);
+    let old_cookie = bob.session_cookie().unwrap().clone();
+    bob.sign_out().await;
+    bob.cookies.insert("gatehouse_session".into(), old_cookie);
+    assert_eq!(bob.get("/").await.status(), 303);
+    // Idle expiry still ends a cached session.
+    let mut carol = gatehouse.signed_in("alice", PASSWORD).await;
+    assert_eq!(carol.get("/").await.status(), 200);
+    gatehouse.clock.advance(Duration::hours(13));
+    assert_eq!(carol.get("/").await.status(), 303);
+}

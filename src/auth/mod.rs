@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod login;
 pub mod password;
 pub mod revocation;
+pub mod session_cache;
 pub mod sessions;
 pub mod throttle;
 

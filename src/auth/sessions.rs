@@ -9,6 +9,7 @@ use crate::domain::{NewSession, Session, SessionId, SessionToken, User, UserId};
 use crate::store::{SharedStore, StoreError};
 
 use super::revocation::RevocationHub;
+use super::session_cache::SessionCache;
 
 /// Writing `last_seen_at` on every request would turn every proxied request into a database write;
 /// once a minute is precise enough for idle timeouts measured in hours.
@@ -36,12 +37,21 @@ pub struct Sessions {
     absolute_timeout: Duration,
     remember_me: Duration,
     revocations: RevocationHub,
+    cache: SessionCache,
 }
 
 impl Sessions {
-    pub fn new(store: SharedStore, clock: SharedClock, config: &SessionConfig, revocations: RevocationHub) -> Self {
+    /// `cache_ttl` is how long a validated session may be served from memory (zero: always ask the store).
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        config: &SessionConfig,
+        revocations: RevocationHub,
+        cache_ttl: std::time::Duration,
+    ) -> Self {
         let to_time = |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::days(365));
         Self {
+            cache: SessionCache::new(to_time(cache_ttl)),
             store,
             clock,
             idle_timeout: to_time(config.idle_timeout),
@@ -93,10 +103,16 @@ impl Sessions {
         let Some(token) = SessionToken::from_cookie(cookie_value) else {
             return Ok(None);
         };
-        let Some((session, user)) = self.store.session_by_token_hash(&token.hash()).await? else {
+        let hash = token.hash();
+        let now = self.clock.now();
+        if let Some(cached) = self.cache.get(&hash, now)
+            && cached.session.is_valid_at(now)
+        {
+            return Ok(Some(cached));
+        }
+        let Some((session, user)) = self.store.session_by_token_hash(&hash).await? else {
             return Ok(None);
         };
-        let now = self.clock.now();
         if !session.is_valid_at(now) {
             self.store.delete_session(&session.id).await?;
             return Ok(None);
@@ -107,7 +123,9 @@ impl Sessions {
         if now - session.last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(&session.id, now).await?;
         }
-        Ok(Some(Authenticated { session, user }))
+        let authenticated = Authenticated { session, user };
+        self.cache.put(hash, authenticated.clone(), now);
+        Ok(Some(authenticated))
     }
 
     /// How long the browser should keep the cookie: only remembered sessions outlive the browser.
@@ -118,6 +136,7 @@ impl Sessions {
     /// Ends one session and closes its live connections.
     pub async fn end(&self, id: &SessionId) -> Result<bool, StoreError> {
         let deleted = self.store.delete_session(id).await?;
+        self.cache.evict_sessions(std::slice::from_ref(id));
         self.revocations.revoke([id]);
         Ok(deleted)
     }
@@ -125,6 +144,7 @@ impl Sessions {
     /// Ends every session of a user (disable, delete, password change) and closes their live connections.
     pub async fn end_all_for_user(&self, user_id: &UserId) -> Result<usize, StoreError> {
         let ids = self.store.delete_user_sessions(user_id).await?;
+        self.cache.evict_user(user_id);
         self.revocations.revoke(ids.iter());
         Ok(ids.len())
     }

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{CliError, RunArgs, ServeArgs};
-use crate::app::{AppState, DEFAULT_SESSION_RECHECK, Runtime};
+use crate::app::{AppState, DEFAULT_SESSION_CACHE_TTL, DEFAULT_SESSION_RECHECK, Runtime};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, load_or_exit, parse_public_url, parse_upstream_url};
 use crate::proxy::upstream::{UpstreamState, UpstreamStatus};
@@ -93,7 +93,14 @@ async fn start(
     if let Some(link) = crate::web::setup::issue_setup_link(&store, clock.now(), &public_url).await? {
         print_setup_link(&link);
     }
-    let runtime = Runtime { store, clock, upstream_status: status, shutdown, session_recheck: DEFAULT_SESSION_RECHECK };
+    let runtime = Runtime {
+        store,
+        clock,
+        upstream_status: status,
+        shutdown,
+        session_recheck: DEFAULT_SESSION_RECHECK,
+        session_cache_ttl: DEFAULT_SESSION_CACHE_TTL,
+    };
     let state = AppState::build(config, runtime).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(%listen, public_url = %public_url, database = state.store.backend(), "Gatehouse is listening");

@@ -27,6 +27,7 @@ pub struct TestGatehouse {
     pub dir: Arc<TempDir>,
     pub db_url: String,
     extra_toml: String,
+    cache_ttl: std::time::Duration,
     upstream: Option<SocketAddr>,
     shutdown: CancellationToken,
 }
@@ -37,12 +38,20 @@ impl TestGatehouse {
         Self::start_with(upstream, "").await
     }
 
+    /// Gatehouse in front of `upstream` with the validated-session cache on (`ttl`, measured on the test clock).
+    pub async fn start_cached(upstream: Option<SocketAddr>, ttl: std::time::Duration) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        let clock = Arc::new(ManualClock::starting_now());
+        Self::launch(dir, db_url, clock, upstream, String::new(), ttl).await
+    }
+
     /// Gatehouse in front of `upstream`, with extra configuration as dotted TOML keys (`session.idle_timeout = "1h"`).
     pub async fn start_with(upstream: Option<SocketAddr>, extra_toml: &str) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
         let clock = Arc::new(ManualClock::starting_now());
-        Self::launch(dir, db_url, clock, upstream, extra_toml.to_owned()).await
+        Self::launch(dir, db_url, clock, upstream, extra_toml.to_owned(), std::time::Duration::ZERO).await
     }
 
     async fn launch(
@@ -51,6 +60,7 @@ impl TestGatehouse {
         clock: Arc<ManualClock>,
         upstream: Option<SocketAddr>,
         extra_toml: String,
+        cache_ttl: std::time::Duration,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -69,18 +79,21 @@ impl TestGatehouse {
             upstream_status: UpstreamStatus::new(UpstreamState::Ready),
             shutdown: shutdown.clone(),
             session_recheck: std::time::Duration::from_millis(200),
+            // Off by default so tests see store changes at once; tests/sessions.rs covers the cache.
+            session_cache_ttl: cache_ttl,
         };
         let state = AppState::build(config, runtime).await.unwrap();
         tokio::spawn(gatehouse::serve(listener, state.clone()));
-        Self { addr, state, clock, dir, db_url, extra_toml, upstream, shutdown }
+        Self { addr, state, clock, dir, db_url, extra_toml, cache_ttl, upstream, shutdown }
     }
 
     /// Stops this server and starts a new one on the same database and clock (a new port).
     pub async fn restart(self) -> Self {
         let (dir, db_url, clock, upstream, extra_toml) =
             (self.dir.clone(), self.db_url.clone(), self.clock.clone(), self.upstream, self.extra_toml.clone());
+        let cache_ttl = self.cache_ttl;
         drop(self);
-        Self::launch(dir, db_url, clock, upstream, extra_toml).await
+        Self::launch(dir, db_url, clock, upstream, extra_toml, cache_ttl).await
     }
 
     pub fn store(&self) -> &SharedStore {
