@@ -29,14 +29,7 @@ impl UserStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        for role in normalize_roles(user.roles) {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
-                .bind(&id.0)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
+        insert_roles(&mut tx, &id, user.roles).await?;
         tx.commit().await.map_err(db_error)?;
         drop(conn);
         self.user_by_id(&id).await?.ok_or(StoreError::NotFound)
@@ -93,14 +86,7 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        for role in normalize_roles(roles.to_vec()) {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
-                .bind(&id.0)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
+        insert_roles(&mut tx, id, roles.to_vec()).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -130,4 +116,17 @@ impl UserStore for SqliteStore {
             .map_err(db_error)?;
         found(result.rows_affected())
     }
+}
+
+/// Adds a user's roles (sorted, without duplicates) inside the caller's transaction.
+async fn insert_roles(tx: &mut sqlx::SqliteConnection, id: &UserId, roles: Vec<Role>) -> StoreResult<()> {
+    for role in normalize_roles(roles) {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+            .bind(&id.0)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
 }
