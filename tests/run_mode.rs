@@ -56,7 +56,7 @@ async fn wait_for_upstream(port: u16, wanted: &str, limit: Duration) {
     }
 }
 
-const SLOW_APP: &str = "env > app-env.txt; sleep 1; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1";
+const SLOW_APP: &str = "env > app-env.txt; sleep 3; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1";
 
 #[tokio::test]
 async fn the_child_gets_port_and_the_proxy_waits_for_it() {
