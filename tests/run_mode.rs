@@ -215,3 +215,28 @@ async fn logs_never_contain_secrets() {
         }
     }
 }
+
+#[test]
+fn an_app_that_never_answers_is_not_restarted_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--",
+            "sh",
+            "-c",
+            "echo 'No such script: nope.py' >&2; exit 3",
+        ])
+        .current_dir(dir.path())
+        .env("GATEHOUSE_DATABASE__URL", format!("sqlite://{}", dir.path().join("x.db").display()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("exited before it ever answered"), "{stderr}");
+    assert!(stderr.contains("No such script: nope.py"), "the app's own output passes through: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -73,6 +73,11 @@ impl Login {
             Err(_) => "error",
         };
         metrics::counter!("gatehouse_sign_ins_total", "outcome" => outcome).increment(1);
+        if result.is_err() {
+            // The typed name is left out on purpose: people sometimes type their password into it.
+            // The audit log has the details.
+            tracing::info!(outcome, client_ip = %ip, "sign-in refused");
+        }
         result
     }
 

@@ -65,7 +65,9 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     let supervision = tokio::spawn(supervisor::supervise(command, child, upstream, shutdown.clone(), signals));
     let served = crate::serve(listener, state).await;
     shutdown.cancel();
-    let _ = supervision.await;
+    if let Ok(Err(gave_up)) = supervision.await {
+        return Err(CliError::Runtime(anyhow::anyhow!(gave_up)));
+    }
     served.context("while serving")?;
     Ok(())
 }

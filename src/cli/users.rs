@@ -67,6 +67,8 @@ pub enum UsersCommand {
 pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Result<(), CliError> {
     let config = crate::config::load_or_exit(config_file);
     let store = crate::store::open(config.database.url.expose()).await?;
+    // Said on stderr (JSON output stays clean), so a command run in the wrong folder is noticed.
+    eprintln!("database: {}", crate::store::redact_url(config.database.url.expose()));
     let now = OffsetDateTime::now_utc();
     let audit = |kind: AuditKind, subject: &str| AuditEvent::new(now, kind).actor("cli").subject(subject);
     match command {

@@ -190,7 +190,7 @@ impl Config {
             })
             .unwrap_or(LogFormat::Text);
         let level = r.string("log.level").unwrap_or_else(|| "info".to_owned());
-        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() || !is_plausible_log_filter(&level) {
             r.problem(
                 "log.level",
                 format!("'{level}' is not a log filter; use e.g. \"info\" or \"gatehouse=debug,info\""),
@@ -227,6 +227,17 @@ impl Config {
 
 /// `http://<listen>/`, with 127.0.0.1 for a wildcard listen address (a link to 0.0.0.0 does not work in
 /// every browser); set `public_url` for the name people really use.
+/// A bare word in a `tracing` filter names a module, so a typo like "verbose" silently turns logging off.
+/// Accept level names, and `target=level` directives.
+fn is_plausible_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .all(|directive| directive.contains('=') || LEVELS.contains(&directive.to_ascii_lowercase().as_str()))
+}
+
 fn default_public_url(listen: SocketAddr) -> Url {
     let host =
         if listen.ip().is_unspecified() { SocketAddr::new([127, 0, 0, 1].into(), listen.port()) } else { listen };
@@ -328,6 +339,13 @@ mod tests {
             Config::from_toml_str(&format!("[database]\nurl_file = {:?}\n", file.display().to_string())).unwrap();
         assert_eq!(config.database.url.expose(), "sqlite:///tmp/secret-path.db");
         assert!(!format!("{config:?}").contains("secret-path"));
+    }
+
+    #[test]
+    fn log_levels_must_be_levels_or_directives() {
+        assert!(Config::from_toml_str("[log]\nlevel = \"verbose\"\n").is_err());
+        assert!(Config::from_toml_str("[log]\nlevel = \"debug\"\n").is_ok());
+        assert!(Config::from_toml_str("[log]\nlevel = \"gatehouse=debug,warn\"\n").is_ok());
     }
 
     #[test]

@@ -56,9 +56,10 @@ pub async fn supervise(
     upstream: Upstream,
     shutdown: CancellationToken,
     stop_signal: SignalSlot,
-) {
+) -> Result<(), String> {
     let mut child = Some(first);
     let mut backoff: Option<Duration> = None;
+    let mut ever_ready = false;
     loop {
         let Some(mut running) = child.take() else {
             break;
@@ -71,6 +72,7 @@ pub async fn supervise(
             _ = shutdown.cancelled() => None,
         };
         readiness.abort();
+        ever_ready |= upstream.status.get() == UpstreamState::Ready;
         let Some(status) = exit else {
             stop_child(&mut running, stop_signal.get()).await;
             break;
@@ -80,6 +82,15 @@ pub async fn supervise(
             break;
         }
         report_exit(&command, status);
+        if !ever_ready {
+            // It never answered even once: a typo in the command or the script name, a missing module...
+            // Restarting would only repeat the same error forever, so stop and say so.
+            shutdown.cancel();
+            return Err(format!(
+                "the app ('{}') exited before it ever answered; not restarting. Check the command and its output above",
+                command.program
+            ));
+        }
         if started.elapsed() >= STABLE_AFTER {
             backoff = None;
         }
@@ -89,7 +100,7 @@ pub async fn supervise(
             tracing::warn!(delay_secs = delay.as_secs(), "restarting the app after a pause");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return Ok(()),
             }
             match spawn(&command) {
                 Ok(next) => {
@@ -103,6 +114,7 @@ pub async fn supervise(
             }
         }
     }
+    Ok(())
 }
 
 fn report_exit(command: &ChildCommand, status: std::io::Result<ExitStatus>) {

@@ -62,7 +62,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
 
     let status = response.status();
     metrics::counter!("gatehouse_http_requests_total", "status" => status.as_str().to_owned()).increment(1);
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     if proxied {
         tracing::debug!(target: "gatehouse::access", request_id = %id.0, %method, %path, status = status.as_u16(), elapsed_ms, "proxied");
     } else {
