@@ -150,9 +150,8 @@ async fn metrics_expose_requests_latency_sign_ins_and_sessions() {
     }
 }
 
-#[tokio::test]
-async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
-    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+/// Issues a setup link as a first start does, and returns its path and query.
+async fn setup_path(gatehouse: &TestGatehouse) -> String {
     let link = gatehouse::web::setup::issue_setup_link(
         gatehouse.store(),
         gatehouse.clock.now(),
@@ -161,7 +160,13 @@ async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
     .await
     .unwrap()
     .expect("no users yet, so a link is issued");
-    let path = link.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned();
+    link.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let path = setup_path(&gatehouse).await;
     assert!(path.starts_with("/_gatehouse/setup?token="));
     let token = path.split_once("token=").unwrap().1.to_owned();
 
@@ -210,15 +215,7 @@ async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
 #[tokio::test]
 async fn setup_links_expire_after_an_hour() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
-    let link = gatehouse::web::setup::issue_setup_link(
-        gatehouse.store(),
-        gatehouse.clock.now(),
-        &gatehouse.state.config.server.public_url,
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let path = link.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned();
+    let path = setup_path(&gatehouse).await;
     gatehouse.clock.advance(time::Duration::minutes(61));
     assert_eq!(gatehouse.browser().get(&path).await.status(), 403);
 }

@@ -10,6 +10,17 @@ use gatehouse::store::AuditFilter;
 
 const PASSWORD: &str = "correct horse battery";
 
+/// The `Set-Cookie` header that sets the session cookie.
+fn session_set_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("gatehouse_session="))
+        .expect("no session cookie was set")
+}
+
 #[tokio::test]
 async fn unauthenticated_page_load_is_redirected_with_its_return_path() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
@@ -60,13 +71,7 @@ async fn sign_in_sets_a_session_cookie_and_returns_to_the_page_asked_for() {
     let response = browser.sign_in_to("alice", PASSWORD, false, "/reports?q=1").await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/reports?q=1");
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("gatehouse_session="))
-        .unwrap();
+    let cookie = session_set_cookie(&response);
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.contains("Max-Age"), "a session without remember-me must end with the browser: {cookie}");
     // The token is 256 bits of base64url and the database only has its hash.
@@ -88,13 +93,7 @@ async fn sign_in_by_email_and_remember_me_gives_a_persistent_cookie() {
     let mut browser = gatehouse.browser();
     let response = browser.sign_in("Alice@Example.com", PASSWORD, true).await;
     assert_eq!(response.status(), 303);
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("gatehouse_session="))
-        .unwrap();
+    let cookie = session_set_cookie(&response);
     assert!(cookie.contains(&format!("Max-Age={}", 30 * 86400)), "{cookie}");
 }
 
