@@ -13,16 +13,8 @@ requirements="$repo/tests/e2e/requirements.txt"
 stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "error: need root (or sudo) to run: $*" >&2
-        exit 1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 if ! command -v "$python" >/dev/null 2>&1; then
     echo "==> installing python3 (apt-get)"

@@ -34,16 +34,8 @@ finish() {
 }
 trap finish EXIT
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "error: need root (or sudo) to run: $*" >&2
-        exit 1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 section "system packages"
 if [ -x /usr/bin/chromium ]; then

@@ -19,6 +19,30 @@ async fn gatehouse_with_alice() -> TestGatehouse {
     gatehouse
 }
 
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens Streamlit's WebSocket path through Gatehouse with the browser's cookies and reads the echo
+/// upstream's first message (the handshake report).
+async fn open_stream(gatehouse: &TestGatehouse, browser: &common::Browser) -> Socket {
+    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
+    request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket.next().await.unwrap().unwrap();
+    socket
+}
+
+/// Whether the server closes the socket (close frame, error or end of stream) within `limit`.
+async fn closes_within(socket: &mut Socket, limit: Duration) -> bool {
+    let closed = async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(limit, closed).await.is_ok()
+}
+
 #[tokio::test]
 async fn identity_headers_reach_the_app_and_spoofed_ones_never_do() {
     let gatehouse = gatehouse_with_alice().await;
@@ -224,24 +248,11 @@ async fn websocket_without_a_session_is_refused() {
 async fn signing_out_closes_the_sessions_open_websockets() {
     let gatehouse = gatehouse_with_alice().await;
     let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
-    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
-    request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket.next().await.unwrap().unwrap();
+    let mut socket = open_stream(&gatehouse, &browser).await;
     assert_eq!(gatehouse.state.sessions.revocations().live_count(), 1);
 
     browser.sign_out().await;
-    let closed = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_)) => return,
-                Some(Ok(message)) if message.is_close() => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the WebSocket stayed open after sign-out");
+    assert!(closes_within(&mut socket, Duration::from_secs(1)).await, "the WebSocket stayed open after sign-out");
 }
 
 #[tokio::test]
@@ -250,21 +261,10 @@ async fn websockets_close_when_the_session_ends_elsewhere() {
     // is not told, and must notice by itself.
     let gatehouse = gatehouse_with_alice().await;
     let browser = gatehouse.signed_in("alice", PASSWORD).await;
-    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
-    request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket.next().await.unwrap().unwrap();
+    let mut socket = open_stream(&gatehouse, &browser).await;
     let alice = gatehouse.store().user_by_login("alice").await.unwrap().unwrap();
     gatehouse.store().set_disabled(&alice.id, true, gatehouse.clock.now()).await.unwrap();
-    let closed = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(message)) = socket.next().await {
-            if message.is_close() {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the WebSocket of a disabled user stayed open");
+    assert!(closes_within(&mut socket, Duration::from_secs(2)).await, "the WebSocket of a disabled user stayed open");
     assert_eq!(gatehouse.state.sessions.revocations().live_count(), 0);
 }
 

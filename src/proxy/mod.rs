@@ -70,15 +70,15 @@ pub async fn proxy_request(
         Err(reply) => return reply.into_response(),
     };
 
-    // Kept for re-checking a WebSocket's session while it stays open.
-    let session_cookie = read_cookie(request.headers(), state.cookies.session).map(str::to_owned);
-
     if upstream.status.get() == UpstreamState::Starting {
         return ErrorReply::starting().into_response();
     }
 
     // 3. rewrite request
     let upgrade = request.method() == ::http::Method::GET && is_upgrade_request(request.headers());
+    // Kept (before the rewrite strips it) for re-checking a WebSocket's session while it stays open.
+    let session_cookie =
+        if upgrade { read_cookie(request.headers(), state.cookies.session).map(str::to_owned) } else { None };
     let path_and_query =
         request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
     let request_id = request.extensions().get::<RequestId>().cloned();

@@ -3,15 +3,26 @@ password-manager hints. Screenshots land in artifacts/screenshots/."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, expect
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Browser, Page, expect
 
 from conftest import Gatehouse, screenshot
 
 
-def test_login_page_fits_a_phone_screen(browser: Browser, gatehouse: Gatehouse) -> None:
-    context = browser.new_context(base_url=gatehouse.base_url, viewport={"width": 375, "height": 740}, is_mobile=True)
+@contextmanager
+def fresh_page(browser: Browser, gatehouse: Gatehouse, **options: object) -> Iterator[Page]:
+    """A page in a new browser profile (no cookies), closed afterwards."""
+    context = browser.new_context(base_url=gatehouse.base_url, **options)
     try:
-        page = context.new_page()
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def test_login_page_fits_a_phone_screen(browser: Browser, gatehouse: Gatehouse) -> None:
+    with fresh_page(browser, gatehouse, viewport={"width": 375, "height": 740}, is_mobile=True) as page:
         page.goto("/")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -19,14 +30,10 @@ def test_login_page_fits_a_phone_screen(browser: Browser, gatehouse: Gatehouse) 
         button = page.get_by_role("button", name="Sign in", exact=True).bounding_box()
         assert button is not None and button["width"] >= 300, "the sign-in button should span the narrow screen"
         screenshot(page, "login-phone")
-    finally:
-        context.close()
 
 
 def test_keyboard_focus_is_visible_and_fields_carry_autocomplete(browser: Browser, gatehouse: Gatehouse) -> None:
-    context = browser.new_context(base_url=gatehouse.base_url)
-    try:
-        page = context.new_page()
+    with fresh_page(browser, gatehouse) as page:
         page.goto("/_gatehouse/login")
         username = page.get_by_label("Username or email")
         expect(username).to_have_attribute("autocomplete", "username")
@@ -39,19 +46,13 @@ def test_keyboard_focus_is_visible_and_fields_carry_autocomplete(browser: Browse
         )
         assert focused["shadow"] != "none" or focused["outline"] not in ("none", ""), f"no visible focus on {focused}"
         screenshot(page, "login-focus")
-    finally:
-        context.close()
 
 
 def test_error_pages_are_branded_and_quote_a_request_id(browser: Browser, gatehouse: Gatehouse) -> None:
-    context = browser.new_context(base_url=gatehouse.base_url)
-    try:
-        page = context.new_page()
+    with fresh_page(browser, gatehouse) as page:
         response = page.goto("/_gatehouse/no-such-page")
         assert response is not None and response.status == 404
         expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
         expect(page.get_by_text("Request ID:")).to_be_visible()
         assert response.headers["x-request-id"] in page.content()
         screenshot(page, "error-404")
-    finally:
-        context.close()
