@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -67,12 +68,22 @@ impl AppState {
         let audience = config.server.public_url.origin().ascii_serialization();
         let assertions = AssertionSigner::load(&store, &audience).await?;
         let passwords = Passwords::new();
-        let sessions =
-            Sessions::new(store.clone(), clock.clone(), &config.session, RevocationHub::default(), session_cache_ttl);
+        // One cache shard and one upstream pool per worker thread, plus one for everything else.
+        let per_worker = config.server.workers + 1;
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            &config.session,
+            RevocationHub::default(),
+            (session_cache_ttl, per_worker),
+        );
         let throttle = LoginThrottle::new(store.clone(), clock.clone(), ThrottlePolicy::default());
         let login = Login::new(store.clone(), clock.clone(), passwords.clone(), sessions.clone(), throttle);
-        let upstream =
-            config.upstream.url.as_ref().map(|url| Upstream::new(url, config.upstream.timeout, upstream_status));
+        let upstream = config
+            .upstream
+            .url
+            .as_ref()
+            .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status, per_worker));
         let cookies = CookieNames::new(config.public_is_https());
         Ok(Arc::new(AppState {
             config: Arc::new(config),
@@ -96,7 +107,8 @@ impl AppState {
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .nest("/_gatehouse", crate::web::routes(state.clone()))
-        .fallback(crate::proxy::proxy_request)
+        // Only Gatehouse's own paths are routed here (see `server::connection`); nothing else is ever served.
+        .fallback(|| async { crate::web::error::ErrorReply::not_found().into_response() })
         .layer(axum::middleware::from_fn(crate::web::context::request_context))
         .with_state(state)
 }

@@ -28,11 +28,17 @@ use domain::ThrottlePolicy;
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Serves `state` on `listener` until `state.shutdown` is cancelled, then finishes in-flight requests.
+/// Connections are served by `server.workers` threads of their own; this task accepts them and runs the
+/// periodic upkeep.
 pub async fn serve(listener: TcpListener, state: SharedState) -> std::io::Result<()> {
     let router = app::router(state.clone());
     tokio::spawn(sweep_expired_sessions(state.clone()));
     tokio::spawn(telemetry::metrics_upkeep(state.shutdown.clone()));
-    server::accept_loop(listener, router, state.shutdown.clone()).await
+    let workers = server::Workers::start(state.config.server.workers)?;
+    let served = server::accept_loop(listener, router, state, Some(&workers)).await;
+    // Every connection has finished; the threads stop at once. Joined off this runtime's thread.
+    let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
+    served
 }
 
 async fn sweep_expired_sessions(state: SharedState) {

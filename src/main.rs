@@ -4,6 +4,12 @@
 use clap::Parser;
 use gatehouse::cli::{Cli, CliError, dispatch};
 
+// Every proxied request allocates a little (header maps, buffers, futures) and frees it on another code
+// path; mimalloc's per-thread free lists make that about twice as cheap as glibc's malloc on the proxy
+// path, and it returns memory to the system more readily when idle.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     raise_open_file_limit();

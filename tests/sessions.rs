@@ -123,9 +123,19 @@ async fn the_session_cache_serves_briefly_and_forgets_sign_outs_at_once() {
     let mut bob = gatehouse.signed_in("alice", PASSWORD).await;
     assert_eq!(bob.get("/").await.status(), 200);
     let old_cookie = bob.session_cookie().unwrap().clone();
+    // The same session cached by both workers: each browser has its own connection, and connections go to
+    // the least loaded worker.
+    let mut tabs = [gatehouse.browser(), gatehouse.browser()];
+    for tab in &mut tabs {
+        tab.cookies.insert("gatehouse_session".into(), old_cookie.clone());
+        assert_eq!(tab.get("/").await.status(), 200);
+    }
     bob.sign_out().await;
     bob.cookies.insert("gatehouse_session".into(), old_cookie);
     assert_eq!(bob.get("/").await.status(), 303);
+    for tab in &mut tabs {
+        assert_eq!(tab.get("/").await.status(), 303, "evicted from every worker's cache");
+    }
     // Idle expiry still ends a cached session.
     let mut carol = gatehouse.signed_in("alice", PASSWORD).await;
     assert_eq!(carol.get("/").await.status(), 200);

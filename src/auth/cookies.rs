@@ -41,27 +41,34 @@ impl CookieNames {
     }
 }
 
-/// How many cookies called `name` the request carries.
-pub fn count_cookies(headers: &HeaderMap, name: &str) -> usize {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter(|pair| pair.trim().split_once('=').is_some_and(|(key, _)| key == name))
-        .count()
+/// The value of the cookie called `name` if the request carries exactly one; `None` if it carries none or
+/// several (one pass over the `Cookie` headers).
+pub fn read_single_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for (key, value) in cookie_pairs(headers) {
+        if key == name {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(value);
+        }
+    }
+    found
 }
 
-/// The value of the first cookie called `name` in the request, ignoring malformed pairs.
-pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim_matches('"'))
+        .map(|(key, value)| (key, value.trim_matches('"')))
+}
+
+/// The value of the first cookie called `name`, in any of the request's `Cookie` headers.
+pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_pairs(headers).find(|(key, _)| *key == name).map(|(_, value)| value)
 }
 
 #[cfg(test)]

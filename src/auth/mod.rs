@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod cookies;
 pub mod csrf;
+pub mod identity;
 pub mod login;
 pub mod password;
 pub mod revocation;
@@ -14,6 +15,7 @@ pub mod throttle;
 pub use assertion::AssertionSigner;
 pub use cookies::CookieNames;
 pub use csrf::CsrfGuard;
+pub use identity::IdentityValues;
 pub use login::{Login, LoginAttempt, LoginError, SignedIn};
 pub use password::Passwords;
 pub use revocation::RevocationHub;

@@ -3,66 +3,164 @@
 //! is most of the work). Entries live at most `ttl` (1 s by default): sessions ended through this server
 //! are evicted at once; anything else (another instance, the CLI, a disabled user) is seen within `ttl`.
 //! Validity (idle and absolute expiry) is still checked on every hit against the current time.
+//!
+//! The cache has one shard per worker thread ([`crate::server::workers::current`]), so a lookup takes a
+//! lock no other core is using. A busy session is validated once per `ttl` per worker instead of once per
+//! `ttl`; evictions visit every shard.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::{Duration, OffsetDateTime};
 
 use super::sessions::Authenticated;
-use crate::domain::{SessionId, TokenHash, UserId};
+use crate::domain::{DigestHasher, SessionId, TokenDigest, UserId};
+use crate::server::workers;
 
-/// Above this many entries, stale ones are swept before inserting.
+/// Above this many entries in a shard, stale ones are swept before inserting.
 const SWEEP_ABOVE: usize = 100_000;
 
 struct Entry {
-    authenticated: Authenticated,
+    authenticated: Arc<Authenticated>,
     cached_at: OffsetDateTime,
 }
+
+type Entries = HashMap<TokenDigest, Entry, BuildHasherDefault<DigestHasher>>;
+type Shard = Mutex<Entries>;
 
 #[derive(Clone)]
 pub struct SessionCache {
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<TokenHash, Entry>>>,
+    shards: Arc<[Shard]>,
 }
 
 impl SessionCache {
-    /// A zero `ttl` disables the cache.
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Arc::default() }
+    /// A zero `ttl` disables the cache. `shards` is normally the number of workers plus one (for work done
+    /// outside the workers).
+    pub fn new(ttl: Duration, shards: usize) -> Self {
+        Self { ttl, shards: (0..shards.max(1)).map(|_| Shard::default()).collect() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenHash, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(shard: &Shard) -> MutexGuard<'_, Entries> {
+        shard.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<Authenticated> {
+    fn own_shard(&self) -> MutexGuard<'_, Entries> {
+        Self::lock(&self.shards[workers::current() % self.shards.len()])
+    }
+
+    pub fn get(&self, digest: &TokenDigest, now: OffsetDateTime) -> Option<Arc<Authenticated>> {
         if self.ttl.is_zero() {
             return None;
         }
-        let entries = self.lock();
-        let entry = entries.get(hash)?;
+        let entries = self.own_shard();
+        let entry = entries.get(digest)?;
         let age = now - entry.cached_at;
         (age >= Duration::ZERO && age < self.ttl).then(|| entry.authenticated.clone())
     }
 
-    pub fn put(&self, hash: TokenHash, authenticated: Authenticated, now: OffsetDateTime) {
+    pub fn put(&self, digest: TokenDigest, authenticated: Arc<Authenticated>, now: OffsetDateTime) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut entries = self.lock();
+        let mut entries = self.own_shard();
         if entries.len() >= SWEEP_ABOVE {
             let ttl = self.ttl;
             entries.retain(|_, entry| now - entry.cached_at < ttl);
         }
-        entries.insert(hash, Entry { authenticated, cached_at: now });
+        entries.insert(digest, Entry { authenticated, cached_at: now });
     }
 
     pub fn evict_sessions(&self, ids: &[SessionId]) {
-        self.lock().retain(|_, entry| !ids.contains(&entry.authenticated.session.id));
+        for shard in self.shards.iter() {
+            Self::lock(shard).retain(|_, entry| !ids.contains(&entry.authenticated.session.id));
+        }
     }
 
     pub fn evict_user(&self, user: &UserId) {
-        self.lock().retain(|_, entry| entry.authenticated.user.id != *user);
+        for shard in self.shards.iter() {
+            Self::lock(shard).retain(|_, entry| entry.authenticated.user.id != *user);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Session, User, Username};
+    use crate::server::workers::Workers;
+
+    fn authenticated(id: &str, user: &str) -> Arc<Authenticated> {
+        let now = OffsetDateTime::now_utc();
+        let session = Session {
+            id: SessionId(id.to_owned()),
+            user_id: UserId(user.to_owned()),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + Duration::hours(1),
+            idle_timeout: Duration::hours(1),
+            remember_me: false,
+            client_ip: None,
+            user_agent: None,
+        };
+        let user = User {
+            id: UserId(user.to_owned()),
+            username: Username::parse(user).unwrap(),
+            email: None,
+            display_name: String::new(),
+            roles: vec![],
+            password_hash: None,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            login_count: 0,
+        };
+        Arc::new(Authenticated::new(session, user))
+    }
+
+    #[test]
+    fn an_entry_is_served_within_its_ttl_only() {
+        let cache = SessionCache::new(Duration::seconds(1), 1);
+        let digest = TokenDigest::of("a-token");
+        let now = OffsetDateTime::now_utc();
+        cache.put(digest, authenticated("s1", "alice"), now);
+        assert!(cache.get(&digest, now + Duration::milliseconds(999)).is_some());
+        assert!(cache.get(&digest, now + Duration::seconds(1)).is_none(), "expired at ttl");
+        assert!(cache.get(&digest, now - Duration::seconds(1)).is_none(), "a clock moved back is not trusted");
+        assert!(SessionCache::new(Duration::ZERO, 1).get(&digest, now).is_none());
+    }
+
+    #[test]
+    fn evictions_reach_entries_cached_by_every_worker() {
+        let cache = SessionCache::new(Duration::hours(1), 3);
+        let workers = Workers::start(2).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for (token, session) in [("t1", "s1"), ("t2", "s2")] {
+            let (cache, done_tx) = (cache.clone(), done_tx.clone());
+            workers.spawn_connection(async move {
+                cache.put(TokenDigest::of(token), authenticated(session, "alice"), now);
+                done_tx.send(crate::server::workers::current()).unwrap();
+            });
+        }
+        let mut on: Vec<usize> = (0..2).map(|_| done_rx.recv().unwrap()).collect();
+        on.sort();
+        assert_eq!(on, vec![1, 2], "one entry cached on each worker");
+        assert!(cache.get(&TokenDigest::of("t1"), now).is_none(), "worker 0 has a shard of its own");
+
+        cache.evict_sessions(&[SessionId("s1".into())]);
+        cache.evict_user(&UserId("alice".into()));
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (cache, seen_tx) = (cache.clone(), seen_tx.clone());
+            workers.spawn_connection(async move {
+                let found = ["t1", "t2"].iter().filter(|t| cache.get(&TokenDigest::of(t), now).is_some()).count();
+                seen_tx.send(found).unwrap();
+            });
+        }
+        assert_eq!((0..2).map(|_| seen_rx.recv().unwrap()).sum::<usize>(), 0, "evicted on every shard");
+        workers.stop();
     }
 }

@@ -1,13 +1,17 @@
 //! Issuing, checking and ending sessions. The token lives only in the browser; the store keeps its hash.
 //! Validity is decided against the injected clock, so tests cross idle and absolute expiry by moving it.
 
+use std::sync::{Arc, OnceLock};
+
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
 use crate::config::SessionConfig;
-use crate::domain::{NewSession, Session, SessionId, SessionToken, User, UserId};
+use crate::domain::{NewSession, Session, SessionId, SessionToken, TokenDigest, User, UserId};
 use crate::store::{SharedStore, StoreError};
 
+use super::AssertionSigner;
+use super::identity::IdentityValues;
 use super::revocation::RevocationHub;
 use super::session_cache::SessionCache;
 
@@ -15,11 +19,26 @@ use super::session_cache::SessionCache;
 /// once a minute is precise enough for idle timeouts measured in hours.
 const TOUCH_INTERVAL: Duration = Duration::minutes(1);
 
-/// A request's proven identity.
-#[derive(Debug, Clone)]
+/// A request's proven identity. Shared (behind an `Arc`) by every request the session cache serves it to.
+#[derive(Debug)]
 pub struct Authenticated {
     pub session: Session,
     pub user: User,
+    /// Made on first use, then reused for as long as this validation is cached.
+    identity: OnceLock<IdentityValues>,
+}
+
+impl Authenticated {
+    pub fn new(session: Session, user: User) -> Self {
+        Self { session, user, identity: OnceLock::new() }
+    }
+
+    /// The header values that tell the app who this is. The assertion in them was signed at most
+    /// [`ASSERTION_LIFETIME`](super::assertion::ASSERTION_LIFETIME)/2 before this validation was made, and a
+    /// validation is cached for about a second, so it is always well within its lifetime.
+    pub fn identity(&self, signer: &AssertionSigner, now: OffsetDateTime) -> &IdentityValues {
+        self.identity.get_or_init(|| IdentityValues::new(&self.session, &self.user, signer, now))
+    }
 }
 
 /// Who is starting a session, for the session record and the audit log.
@@ -41,17 +60,18 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// `cache_ttl` is how long a validated session may be served from memory (zero: always ask the store).
+    /// `cache` is how long a validated session may be served from memory (zero: always ask the store) and
+    /// how many shards the cache has (see [`SessionCache::new`]).
     pub fn new(
         store: SharedStore,
         clock: SharedClock,
         config: &SessionConfig,
         revocations: RevocationHub,
-        cache_ttl: std::time::Duration,
+        cache: (std::time::Duration, usize),
     ) -> Self {
         let to_time = |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::days(365));
         Self {
-            cache: SessionCache::new(to_time(cache_ttl)),
+            cache: SessionCache::new(to_time(cache.0), cache.1),
             store,
             clock,
             idle_timeout: to_time(config.idle_timeout),
@@ -99,17 +119,19 @@ impl Sessions {
     }
 
     /// The session a cookie value stands for, if it is well-formed, known, unexpired and its user enabled.
-    pub async fn authenticate(&self, cookie_value: &str) -> Result<Option<Authenticated>, StoreError> {
-        let Some(token) = SessionToken::from_cookie(cookie_value) else {
+    pub async fn authenticate(&self, cookie_value: &str) -> Result<Option<Arc<Authenticated>>, StoreError> {
+        // Checked and hashed in place: no copy of the secret is made on the proxy path.
+        if !SessionToken::is_well_formed(cookie_value) {
             return Ok(None);
-        };
-        let hash = token.hash();
+        }
+        let digest = TokenDigest::of(cookie_value);
         let now = self.clock.now();
-        if let Some(cached) = self.cache.get(&hash, now)
+        if let Some(cached) = self.cache.get(&digest, now)
             && cached.session.is_valid_at(now)
         {
             return Ok(Some(cached));
         }
+        let hash = digest.to_hash();
         let Some((session, user)) = self.store.session_by_token_hash(&hash).await? else {
             return Ok(None);
         };
@@ -123,8 +145,8 @@ impl Sessions {
         if now - session.last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(&session.id, now).await?;
         }
-        let authenticated = Authenticated { session, user };
-        self.cache.put(hash, authenticated.clone(), now);
+        let authenticated = Arc::new(Authenticated::new(session, user));
+        self.cache.put(digest, authenticated.clone(), now);
         Ok(Some(authenticated))
     }
 

@@ -20,6 +20,9 @@ pub use secret::Secret;
 
 use crate::proxy::headers::HeaderAliasSet;
 
+/// More worker threads than this is a typo, not a machine.
+const MAX_WORKERS: i64 = 1024;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
@@ -38,6 +41,8 @@ pub struct ServerConfig {
     pub public_url: Url,
     /// Peers whose `X-Forwarded-For` / `-Proto` / `-Host` are believed (a load balancer or nginx in front).
     pub trusted_proxies: Vec<IpNet>,
+    /// Threads serving connections, each with its own runtime (`server::workers`); one per core by default.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +140,15 @@ impl Config {
             })
             .collect();
 
+        let workers = r.value::<i64>("server.workers").unwrap_or(0);
+        if !(0..=MAX_WORKERS).contains(&workers) {
+            r.problem("server.workers", format!("must be between 1 and {MAX_WORKERS}, or 0 for one per core"));
+        }
+        let workers = match usize::try_from(workers) {
+            Ok(0) | Err(_) => crate::server::workers::default_count(),
+            Ok(n) => n,
+        };
+
         let upstream_url = r.parsed("upstream.url", parse_upstream_url);
         let timeout = r.duration("upstream.timeout").unwrap_or(Duration::from_secs(60));
         let aliases = r.string_list("upstream.header_aliases").unwrap_or_default();
@@ -203,7 +217,7 @@ impl Config {
         }
         let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
         Ok(Config {
-            server: ServerConfig { listen, public_url, trusted_proxies },
+            server: ServerConfig { listen, public_url, trusted_proxies, workers },
             upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases },
             database: DatabaseConfig { url: Secret::new(database_url) },
             session: SessionConfig { idle_timeout, absolute_timeout, remember_me },
@@ -339,6 +353,20 @@ mod tests {
             Config::from_toml_str(&format!("[database]\nurl_file = {:?}\n", file.display().to_string())).unwrap();
         assert_eq!(config.database.url.expose(), "sqlite:///tmp/secret-path.db");
         assert!(!format!("{config:?}").contains("secret-path"));
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core_and_must_be_a_sensible_count() {
+        assert_eq!(Config::from_toml_str("").unwrap().server.workers, crate::server::workers::default_count());
+        assert_eq!(
+            Config::from_toml_str("[server]\nworkers = 0\n").unwrap().server.workers,
+            crate::server::workers::default_count()
+        );
+        assert_eq!(Config::from_toml_str("[server]\nworkers = 3\n").unwrap().server.workers, 3);
+        for bad in ["-1", "5000", "\"many\""] {
+            let problems = Config::from_toml_str(&format!("[server]\nworkers = {bad}\n")).unwrap_err();
+            assert_eq!(problems[0].key, "server.workers", "{bad}: {problems:?}");
+        }
     }
 
     #[test]

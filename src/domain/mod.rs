@@ -10,7 +10,7 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditKind};
-pub use session::{NewSession, Session, SessionId, SessionToken, TokenHash};
+pub use session::{DigestHasher, NewSession, Session, SessionId, SessionToken, TokenDigest, TokenHash};
 pub use throttle::{ThrottlePolicy, ThrottleState};
 pub use user::{Email, NewUser, Role, User, UserId, Username};
 

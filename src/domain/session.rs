@@ -22,9 +22,12 @@ impl SessionToken {
     /// Accepts a cookie value only if it has the exact shape of a token we issued, so garbage never
     /// reaches the store.
     pub fn from_cookie(value: &str) -> Option<Self> {
-        let well_formed =
-            value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        well_formed.then(|| Self(value.to_owned()))
+        Self::is_well_formed(value).then(|| Self(value.to_owned()))
+    }
+
+    /// Whether a cookie value has the shape of a token we issued (43 base64url characters).
+    pub fn is_well_formed(value: &str) -> bool {
+        value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     pub fn expose(&self) -> &str {
@@ -33,6 +36,56 @@ impl SessionToken {
 
     pub fn hash(&self) -> TokenHash {
         TokenHash::of(&self.0)
+    }
+
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest::of(&self.0)
+    }
+}
+
+/// SHA-256 of a secret token as raw bytes: the in-memory form of [`TokenHash`] (which is its hex text), for
+/// lookups that should not format hex or run SipHash on every request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    pub fn to_hash(self) -> TokenHash {
+        TokenHash(hex::encode(self.0))
+    }
+}
+
+impl std::hash::Hash for TokenDigest {
+    /// The digest is already uniformly random and cannot be chosen by a client (that would take a SHA-256
+    /// preimage), so its first eight bytes are as good a hash as any; see [`DigestHasher`].
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_ne_bytes(head));
+    }
+}
+
+/// A hasher for maps keyed by [`TokenDigest`]: passes the digest's leading bytes through.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than TokenDigest; mix them in plainly (FNV-1a).
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
     }
 }
 
@@ -48,7 +101,7 @@ pub struct TokenHash(pub String);
 
 impl TokenHash {
     pub fn of(secret: &str) -> Self {
-        Self(hex::encode(Sha256::digest(secret.as_bytes())))
+        TokenDigest::of(secret).to_hash()
     }
 
     /// Constant-time comparison, for the places that compare hashes outside an indexed lookup.
@@ -123,6 +176,18 @@ mod tests {
         assert!(SessionToken::from_cookie("short").is_none());
         assert!(SessionToken::from_cookie(&format!("{}=", &token.expose()[..42])).is_none());
         assert_ne!(SessionToken::generate().expose(), token.expose());
+    }
+
+    #[test]
+    fn the_raw_digest_and_the_stored_hex_hash_agree() {
+        let token = SessionToken::generate();
+        assert_eq!(token.digest().to_hash(), token.hash());
+        assert_eq!(token.hash().0.len(), 64);
+        assert!(token.digest() != SessionToken::generate().digest());
+        // The map hash is the digest's first eight bytes, so equal digests hash equally.
+        use std::hash::BuildHasher;
+        let build = std::hash::BuildHasherDefault::<DigestHasher>::default();
+        assert_eq!(build.hash_one(token.digest()), build.hash_one(TokenDigest::of(token.expose())));
     }
 
     #[test]

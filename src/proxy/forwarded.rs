@@ -4,12 +4,13 @@
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
-use http::header::{HOST, HeaderValue};
+use http::header::{HOST, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
-const XFF: &str = "x-forwarded-for";
-const XFP: &str = "x-forwarded-proto";
-const XFH: &str = "x-forwarded-host";
+// Named once: a `&str` name would be parsed and validated again on every lookup.
+const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     let ip = canonical(ip);
@@ -43,10 +44,60 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
 
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host` for the app. `public_scheme` is the scheme of `public_url`,
 /// used when no trusted proxy told us otherwise.
-pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: SocketAddr, trusted: &[IpNet], public_scheme: &str) {
-    let peer_ip = canonical(peer.ip());
-    let from_trusted = is_trusted(peer_ip, trusted);
-    let prior_for = headers
+/// The client end of a connection, with its `X-Forwarded-For` value made once per connection rather than
+/// on every request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The address as Gatehouse reports it (IPv4-mapped IPv6 addresses as IPv4).
+    ip: IpAddr,
+    ip_header: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = canonical(addr.ip());
+        let ip_header = HeaderValue::from_str(&ip.to_string()).expect("an IP address is a valid header value");
+        Self { addr, ip, ip_header }
+    }
+}
+
+/// Replaces `X-Forwarded-For` / `-Proto` / `-Host` with what Gatehouse knows (or believes, from a trusted
+/// proxy).
+pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: &Peer, trusted: &[IpNet], public_scheme: &str) {
+    let from_trusted = is_trusted(peer.ip, trusted);
+    let forwarded_for = if from_trusted { extend_forwarded_for(headers, peer) } else { None };
+    let proto = headers
+        .get(XFP)
+        .filter(|_| from_trusted)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| match v {
+            "http" => Some(HeaderValue::from_static("http")),
+            "https" => Some(HeaderValue::from_static("https")),
+            _ => None,
+        })
+        .unwrap_or(if public_scheme == "https" {
+            HeaderValue::from_static("https")
+        } else {
+            HeaderValue::from_static("http")
+        });
+    let host = headers.get(XFH).filter(|_| from_trusted).or_else(|| headers.get(HOST)).cloned();
+
+    headers.insert(XFF, forwarded_for.unwrap_or_else(|| peer.ip_header.clone()));
+    headers.insert(XFP, proto);
+    match host {
+        Some(host) => {
+            headers.insert(XFH, host);
+        }
+        None => {
+            headers.remove(XFH);
+        }
+    }
+}
+
+/// A trusted proxy's `X-Forwarded-For` chain with the proxy itself appended, if it sent one.
+fn extend_forwarded_for(headers: &HeaderMap, peer: &Peer) -> Option<HeaderValue> {
+    let prior = headers
         .get_all(XFF)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -54,29 +105,10 @@ pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: SocketAddr, trusted:
         .filter(|v| !v.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
-    let forwarded_for =
-        if from_trusted && !prior_for.is_empty() { format!("{prior_for}, {peer_ip}") } else { peer_ip.to_string() };
-    let proto = headers
-        .get(XFP)
-        .filter(|_| from_trusted)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| matches!(*v, "http" | "https"))
-        .unwrap_or(public_scheme)
-        .to_owned();
-    let host = headers.get(XFH).filter(|_| from_trusted).or_else(|| headers.get(HOST)).cloned();
-
-    headers.remove(XFF);
-    headers.remove(XFP);
-    headers.remove(XFH);
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(XFF, value);
+    if prior.is_empty() {
+        return None;
     }
-    if let Ok(value) = HeaderValue::from_str(&proto) {
-        headers.insert(XFP, value);
-    }
-    if let Some(host) = host {
-        headers.insert(XFH, host);
-    }
+    HeaderValue::from_str(&format!("{prior}, {}", peer.ip)).ok()
 }
 
 #[cfg(test)]
@@ -97,7 +129,7 @@ mod tests {
         let mut map =
             headers(&[("x-forwarded-for", "10.1.1.1"), ("x-forwarded-proto", "https"), ("host", "app.example")]);
         assert_eq!(client_ip(peer, &map, &[]), peer.ip());
-        set_forwarded_headers(&mut map, peer, &[], "http");
+        set_forwarded_headers(&mut map, &Peer::new(peer), &[], "http");
         assert_eq!(map.get(XFF).unwrap(), "203.0.113.9");
         assert_eq!(map.get(XFP).unwrap(), "http");
         assert_eq!(map.get(XFH).unwrap(), "app.example");
@@ -113,9 +145,19 @@ mod tests {
             ("x-forwarded-host", "apps.example"),
         ]);
         assert_eq!(client_ip(peer, &map, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
-        set_forwarded_headers(&mut map, peer, &trusted, "http");
+        set_forwarded_headers(&mut map, &Peer::new(peer), &trusted, "http");
         assert_eq!(map.get(XFF).unwrap(), "198.51.100.7, 127.0.0.2, 127.0.0.1");
         assert_eq!(map.get(XFP).unwrap(), "https");
         assert_eq!(map.get(XFH).unwrap(), "apps.example");
+    }
+
+    #[test]
+    fn ipv4_clients_on_a_dual_stack_listener_are_reported_as_ipv4() {
+        let peer: SocketAddr = "[::ffff:203.0.113.9]:5000".parse().unwrap();
+        let mut map = headers(&[]);
+        set_forwarded_headers(&mut map, &Peer::new(peer), &[], "https");
+        assert_eq!(map.get(XFF).unwrap(), "203.0.113.9");
+        assert_eq!(map.get(XFP).unwrap(), "https");
+        assert!(map.get(XFH).is_none(), "no Host, no X-Forwarded-Host");
     }
 }

@@ -7,7 +7,7 @@
 use http::HeaderMap;
 use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue};
 
-use super::super::auth::CookieNames;
+use crate::auth::{CookieNames, IdentityValues};
 
 /// Identity headers Gatehouse sends, and every alias a downstream app might trust.
 const IDENTITY_HEADERS: &[&str] = &[
@@ -60,17 +60,6 @@ impl HeaderAliasSet {
     }
 }
 
-/// The identity of the signed-in user, ready to be copied onto each request.
-#[derive(Debug, Clone)]
-pub struct Identity<'a> {
-    pub username: &'a str,
-    pub email: &'a str,
-    pub name: &'a str,
-    /// Comma-separated.
-    pub roles: &'a str,
-    pub assertion: Option<&'a str>,
-}
-
 /// Headers that carry claims about the client's address or the original URL. Gatehouse sets the
 /// `X-Forwarded-*` trio itself; these others would let a client tell the app a different story.
 const CLIENT_CLAIMS: &[&str] = &[
@@ -103,84 +92,95 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) {
 }
 
 /// Adds the signed-in user's identity (after [`strip_identity_headers`]).
-pub fn inject_identity(headers: &mut HeaderMap, identity: &Identity<'_>, aliases: &[HeaderAliasSet]) {
-    let mut set = |name: &'static str, value: &str| {
-        // Values come from validated fields (no control characters), so this only fails on impossible input;
-        // such a header is then omitted rather than sent half-written.
-        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-            headers.insert(HeaderName::from_static(name), value);
+pub fn inject_identity(headers: &mut HeaderMap, identity: &IdentityValues, aliases: &[HeaderAliasSet]) {
+    let mut set = |name: &'static str, value: &Option<HeaderValue>| {
+        if let Some(value) = value {
+            headers.insert(HeaderName::from_static(name), value.clone());
         }
     };
-    set("x-gatehouse-user", identity.username);
-    set("x-gatehouse-email", identity.email);
-    set("x-gatehouse-name", identity.name);
-    set("x-gatehouse-roles", identity.roles);
+    set("x-gatehouse-user", &identity.username);
+    set("x-gatehouse-email", &identity.email);
+    set("x-gatehouse-name", &identity.name);
+    set("x-gatehouse-roles", &identity.roles);
     // Lets Streamlit's `st.user.is_logged_in` work for apps written for `st.login()`.
-    set("x-gatehouse-logged-in", "true");
-    if let Some(assertion) = identity.assertion {
-        set("x-gatehouse-assertion", assertion);
-    }
+    set("x-gatehouse-logged-in", &Some(HeaderValue::from_static("true")));
+    set("x-gatehouse-assertion", &identity.assertion);
     for alias in aliases {
         match alias {
             HeaderAliasSet::OAuth2Proxy => {
-                set("x-forwarded-user", identity.username);
-                set("x-forwarded-email", identity.email);
-                set("x-forwarded-groups", identity.roles);
-                set("x-forwarded-preferred-username", identity.username);
+                set("x-forwarded-user", &identity.username);
+                set("x-forwarded-email", &identity.email);
+                set("x-forwarded-groups", &identity.roles);
+                set("x-forwarded-preferred-username", &identity.username);
             }
             HeaderAliasSet::Authelia => {
-                set("remote-user", identity.username);
-                set("remote-email", identity.email);
-                set("remote-groups", identity.roles);
-                set("remote-name", identity.name);
+                set("remote-user", &identity.username);
+                set("remote-email", &identity.email);
+                set("remote-groups", &identity.roles);
+                set("remote-name", &identity.name);
             }
-            HeaderAliasSet::Ploomber => set("x-auth-name", identity.username),
+            HeaderAliasSet::Ploomber => set("x-auth-name", &identity.username),
         }
     }
 }
 
 /// Removes hop-by-hop headers, including any the `Connection` header names. With `keep_upgrade`, the
 /// `Connection: upgrade` / `Upgrade` pair survives (for WebSocket handshakes).
+///
+/// One pass over the names present, comparing text: no header name is parsed or allocated unless one has to
+/// go (browsers send `Connection: keep-alive`, so that one usually does).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && name.as_str() == "upgrade"))
+    let kept_for_upgrade = |name: &str| keep_upgrade && matches!(name, "connection" | "upgrade");
+    let named_by_connection = |name: &str| {
+        headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case(name))
+    };
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            !kept_for_upgrade(name) && (HOP_BY_HOP.contains(&name) || named_by_connection(name))
+        })
+        .cloned()
         .collect();
-    for name in named {
+    for name in doomed {
         headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        if keep_upgrade && matches!(*name, "connection" | "upgrade") {
-            continue;
-        }
-        headers.remove(*name);
     }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
 }
 
-/// Drops Gatehouse's own cookies from the `Cookie` header so the app never sees a session token.
+/// Drops Gatehouse's own cookies from the `Cookie` header so the app never sees a session token. The header
+/// is left as it is when it has none, and removed when it has nothing else.
 pub fn remove_gatehouse_cookies(headers: &mut HeaderMap, names: &CookieNames) {
-    let values: Vec<String> =
-        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
-    if values.is_empty() {
+    let is_ours = |pair: &str| names.is_gatehouse_cookie(pair.split_once('=').map_or(pair, |(k, _)| k));
+    let pairs = || {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+    };
+    let (mut total, mut ours) = (0, 0);
+    for pair in pairs() {
+        total += 1;
+        ours += usize::from(is_ours(pair));
+    }
+    if ours == 0 && headers.get_all(COOKIE).iter().all(|v| v.to_str().is_ok()) {
         return;
     }
-    let kept: Vec<&str> = values
-        .iter()
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .filter(|pair| !names.is_gatehouse_cookie(pair.split_once('=').map_or(*pair, |(k, _)| k)))
-        .collect();
+    let kept =
+        if ours < total { pairs().filter(|pair| !is_ours(pair)).collect::<Vec<_>>().join("; ") } else { String::new() };
     headers.remove(COOKIE);
     if !kept.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+        && let Ok(value) = HeaderValue::from_str(&kept)
     {
         headers.insert(COOKIE, value);
     }
@@ -190,16 +190,15 @@ pub fn remove_gatehouse_cookies(headers: &mut HeaderMap, names: &CookieNames) {
 /// to sign a browser in or out of Gatehouse, or plant a CSRF cookie.
 pub fn remove_gatehouse_set_cookies(headers: &mut HeaderMap, names: &CookieNames) {
     let set_cookie = http::header::SET_COOKIE;
-    let kept: Vec<HeaderValue> = headers
-        .get_all(&set_cookie)
-        .iter()
-        .filter(|value| {
-            let text = String::from_utf8_lossy(value.as_bytes());
-            let name = text.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(k, _)| k.trim());
-            !names.is_gatehouse_cookie(name)
-        })
-        .cloned()
-        .collect();
+    let is_ours = |value: &HeaderValue| {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let name = text.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(k, _)| k.trim());
+        names.is_gatehouse_cookie(name)
+    };
+    if !headers.get_all(&set_cookie).iter().any(is_ours) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers.get_all(&set_cookie).iter().filter(|value| !is_ours(value)).cloned().collect();
     headers.remove(&set_cookie);
     for value in kept {
         headers.append(&set_cookie, value);
@@ -272,5 +271,49 @@ mod tests {
         );
         remove_gatehouse_cookies(&mut headers, &CookieNames::new(false));
         assert_eq!(headers.get(COOKIE).unwrap(), "_streamlit_xsrf=abc; theme=dark");
+    }
+
+    #[test]
+    fn a_cookie_header_without_gatehouse_cookies_is_left_alone_and_one_with_only_them_goes() {
+        let names = CookieNames::new(false);
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_static("theme=dark;lang=en"));
+        remove_gatehouse_cookies(&mut headers, &names);
+        assert_eq!(headers.get(COOKIE).unwrap(), "theme=dark;lang=en", "untouched, byte for byte");
+
+        headers.insert(COOKIE, HeaderValue::from_static("gatehouse_session=secret"));
+        headers.append(COOKIE, HeaderValue::from_static("gatehouse_csrf=x"));
+        remove_gatehouse_cookies(&mut headers, &names);
+        assert!(headers.get(COOKIE).is_none());
+
+        headers.insert(COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(COOKIE, HeaderValue::from_static("gatehouse_session=secret; b=2"));
+        remove_gatehouse_cookies(&mut headers, &names);
+        assert_eq!(headers.get_all(COOKIE).iter().collect::<Vec<_>>(), vec!["a=1; b=2"]);
+    }
+
+    #[test]
+    fn headers_named_by_connection_go_in_any_case_and_upgrade_survives_for_websockets() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade, X-Hop"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        remove_hop_by_hop(&mut headers, true);
+        assert_eq!(headers.get(CONNECTION).unwrap(), "upgrade");
+        assert_eq!(headers.get(http::header::UPGRADE).unwrap(), "websocket");
+        assert!(headers.get("x-hop").is_none() && headers.get("keep-alive").is_none());
+    }
+
+    #[test]
+    fn only_the_apps_attempts_to_set_gatehouse_cookies_are_dropped() {
+        let names = CookieNames::new(false);
+        let mut headers = HeaderMap::new();
+        headers.append(http::header::SET_COOKIE, HeaderValue::from_static("theme=dark; Path=/"));
+        headers.append(http::header::SET_COOKIE, HeaderValue::from_static("gatehouse_session=planted; Path=/"));
+        headers.append(http::header::SET_COOKIE, HeaderValue::from_static("lang=en"));
+        remove_gatehouse_set_cookies(&mut headers, &names);
+        let kept: Vec<_> = headers.get_all(http::header::SET_COOKIE).iter().collect();
+        assert_eq!(kept, vec!["theme=dark; Path=/", "lang=en"]);
     }
 }

@@ -8,7 +8,7 @@ use super::ProxyError;
 use super::upstream::Upstream;
 
 pub async fn forward_http(upstream: &Upstream, request: Request<Body>) -> Result<Response<Body>, ProxyError> {
-    let response = tokio::time::timeout(upstream.timeout, upstream.client.request(request))
+    let response = tokio::time::timeout(upstream.timeout, upstream.client().request(request))
         .await
         .map_err(|_| ProxyError::Timeout)?
         .map_err(|err| {

@@ -13,24 +13,23 @@ mod http;
 pub mod upstream;
 mod websocket;
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
+use ::http::StatusCode;
 use ::http::header::{HeaderValue, LOCATION};
-use ::http::{HeaderMap, StatusCode};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use crate::app::{AppState, SharedState};
-use crate::auth::Authenticated;
+use crate::app::SharedState;
 use crate::auth::cookies::read_cookie;
-use crate::web::context::{Proxied, RequestId, wants_html};
+use crate::web::context::{Answer, REQUEST_ID, RequestId, wants_html};
 use crate::web::error::ErrorReply;
 use crate::web::extract::current_session;
+use forwarded::Peer;
 use headers::{
-    Identity, inject_identity, is_upgrade_request, remove_gatehouse_cookies, remove_hop_by_hop, strip_identity_headers,
+    inject_identity, is_upgrade_request, remove_gatehouse_cookies, remove_hop_by_hop, strip_identity_headers,
 };
 use upstream::UpstreamState;
 
@@ -45,33 +44,25 @@ pub enum ProxyError {
     Upstream(String),
 }
 
-pub async fn proxy_request(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: Request,
-) -> Response {
+/// The whole pipeline for one request that is not Gatehouse's own. `request_id` is echoed to the app.
+pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Request, request_id: &RequestId) -> Answer {
     // 1. filter
     strip_identity_headers(request.headers_mut());
-    let path = request.uri().path();
-    if path == "/_gatehouse" || path.starts_with("/_gatehouse/") {
-        // Gatehouse's namespace never falls through to the app, whatever the router did not match.
-        return ErrorReply::not_found().into_response();
-    }
 
-    let Some(upstream) = state.upstream.clone() else {
+    let Some(upstream) = state.upstream.as_ref() else {
         // `serve` without an app: only Gatehouse's own pages exist.
-        return ErrorReply::not_found().into_response();
+        return Answer::Own(ErrorReply::not_found().into_response());
     };
 
     // 2. authenticate
-    let current = match current_session(&state, request.headers()).await {
+    let current = match current_session(state, request.headers()).await {
         Ok(Some(current)) => current,
-        Ok(None) => return unauthenticated(&request),
-        Err(reply) => return reply.into_response(),
+        Ok(None) => return Answer::Own(unauthenticated(&request)),
+        Err(reply) => return Answer::Own(reply.into_response()),
     };
 
     if upstream.status.get() == UpstreamState::Starting {
-        return ErrorReply::starting().into_response();
+        return Answer::Own(ErrorReply::starting().into_response());
     }
 
     // 3. rewrite request
@@ -79,9 +70,6 @@ pub async fn proxy_request(
     // Kept (before the rewrite strips it) for re-checking a WebSocket's session while it stays open.
     let session_cookie =
         if upgrade { read_cookie(request.headers(), state.cookies.session).map(str::to_owned) } else { None };
-    let path_and_query =
-        request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
-    let request_id = request.extensions().get::<RequestId>().cloned();
     {
         let headers = request.headers_mut();
         remove_hop_by_hop(headers, upgrade);
@@ -92,32 +80,27 @@ pub async fn proxy_request(
             state.config.server.public_url.scheme(),
         );
         remove_gatehouse_cookies(headers, &state.cookies);
-        identity_headers(&state, &current, headers);
-        if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id.0).ok()) {
-            headers.insert("x-request-id", id);
-        }
+        let identity = current.identity(&state.assertions, state.clock.now());
+        inject_identity(headers, identity, &state.config.upstream.header_aliases);
+        headers.insert(REQUEST_ID, request_id.header_value().clone());
     }
 
     // 4. forward
+    // For the log line if forwarding fails (cheap: the parts are reference-counted).
+    let original_uri = request.uri().clone();
     let started = Instant::now();
     let result = if upgrade {
         let live = state.sessions.revocations().register(&current.session.id);
         if let Some(cookie) = session_cookie {
             watch_session(state.clone(), cookie, live.cancelled.clone());
         }
-        websocket::forward_websocket(&upstream, request, live, state.shutdown.clone()).await
+        // Boxed, like every rare path here, to keep the common path's future small.
+        Box::pin(websocket::forward_websocket(upstream, request, live, state.shutdown.clone())).await
     } else {
-        match upstream.uri_for(&path_and_query) {
-            Ok(uri) => {
-                *request.uri_mut() = uri;
-                http::forward_http(&upstream, request).await
-            }
-            Err(_) => {
-                return ErrorReply::bad_request("The request path is not valid.").into_response();
-            }
-        }
+        *request.uri_mut() = upstream.uri_for(request.uri());
+        http::forward_http(upstream, request).await
     };
-    metrics::histogram!("gatehouse_proxy_duration_seconds").record(started.elapsed().as_secs_f64());
+    crate::telemetry::hot_metrics().record_proxy_duration(started.elapsed());
 
     // 5. rewrite response
     match result {
@@ -126,15 +109,15 @@ pub async fn proxy_request(
                 remove_hop_by_hop(response.headers_mut(), false);
             }
             headers::remove_gatehouse_set_cookies(response.headers_mut(), &state.cookies);
-            response.extensions_mut().insert(Proxied);
-            response
+            Answer::App(response)
         }
         Err(err) => {
-            tracing::warn!(error = %err, path = %request_path_for_log(&path_and_query), "proxying failed");
-            match err {
+            // The path only: the query string may carry secrets.
+            tracing::warn!(error = %err, path = original_uri.path(), "proxying failed");
+            Answer::Own(match err {
                 ProxyError::Timeout => ErrorReply::upstream_timeout().into_response(),
                 ProxyError::Connect(_) | ProxyError::Upstream(_) => ErrorReply::upstream_unavailable().into_response(),
-            }
+            })
         }
     }
 }
@@ -166,21 +149,6 @@ fn watch_session(state: SharedState, cookie: String, revoke: tokio_util::sync::C
             }
         }
     });
-}
-
-/// Identity headers for a signed-in user, for proxied requests and for forward-auth answers.
-pub fn identity_headers(state: &AppState, current: &Authenticated, headers: &mut HeaderMap) {
-    let user = &current.user;
-    let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
-    let assertion = state.assertions.assertion_for(&current.session.id, user, state.clock.now());
-    let identity = Identity {
-        username: user.username.as_str(),
-        email: user.email.as_ref().map(|e| e.as_str()).unwrap_or(""),
-        name: user.name_for_display(),
-        roles: &roles,
-        assertion: assertion.as_deref(),
-    };
-    inject_identity(headers, &identity, &state.config.upstream.header_aliases);
 }
 
 /// Characters escaped in the `rd` query parameter (everything that is not unreserved).
@@ -223,9 +191,4 @@ fn unauthenticated(request: &Request<Body>) -> Response {
         response.headers_mut().insert(LOCATION, location);
     }
     response
-}
-
-/// The path without its query string, which may carry secrets.
-fn request_path_for_log(path_and_query: &str) -> &str {
-    path_and_query.split('?').next().unwrap_or("/")
 }

@@ -1,11 +1,17 @@
 //! The protected app as seen from the proxy: where it is, whether it is ready, and a pooled HTTP/1.1 client
 //! to reach it.
 //!
-//! Streamlit (uvicorn) does not set TCP_NODELAY and writes a response's head and body separately. On a reused
-//! connection the body then waits, by Nagle's algorithm, for our ACK of the head, which Linux delays by up to
-//! 40 ms: nginx with a keep-alive pool gets stuck at ~727 req/s this way (FACTS.md). [`QuickAckStream`]
-//! re-arms `TCP_QUICKACK` after every read and write on the upstream socket, so our ACKs leave at once and the
-//! app's second segment is never held back, while connections are still reused.
+//! Streamlit (uvicorn/tornado) does not set TCP_NODELAY and writes a response's head and body separately. On a
+//! reused connection the body then waits, by Nagle's algorithm, for our ACK of the head, which Linux delays by
+//! up to 40 ms: nginx with a keep-alive pool gets stuck at ~727 req/s this way (FACTS.md). [`QuickAckStream`]
+//! sets `TCP_QUICKACK` after reads that may leave the app waiting for our ACK, which sends the pending ACK at
+//! once, so the app's next segment is never held back, while connections are still reused.
+//!
+//! For pooled HTTP connections that is a read ending in CRLF: the end of a response head (the body may follow
+//! in a separate write) or of a chunk of a chunked body. A read ending anywhere else (a whole response, head
+//! and body, in one segment, as nginx or any app with TCP_NODELAY sends them) needs no early ACK: it rides on
+//! the next request instead of costing a packet of its own, which matters for small responses. WebSocket
+//! tunnels ACK after every read: messages are small and arrive in bursts.
 
 use std::future::Future;
 use std::io;
@@ -17,6 +23,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::Uri;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -57,32 +64,51 @@ pub type UpstreamClient = Client<UpstreamConnector, Body>;
 #[derive(Clone)]
 pub struct Upstream {
     /// `host:port` of the app.
-    pub authority: Arc<str>,
-    pub client: UpstreamClient,
+    pub authority: Authority,
+    /// One connection pool per worker thread (see [`crate::server::workers`]): a pooled connection is
+    /// driven by a task on the thread that opened it, so sharing one pool across threads would hand requests
+    /// to connections whose I/O runs on another core.
+    clients: Arc<[UpstreamClient]>,
     pub timeout: Duration,
     pub status: UpstreamStatus,
     pub connector: UpstreamConnector,
 }
 
 impl Upstream {
-    pub fn new(url: &Url, timeout: Duration, status: UpstreamStatus) -> Self {
+    /// `pools` is normally the number of workers plus one.
+    pub fn new(url: &Url, timeout: Duration, status: UpstreamStatus, pools: usize) -> Self {
         let host = url.host_str().unwrap_or("127.0.0.1").trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
-        let authority: Arc<str> =
-            if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }.into();
+        let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let authority = Authority::from_maybe_shared(authority).expect("a host and port make a valid authority");
         let connector = UpstreamConnector { host: host.into(), port };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            // Keep the client's Host header (with its port) as it is: Streamlit compares it with Origin.
-            .set_host(false)
-            .build(connector.clone());
-        Self { authority, client, timeout, status, connector }
+        let clients = (0..pools.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .pool_max_idle_per_host(256)
+                    // Keep the client's Host header (with its port) as it is: Streamlit compares it with Origin.
+                    .set_host(false)
+                    .build(connector.clone())
+            })
+            .collect();
+        Self { authority, clients, timeout, status, connector }
     }
 
-    /// The URI to send for a request whose path and query are `path_and_query`.
-    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Uri::builder().scheme("http").authority(&*self.authority).path_and_query(path_and_query).build()
+    /// The pooled client of the worker this runs on.
+    pub fn client(&self) -> &UpstreamClient {
+        &self.clients[crate::server::workers::current() % self.clients.len()]
+    }
+
+    /// The absolute URI the pooled client needs for a request to `original` (origin-form, as received):
+    /// the same path and query, reused without parsing them again.
+    pub fn uri_for(&self, original: &Uri) -> Uri {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query =
+            Some(original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
+        Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
     }
 }
 
@@ -94,10 +120,10 @@ pub struct UpstreamConnector {
 }
 
 impl UpstreamConnector {
-    pub async fn connect(&self) -> io::Result<QuickAckStream> {
+    pub async fn connect(&self, acks: AckPolicy) -> io::Result<QuickAckStream> {
         let stream = TcpStream::connect((&*self.host, self.port)).await?;
         stream.set_nodelay(true)?;
-        Ok(QuickAckStream::new(stream))
+        Ok(QuickAckStream { inner: stream, acks })
     }
 }
 
@@ -112,24 +138,28 @@ impl tower::Service<Uri> for UpstreamConnector {
 
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let connector = self.clone();
-        Box::pin(async move { connector.connect().await.map(TokioIo::new) })
+        Box::pin(async move { connector.connect(AckPolicy::AtLineEnd).await.map(TokioIo::new) })
     }
 }
 
-/// A TCP stream that keeps delayed ACKs off (see the module comment).
+/// When [`QuickAckStream`] sends its ACK at once (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckPolicy {
+    /// After a read that ends in CRLF (HTTP connections).
+    AtLineEnd,
+    /// After every read (WebSocket tunnels).
+    EveryRead,
+}
+
+/// A TCP stream that sends ACKs at once where the app may be waiting for them (see the module comment).
 pub struct QuickAckStream {
     inner: TcpStream,
+    acks: AckPolicy,
 }
 
 impl QuickAckStream {
-    fn new(inner: TcpStream) -> Self {
-        let stream = Self { inner };
-        stream.quick_ack();
-        stream
-    }
-
     fn quick_ack(&self) {
-        // The kernel clears the flag on its own after some events, so it is set again after every I/O.
+        // The kernel leaves quick-ACK mode on its own, so the flag is set again each time it is needed.
         // Failure only costs latency, never correctness, so it is ignored (e.g. on non-Linux systems).
         #[cfg(target_os = "linux")]
         let _ = socket2::SockRef::from(&self.inner).set_tcp_quickack(true);
@@ -140,8 +170,15 @@ impl AsyncRead for QuickAckStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.quick_ack();
+        if matches!(result, Poll::Ready(Ok(()))) {
+            let read = &buf.filled()[before..];
+            let wanted = match self.acks {
+                AckPolicy::EveryRead => !read.is_empty(),
+                AckPolicy::AtLineEnd => read.ends_with(b"\r\n"),
+            };
+            if wanted {
+                self.quick_ack();
+            }
         }
         result
     }
@@ -149,11 +186,7 @@ impl AsyncRead for QuickAckStream {
 
 impl AsyncWrite for QuickAckStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.quick_ack();
-        }
-        result
+        Pin::new(&mut self.inner).poll_write(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -169,11 +202,7 @@ impl AsyncWrite for QuickAckStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.quick_ack();
-        }
-        result
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

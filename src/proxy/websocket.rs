@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 
 use super::ProxyError;
-use super::upstream::Upstream;
+use super::upstream::{AckPolicy, Upstream};
 use crate::auth::revocation::LiveConnection;
 
 pub async fn forward_websocket(
@@ -19,7 +19,8 @@ pub async fn forward_websocket(
     shutdown: CancellationToken,
 ) -> Result<Response<Body>, ProxyError> {
     let client_upgrade = hyper::upgrade::on(&mut request);
-    let stream = upstream.connector.connect().await.map_err(|e| ProxyError::Connect(e.to_string()))?;
+    let stream =
+        upstream.connector.connect(AckPolicy::EveryRead).await.map_err(|e| ProxyError::Connect(e.to_string()))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| ProxyError::Connect(e.to_string()))?;

@@ -130,13 +130,13 @@ fn report_exit(command: &ChildCommand, status: std::io::Result<ExitStatus>) {
 async fn wait_until_ready(upstream: Upstream, health_path: String) {
     let mut logged = false;
     loop {
-        if let Ok(uri) = upstream.uri_for(&health_path) {
-            let request = http::Request::get(uri)
-                .header(http::header::HOST, &*upstream.authority)
+        if let Ok(path) = health_path.parse::<http::Uri>() {
+            let request = http::Request::get(upstream.uri_for(&path))
+                .header(http::header::HOST, upstream.authority.as_str())
                 .body(axum::body::Body::empty())
                 .expect("a GET with a valid URI builds");
             if let Ok(Ok(response)) =
-                tokio::time::timeout(Duration::from_secs(2), upstream.client.request(request)).await
+                tokio::time::timeout(Duration::from_secs(2), upstream.client().request(request)).await
                 && !response.status().is_server_error()
             {
                 upstream.status.set(UpstreamState::Ready);

@@ -9,19 +9,41 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
 use serde_json::json;
 
 use super::error::ErrorReply;
 use super::templates::render;
 
-/// Short random id tying a response, an error page and a log line together. Not a secret.
+/// Short random id tying a response, an error page and a log line together. Not a secret. Kept as a header
+/// value, so echoing it to the app and the client costs a reference count, not a copy.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    pub fn generate() -> Self {
+        let hex = format!("{:016x}", rand::random::<u64>());
+        Self(HeaderValue::from_str(&hex).expect("hex digits are a valid header value"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
 
 /// Marks a response that came from the app, so its errors pass through untouched.
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
+
+/// Whether a response came from the app (passed on untouched) or from Gatehouse (its errors get a page).
+pub enum Answer {
+    App(Response),
+    Own(Response),
+}
 
 /// Whether a request is a page load by a person (gets HTML and redirects) rather than an API or XHR call
 /// (gets JSON and status codes). Browsers say so with `Sec-Fetch-Mode`; for other clients anything that does
@@ -38,38 +60,69 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
     accept.contains("text/html") || !accept.contains("json")
 }
 
-pub async fn request_context(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = RequestId(format!("{:016x}", rand::random::<u64>()));
-    let html = wants_html(request.headers());
-    let method = request.method().clone();
-    // The path only: query strings can carry secrets (setup tokens), so they are never logged.
-    let path = request.uri().path().to_owned();
-    request.extensions_mut().insert(id.clone());
-
-    let mut response = next.run(request).await;
-
-    let proxied = response.extensions().get::<Proxied>().is_some();
-    if let Some(reply) = response.extensions_mut().remove::<ErrorReply>() {
-        response = replace_body(response, render_error(&reply, html, &id));
-    } else if !proxied && is_bare_error(&response) {
-        let reply = ErrorReply::for_status(response.status());
-        response = replace_body(response, render_error(&reply, html, &id));
-    }
-    if let Ok(value) = HeaderValue::from_str(&id.0) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-
-    let status = response.status();
-    metrics::counter!("gatehouse_http_requests_total", "status" => status.as_str().to_owned()).increment(1);
-    let elapsed_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
-    if proxied {
-        tracing::debug!(target: "gatehouse::access", request_id = %id.0, %method, %path, status = status.as_u16(), elapsed_ms, "proxied");
-    } else {
-        tracing::info!(target: "gatehouse::access", request_id = %id.0, %method, %path, status = status.as_u16(), elapsed_ms, "served");
-    }
-    response
+/// What the outermost layer remembers of a request until its response is ready.
+pub struct RequestContext {
+    started: Instant,
+    pub id: RequestId,
+    html: bool,
+    method: Method,
+    /// Only the path is ever logged: query strings can carry secrets (setup tokens).
+    uri: Uri,
 }
+
+impl RequestContext {
+    pub fn begin<B>(request: &Request<B>) -> Self {
+        Self {
+            started: Instant::now(),
+            id: RequestId::generate(),
+            html: wants_html(request.headers()),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+        }
+    }
+
+    /// Renders Gatehouse's own errors, adds `X-Request-Id`, counts and logs the response.
+    pub fn finish(self, answer: Answer) -> Response {
+        let (mut response, proxied) = match answer {
+            Answer::App(response) => (response, true),
+            Answer::Own(response) => {
+                let proxied = response.extensions().get::<Proxied>().is_some();
+                (response, proxied)
+            }
+        };
+        if !proxied {
+            if let Some(reply) = response.extensions_mut().remove::<ErrorReply>() {
+                response = replace_body(response, render_error(&reply, self.html, &self.id));
+            } else if is_bare_error(&response) {
+                let reply = ErrorReply::for_status(response.status());
+                response = replace_body(response, render_error(&reply, self.html, &self.id));
+            }
+        }
+        response.headers_mut().insert(REQUEST_ID, self.id.0.clone());
+
+        let status = response.status();
+        crate::telemetry::hot_metrics().count_response(status);
+        if tracing::enabled!(target: "gatehouse::access", tracing::Level::DEBUG) || !proxied {
+            let elapsed_ms = (self.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+            let (id, method, path, status) = (self.id.as_str(), &self.method, self.uri.path(), status.as_u16());
+            if proxied {
+                tracing::debug!(target: "gatehouse::access", request_id = id, %method, path, status, elapsed_ms, "proxied");
+            } else {
+                tracing::info!(target: "gatehouse::access", request_id = id, %method, path, status, elapsed_ms, "served");
+            }
+        }
+        response
+    }
+}
+
+/// The outermost middleware of Gatehouse's own pages (the proxy path calls [`RequestContext`] directly).
+pub async fn request_context(request: Request, next: Next) -> Response {
+    let context = RequestContext::begin(&request);
+    context.finish(Answer::Own(next.run(request).await))
+}
+
+/// `X-Request-Id`, on the response and on the request to the app.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// An error status with no page of its own (axum's plain-text rejections, e.g. 405 or 413).
 fn is_bare_error(response: &Response) -> bool {
@@ -115,7 +168,7 @@ pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response 
                 status => reply.status.as_u16(),
                 title => reply.title,
                 message => reply.message,
-                request_id => id.0,
+                request_id => id.as_str(),
                 refresh => reply.retry_after.filter(|_| reply.code == "upstream_starting"),
                 action_href => action.map(|a| a.0),
                 action_label => action.map(|a| a.1),
@@ -123,7 +176,7 @@ pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response 
         );
         ("text/html; charset=utf-8", page)
     } else {
-        let body = json!({ "error": reply.code, "message": reply.message, "request_id": id.0 });
+        let body = json!({ "error": reply.code, "message": reply.message, "request_id": id.as_str() });
         ("application/json", body.to_string())
     };
     let mut response = Response::new(Body::from(body));

@@ -2,6 +2,7 @@
 //! cookie stands for, and the CSRF cookie/token pair for forms.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
@@ -9,7 +10,7 @@ use http::header::{HeaderValue, SET_COOKIE, USER_AGENT};
 
 use super::error::ErrorReply;
 use crate::app::AppState;
-use crate::auth::cookies::{count_cookies, read_cookie};
+use crate::auth::cookies::{read_cookie, read_single_cookie};
 use crate::auth::csrf::check_origin;
 use crate::auth::{Authenticated, ClientInfo};
 use crate::proxy::forwarded::client_ip;
@@ -22,12 +23,9 @@ pub fn client_info(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> C
 }
 
 /// The signed-in session behind the request's cookie, if any. Database trouble is an error (fail closed).
-pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Authenticated>, ErrorReply> {
-    if count_cookies(headers, state.cookies.session) > 1 {
-        // Two session cookies means one was planted (e.g. with a longer Path): trust neither.
-        return Ok(None);
-    }
-    match read_cookie(headers, state.cookies.session) {
+/// Two session cookies means one was planted (e.g. with a longer Path): neither is trusted.
+pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Arc<Authenticated>>, ErrorReply> {
+    match read_single_cookie(headers, state.cookies.session) {
         Some(value) => Ok(state.sessions.authenticate(value).await?),
         None => Ok(None),
     }

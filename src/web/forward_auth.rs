@@ -9,13 +9,14 @@ use http::{HeaderMap, StatusCode};
 use super::error::ErrorReply;
 use super::extract::current_session;
 use crate::app::SharedState;
-use crate::proxy::identity_headers;
+use crate::proxy::headers::inject_identity;
 
 pub async fn forward_auth(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ErrorReply> {
     match current_session(&state, &headers).await? {
         Some(current) => {
             let mut response = StatusCode::OK.into_response();
-            identity_headers(&state, &current, response.headers_mut());
+            let identity = current.identity(&state.assertions, state.clock.now());
+            inject_identity(response.headers_mut(), identity, &state.config.upstream.header_aliases);
             Ok(response)
         }
         None => Err(ErrorReply::unauthorized()),

@@ -10,17 +10,19 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::app::SharedState;
-use crate::proxy::upstream::UpstreamState;
+use crate::proxy::upstream::{AckPolicy, UpstreamState};
 
 pub async fn health(State(state): State<SharedState>) -> Response {
     let database_ok = state.store.ping().await.is_ok();
     let upstream = match &state.upstream {
         None => "none",
         Some(upstream) if upstream.status.get() == UpstreamState::Starting => "starting",
-        Some(upstream) => match tokio::time::timeout(Duration::from_secs(2), upstream.connector.connect()).await {
-            Ok(Ok(_)) => "ok",
-            _ => "down",
-        },
+        Some(upstream) => {
+            match tokio::time::timeout(Duration::from_secs(2), upstream.connector.connect(AckPolicy::AtLineEnd)).await {
+                Ok(Ok(_)) => "ok",
+                _ => "down",
+            }
+        }
     };
     let healthy = database_ok && matches!(upstream, "ok" | "none");
     let body = json!({

@@ -27,6 +27,12 @@ use http::header::{
 use crate::app::SharedState;
 use error::ErrorReply;
 
+/// Whether a path is in Gatehouse's namespace, which is served by Gatehouse and never falls through to the
+/// app. Decided on the raw path: an encoded `/_gatehouse%2F...` is not Gatehouse's and goes to the app.
+pub fn is_gatehouse_path(path: &str) -> bool {
+    path.strip_prefix("/_gatehouse").is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 pub fn routes(state: SharedState) -> Router<SharedState> {
     Router::new()
         .route("/login", get(login::show).post(login::submit))
@@ -61,4 +67,19 @@ pub fn apply_security_headers(headers: &mut http::HeaderMap) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_gatehouse_path;
+
+    #[test]
+    fn gatehouse_owns_its_prefix_and_nothing_that_merely_starts_like_it() {
+        for path in ["/_gatehouse", "/_gatehouse/", "/_gatehouse/login", "/_gatehouse/x/y"] {
+            assert!(is_gatehouse_path(path), "{path}");
+        }
+        for path in ["/", "/_gatehousex", "/_gatehouse%2Flogin", "/app/_gatehouse/login", "/_GATEHOUSE/login"] {
+            assert!(!is_gatehouse_path(path), "{path}");
+        }
+    }
 }

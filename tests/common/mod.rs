@@ -64,10 +64,12 @@ impl TestGatehouse {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        // Dotted keys only, so that the extra TOML of a test can add keys to any section.
+        // Dotted keys only, so that the extra TOML of a test can add keys to any section. Two workers, as on
+        // a 2-core server: connections of one test land on different threads, so revocation and the session
+        // cache are exercised across threads.
         let upstream_toml = upstream.map(|u| format!("upstream.url = \"http://{u}\"\n")).unwrap_or_default();
         let toml = format!(
-            "server.listen = \"{addr}\"\nserver.public_url = \"http://{addr}\"\ndatabase.url = \"{db_url}\"\n{upstream_toml}{extra_toml}"
+            "server.listen = \"{addr}\"\nserver.public_url = \"http://{addr}\"\nserver.workers = 2\ndatabase.url = \"{db_url}\"\n{upstream_toml}{extra_toml}"
         );
         let config =
             Config::from_toml_str(&toml).unwrap_or_else(|problems| panic!("test config invalid: {problems:?}"));

@@ -1,0 +1,92 @@
+//! One client connection: hyper's HTTP/1.1 server with Gatehouse's limits, and the split of its requests
+//! between Gatehouse's own pages (the axum router, under `/_gatehouse/`) and everything else, which goes
+//! straight into the proxy pipeline. The proxy path skips the router and its middleware stack: it is most
+//! of the traffic, and each layer would cost an allocation or a lookup on every request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use super::HEADER_READ_TIMEOUT;
+use crate::app::SharedState;
+use crate::proxy::forwarded::Peer;
+use crate::web::context::RequestContext;
+
+/// Answers the requests of every connection.
+#[derive(Clone)]
+pub struct Handler {
+    router: Router,
+    state: SharedState,
+}
+
+impl Handler {
+    pub fn new(router: Router, state: SharedState) -> Self {
+        Self { router, state }
+    }
+
+    async fn answer(&self, peer: &Peer, request: hyper::Request<Incoming>) -> Response {
+        let mut request = request.map(Body::new);
+        if crate::web::is_gatehouse_path(request.uri().path()) {
+            request.extensions_mut().insert(ConnectInfo(peer.addr));
+            let router = self.router.clone();
+            // Boxed: the router's future is large, and keeping it out of line keeps the proxy path's future
+            // (moved into hyper's dispatcher on every request) small.
+            return Box::pin(router.oneshot(request)).await.unwrap_or_else(|never| match never {});
+        }
+        let context = RequestContext::begin(&request);
+        let answer = crate::proxy::proxy_request(&self.state, peer, request, &context.id).await;
+        context.finish(answer)
+    }
+}
+
+struct ConnectionScope {
+    handler: Handler,
+    peer: Peer,
+}
+
+pub async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    handler: Handler,
+    shutdown: CancellationToken,
+) {
+    // Shared by the connection's requests: one reference count per request instead of three.
+    let scope = Arc::new(ConnectionScope { handler, peer: Peer::new(peer) });
+    let service = hyper::service::service_fn({
+        let scope = scope.clone();
+        move |request: hyper::Request<Incoming>| {
+            let scope = scope.clone();
+            async move { Ok::<_, Infallible>(scope.handler.answer(&scope.peer, request).await) }
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    // A token of this connection's own: polling the shared one on every wake-up would take a lock that every
+    // connection on every core is taking too.
+    let shutdown = shutdown.child_token();
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, peer = %scope.peer.addr, "connection ended with an error");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        }
+    }
+}
