@@ -15,6 +15,8 @@
 #   BENCH_RATE        requests/s of the fixed-rate latency rows (default 500)
 #   BENCH_OUT         also write the final table to this file
 #   BENCH_KEEP_TMP=1  keep the temporary directory (configs, logs, raw wrk output)
+#   BENCH_WS_IDLE     idle WebSockets to hold through Gatehouse (default 10000, capped by the fd limit)
+#   BENCH_SESSIONS    sessions in the database for the footprint row (default 100000)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +27,9 @@ CONNECTIONS=32
 DURATION="${BENCH_DURATION:-10}"
 RATE="${BENCH_RATE:-500}"
 RATE_CONNECTIONS=4
+WS_IDLE="${BENCH_WS_IDLE:-10000}"
+SESSIONS="${BENCH_SESSIONS:-100000}"
+STORM_CLIENTS=$(( $(nproc) * 2 ))
 case "$DURATION" in
     '' | *[!0-9]*) echo "error: BENCH_DURATION must be whole seconds" >&2; exit 2 ;;
 esac
@@ -72,6 +77,24 @@ else
     GATEHOUSE="$target_dir/release/gatehouse"
 fi
 [ -x "$GATEHOUSE" ] || die "no gatehouse binary at $GATEHOUSE"
+
+# The compiled load generators (WebSocket, fixed rate, sign-in storm, start-up): bench/tool.rs.
+log "building bench-tool (cargo build --release --example bench-tool)"
+(cd "$repo" && cargo build --release --example bench-tool) >&2
+tool_dir="${CARGO_TARGET_DIR:-target}"
+case "$tool_dir" in /*) ;; *) tool_dir="$repo/$tool_dir" ;; esac
+TOOL="$tool_dir/release/examples/bench-tool"
+[ -x "$TOOL" ] || die "no bench-tool at $TOOL"
+
+# Each idle WebSocket costs Gatehouse two descriptors (browser side and app side); stay under the limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fd_limit="$(ulimit -n)"
+if [ "$fd_limit" != unlimited ] && [ $((WS_IDLE * 2 + 200)) -gt "$fd_limit" ]; then
+    capped=$(( (fd_limit - 200) / 2 / 100 * 100 ))
+    log "holding $capped idle WebSockets instead of $WS_IDLE: the open-file limit is $fd_limit and each needs two"
+    WS_IDLE_NOTE="capped from $WS_IDLE by the open-file limit ($fd_limit; two per tunnel)"
+    WS_IDLE="$capped"
+fi
 
 # ---------------------------------------------------------------------------------------------------------
 # Processes: started in the background, stopped on exit
@@ -152,7 +175,7 @@ wait_http() {
     die "$url did not answer within ${limit}s"
 }
 
-read -r P_SYNTH P_NGINX_B P_NGINX_C P_GH P_ST P_NGINX_ST P_GH_ST <<<"$(free_ports 7)"
+read -r P_SYNTH P_NGINX_B P_NGINX_C P_GH P_ST P_NGINX_ST P_GH_ST P_WS P_GH_WS P_GH_F <<<"$(free_ports 10)"
 
 # ---------------------------------------------------------------------------------------------------------
 # nginx: one instance for the synthetic upstream, one for the front proxies (rows b, c and Streamlit)
@@ -297,14 +320,29 @@ sign_in() {
     printf '%s' "$session"
 }
 
-log "starting Gatehouse on :$P_GH (upstream :$P_SYNTH) and :$P_GH_ST (upstream Streamlit :$P_ST)"
+# Users for the sign-in storm: one per client, because Gatehouse lets one attempt per login run at a time.
+STORM_USERS=""
+for ((i = 0; i < STORM_CLIENTS; i++)); do
+    printf '%s' "$BENCH_PASSWORD" | (cd "$TMP" && GATEHOUSE_DATABASE__URL="sqlite://$TMP/gatehouse-synth.db" \
+        GATEHOUSE_LOG__LEVEL=warn "$GATEHOUSE" users add "storm$i" --password-stdin) >>"$TMP/storm-users.log" 2>&1 \
+        || { cat "$TMP/storm-users.log" >&2; die "gatehouse users add failed"; }
+    STORM_USERS+="${STORM_USERS:+,}storm$i"
+done
+
+log "starting the WebSocket echo upstream on :$P_WS"
+start ws-echo "$TMP/ws-echo.log" "$TOOL" ws-echo --listen "127.0.0.1:$P_WS"
+
+log "starting Gatehouse on :$P_GH (upstream :$P_SYNTH), :$P_GH_ST (upstream Streamlit :$P_ST) and :$P_GH_WS (upstream WebSocket echo :$P_WS)"
 start_gatehouse gatehouse-synth "$P_GH" "$P_SYNTH"
 start_gatehouse gatehouse-streamlit "$P_GH_ST" "$P_ST"
+start_gatehouse gatehouse-ws "$P_GH_WS" "$P_WS"
 wait_http "http://127.0.0.1:$P_GH/_gatehouse/health"
 wait_http "http://127.0.0.1:$P_GH_ST/_gatehouse/health"
+wait_http "http://127.0.0.1:$P_GH_WS/_gatehouse/health"
 wait_http "http://127.0.0.1:$P_ST/_stcore/health" 90
 COOKIE_SYNTH="$(sign_in "$P_GH")"
 COOKIE_ST="$(sign_in "$P_GH_ST")"
+COOKIE_WS="$(sign_in "$P_GH_WS")"
 
 # ---------------------------------------------------------------------------------------------------------
 # Sanity checks: every row answers what it should before it is measured
@@ -387,16 +425,52 @@ fixed_rate() {
     shift 3
     local out="$TMP/rate-$id.json"
     log "($id) $label at $RATE req/s: $url"
-    timeout -k 2 $((DURATION + 10)) python3 "$bench/fixed_rate.py" "$url" --rate "$RATE" --duration "$DURATION" \
-        --connections "$RATE_CONNECTIONS" "$@" >"$out" || die "fixed_rate.py failed for ($id)"
-    local fields achieved p50 p99 errors late
-    fields="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
-print(d["achieved_rps"], "%.3f" % d["p50_ms"], "%.3f" % d["p99_ms"], d["errors"] + d["status_4xx_5xx"], d["late_sends"])' "$out")"
-    read -r achieved p50 p99 errors late <<<"$fields"
+    # Warm-up (not reported), then the measured run.
+    timeout -k 2 10 "$TOOL" fixed-rate "$url" --rate "$RATE" --seconds 1 --connections "$RATE_CONNECTIONS" "$@" \
+        >/dev/null || die "bench-tool fixed-rate failed for ($id)"
+    timeout -k 2 $((DURATION + 10)) "$TOOL" fixed-rate "$url" --rate "$RATE" --seconds "$DURATION" \
+        --connections "$RATE_CONNECTIONS" "$@" >"$out" || die "bench-tool fixed-rate failed for ($id)"
+    local achieved p50 p99 errors late
+    read -r achieved p50 p99 errors late <<<"$(json_fields "$out" achieved_rps p50_ms p99_ms errors late_sends)"
     FR_P50[$id]="$p50"
     FR_P99[$id]="$p99"
     ROWS+=("$id|$label|$achieved (fixed)|$p50|$p99|$errors|late sends: $late")
     printf '    %s req/s, p50 %s ms, p99 %s ms, errors %s, late sends %s\n' "$achieved" "$p50" "$p99" "$errors" "$late" >&2
+}
+
+# json_fields FILE KEY... : the values of top-level (or dotted, one level deep) keys, space-separated;
+# floats with three decimals.
+json_fields() {
+    python3 - "$@" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+out = []
+for key in sys.argv[2:]:
+    value = data
+    for part in key.split("."):
+        value = value[part]
+    out.append("%.3f" % value if isinstance(value, float) else str(value))
+print(" ".join(out))
+PY
+}
+
+# ratio A B : A/B as "1.23x"; delta A B : A-B in ms.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f ms", a - b }'; }
+
+# rss_kib PID : resident set size of a process.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# pid_of NAME : the pid of a process started with `start`.
+pid_of() {
+    local i
+    for i in "${!NAMES[@]}"; do
+        if [ "${NAMES[$i]}" = "$1" ]; then
+            echo "${PIDS[$i]}"
+            return
+        fi
+    done
+    die "no process named $1"
 }
 
 session_synth=(-H "Cookie: gatehouse_session=$COOKIE_SYNTH")
@@ -420,17 +494,122 @@ measure j1 "$asset_label direct" "http://127.0.0.1:$P_ST$ASSET"
 measure j2 "$asset_label via nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_ST$ASSET"
 measure j3 "$asset_label via Gatehouse, signed in" "http://127.0.0.1:$P_GH_ST$ASSET" "${session_st[@]}"
 
-fixed_rate r1 "fixed rate, Python client: synthetic upstream direct" "http://127.0.0.1:$P_SYNTH/"
-fixed_rate r2 "fixed rate, Python client: nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_B/"
-fixed_rate r3 "fixed rate, Python client: Gatehouse, signed in" "http://127.0.0.1:$P_GH/" "${session_synth[@]}"
+fixed_rate r1 "fixed rate: synthetic upstream direct" "http://127.0.0.1:$P_SYNTH/"
+fixed_rate r2 "fixed rate: nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_B/"
+fixed_rate r3 "fixed rate: Gatehouse, signed in" "http://127.0.0.1:$P_GH/" "${session_synth[@]}"
+
+# --- WebSocket -------------------------------------------------------------------------------------------
+WS_SIZE=1024
+declare -A WS_RATE WS_P50 WS_P99
+# ws_row ID LABEL MODE CONNECTIONS URL [--cookie C]
+ws_row() {
+    local id="$1" label="$2" mode="$3" connections="$4" url="$5"
+    shift 5
+    local out="$TMP/ws-$id.json"
+    log "($id) $label: $url"
+    timeout -k 2 $((DURATION + 20)) "$TOOL" ws-load "$url" --mode "$mode" --connections "$connections" \
+        --seconds "$DURATION" --size "$WS_SIZE" "$@" >"$out" || die "bench-tool ws-load failed for ($id)"
+    local rate p50="" p99=""
+    if [ "$mode" = echo ]; then
+        read -r rate p50 p99 <<<"$(json_fields "$out" messages_per_s p50_ms p99_ms)"
+    else
+        read -r rate <<<"$(json_fields "$out" messages_per_s)"
+    fi
+    WS_RATE[$id]="$rate"
+    WS_P50[$id]="$p50"
+    WS_P99[$id]="$p99"
+    ROWS+=("$id|$label|${rate%.*} msg/s|${p50:--}|${p99:--}|0|")
+    printf '    %s msg/s %s\n' "$rate" "${p50:+p50 $p50 ms, p99 $p99 ms}" >&2
+}
+ws_direct="ws://127.0.0.1:$P_WS/"
+ws_gatehouse="ws://127.0.0.1:$P_GH_WS/"
+ws_cookie=(--cookie "gatehouse_session=$COOKIE_WS")
+ws_row w1 "WebSocket stream, $WS_SIZE-byte messages, 4 connections: direct" stream 4 "$ws_direct"
+ws_row w2 "WebSocket stream, $WS_SIZE-byte messages, 4 connections: via Gatehouse" stream 4 "$ws_gatehouse" "${ws_cookie[@]}"
+ws_row w3 "WebSocket echo round trips, 1 connection: direct" echo 1 "$ws_direct"
+ws_row w4 "WebSocket echo round trips, 1 connection: via Gatehouse" echo 1 "$ws_gatehouse" "${ws_cookie[@]}"
+
+# Idle WebSockets held through Gatehouse: its RSS before and while they are open.
+gh_ws_pid="$(pid_of gatehouse-ws)"
+rss_before="$(rss_kib "$gh_ws_pid")"
+log "(i1) opening $WS_IDLE idle WebSockets through Gatehouse"
+"$TOOL" ws-idle "$ws_gatehouse" "${ws_cookie[@]}" --count "$WS_IDLE" --hold-seconds 8 \
+    >"$TMP/ws-idle.json" 2>"$TMP/ws-idle.err" &
+idle_pid=$!
+for _ in $(seq 1 600); do
+    grep -q ' open$' "$TMP/ws-idle.err" 2>/dev/null && break
+    kill -0 "$idle_pid" 2>/dev/null || break
+    sleep 0.1
+done
+sleep 2
+rss_idle="$(rss_kib "$gh_ws_pid")"
+wait "$idle_pid" || die "bench-tool ws-idle failed: $(cat "$TMP/ws-idle.err")"
+read -r ws_opened ws_alive <<<"$(json_fields "$TMP/ws-idle.json" opened alive_after_hold)"
+per_conn="$(awk -v a="$rss_idle" -v b="$rss_before" -v n="$ws_opened" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n; else print "n/a" }')"
+ROWS+=("i1|$WS_IDLE idle WebSockets through Gatehouse|$ws_opened open, $ws_alive alive after the hold|-|-|$((WS_IDLE - ws_alive))|Gatehouse RSS $((rss_before / 1024)) MiB before, $((rss_idle / 1024)) MiB with them open: **$per_conn KiB per connection**${WS_IDLE_NOTE:+ ($WS_IDLE_NOTE)}")
+printf '    %s open, RSS %s -> %s KiB, %s KiB per connection\n' "$ws_opened" "$rss_before" "$rss_idle" "$per_conn" >&2
+
+# --- Sign-in storm -----------------------------------------------------------------------------------------
+log "(h) one password hash with Gatehouse's parameters"
+"$TOOL" hash-time --samples 20 >"$TMP/hash-time.json" || die "bench-tool hash-time failed"
+read -r hash_ms <<<"$(json_fields "$TMP/hash-time.json" median_ms)"
+hash_bound="$(awk -v c="$(nproc)" -v ms="$hash_ms" 'BEGIN { printf "%.1f", c * 1000 / ms }')"
+log "(s1) sign-in storm: $STORM_CLIENTS clients on :$P_GH while a probe sends 200 proxied req/s"
+timeout -k 2 $((DURATION * 2 + 30)) "$TOOL" sign-in-storm "http://127.0.0.1:$P_GH" --users "$STORM_USERS" \
+    --password "$BENCH_PASSWORD" --seconds "$DURATION" --probe-url "http://127.0.0.1:$P_GH/" \
+    --probe-cookie "gatehouse_session=$COOKIE_SYNTH" --probe-rate 200 >"$TMP/storm.json" \
+    || die "bench-tool sign-in-storm failed"
+read -r storm_rate storm_failed quiet_p50 quiet_p99 storm_p50 storm_p99 storm_errors <<<"$(json_fields "$TMP/storm.json" \
+    sign_ins_per_s failed probe_quiet.p50_ms probe_quiet.p99_ms probe_storm.p50_ms probe_storm.p99_ms probe_storm.errors)"
+ROWS+=("s0|probe alone: 200 req/s to Gatehouse, signed in|200 (fixed)|$quiet_p50|$quiet_p99|0|")
+ROWS+=("s1|same probe during a storm of $STORM_CLIENTS clients signing in|200 (fixed)|$storm_p50|$storm_p99|$((storm_failed + storm_errors))|**${storm_rate} sign-ins/s**, $(ratio "$storm_rate" "$hash_bound") of the hash bound ($(nproc) cores / $hash_ms ms per argon2id hash = $hash_bound/s); probe p99 $(ratio "$storm_p99" "$quiet_p99") of its value alone")
+printf '    %s sign-ins/s (bound %s/s), probe p99 %s -> %s ms\n' "$storm_rate" "$hash_bound" "$quiet_p99" "$storm_p99" >&2
+
+# --- Footprint ---------------------------------------------------------------------------------------------
+# A database with one user and N sessions (plus the one whose cookie the probe sends), made directly with
+# SQLite so that it takes seconds; then `first-request` spawns `gatehouse serve` on it and reports the time
+# from the spawn to the first proxied 200 and the RSS at that point.
+footprint_db() {
+    local db="$1" sessions="$2"
+    printf '%s' "$BENCH_PASSWORD" | GATEHOUSE_DATABASE__URL="sqlite://$db" GATEHOUSE_LOG__LEVEL=warn \
+        "$GATEHOUSE" users add bench --password-stdin >/dev/null 2>&1 || die "gatehouse users add failed"
+    python3 - "$db" "$sessions" <<'PY'
+import hashlib, secrets, sqlite3, sys, time
+db, count = sys.argv[1], int(sys.argv[2])
+conn = sqlite3.connect(db)
+user = conn.execute("SELECT id FROM users WHERE username = 'bench'").fetchone()[0]
+now = int(time.time())
+def row(token):
+    return (secrets.token_hex(16), hashlib.sha256(token.encode()).hexdigest(), user, now, now, now + 86400, 43200)
+cookie = secrets.token_urlsafe(32)
+rows = [row(cookie)] + [row(secrets.token_urlsafe(32)) for _ in range(count)]
+conn.executemany("INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, expires_at, idle_timeout_secs) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+conn.commit()
+print(cookie)
+PY
+}
+# footprint_row ID LABEL SESSIONS
+footprint_row() {
+    local id="$1" label="$2" sessions="$3" db="$TMP/footprint-$1.db" cookie
+    log "($id) $label"
+    cookie="$(footprint_db "$db" "$sessions")"
+    timeout -k 2 30 "$TOOL" first-request "http://127.0.0.1:$P_GH_F/" --cookie "gatehouse_session=$cookie" -- \
+        env GATEHOUSE_DATABASE__URL="sqlite://$db" GATEHOUSE_LOG__LEVEL=warn "$GATEHOUSE" serve \
+        --listen "127.0.0.1:$P_GH_F" --upstream "http://127.0.0.1:$P_SYNTH" >"$TMP/first-$id.json" \
+        || die "bench-tool first-request failed for ($id)"
+    local ms rss
+    read -r ms rss <<<"$(json_fields "$TMP/first-$id.json" first_200_ms rss_kib_after_first_request)"
+    ROWS+=("$id|$label|-|-|-|0|ready to proxy **$ms ms** after start; RSS **$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB** after the first proxied request")
+    printf '    first proxied 200 after %s ms, RSS %s KiB\n' "$ms" "$rss" >&2
+}
+footprint_row f1 "footprint: fresh database (1 session)" 0
+footprint_row f2 "footprint: $SESSIONS sessions in the database" "$SESSIONS"
 
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------------------------------
 # Table
 # ---------------------------------------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
-delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f ms", a - b }'; }
 
 note_for() {
     case "$1" in
@@ -439,6 +618,8 @@ note_for() {
         j3) echo "Gatehouse/nginx $(ratio "${RPS[j3]}" "${RPS[j2]}")" ;;
         r2) echo "added over direct: p50 $(delta "${FR_P50[r2]}" "${FR_P50[r1]}"), p99 $(delta "${FR_P99[r2]}" "${FR_P99[r1]}")" ;;
         r3) echo "added over direct: p50 $(delta "${FR_P50[r3]}" "${FR_P50[r1]}"), p99 $(delta "${FR_P99[r3]}" "${FR_P99[r1]}")" ;;
+        w2) echo "via Gatehouse / direct $(ratio "${WS_RATE[w2]}" "${WS_RATE[w1]}")" ;;
+        w4) echo "via Gatehouse / direct $(ratio "${WS_RATE[w4]}" "${WS_RATE[w3]}"); added p50 $(delta "${WS_P50[w4]}" "${WS_P50[w3]}"), p99 $(delta "${WS_P99[w4]}" "${WS_P99[w3]}")" ;;
     esac
 }
 
@@ -447,7 +628,7 @@ table="$TMP/table.md"
 {
     echo "Machine: $(nproc) cores, ${cpu_model:-unknown CPU}, Linux $(uname -r); load average before/after: $load_start / $load_end"
     echo "Versions: $("$GATEHOUSE" --version), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}'), Streamlit $("$repo/.venv/bin/python" -c 'import streamlit; print(streamlit.__version__)')"
-    echo "Load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (keep-alive) for every throughput row; fixed-rate rows: bench/fixed_rate.py (a Python http.client client, $RATE_CONNECTIONS keep-alive connections, ${DURATION}s). The load generator runs on the same cores as the servers it measures."
+    echo "Load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (keep-alive) for every throughput row; the other rows use bench-tool (bench/tool.rs, Rust): fixed rate over $RATE_CONNECTIONS keep-alive connections, WebSocket stream and echo, idle WebSockets, sign-in storm, start-up. The load generators run on the same cores as the servers they measure."
     echo
     echo "| Row | Path | req/s | p50 (ms) | p99 (ms) | errors | Ratio / note |"
     echo "|---|---|---:|---:|---:|---:|---|"

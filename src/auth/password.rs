@@ -1,14 +1,15 @@
 //! Password hashing and verification. New hashes are argon2id with OWASP's recommended parameters
 //! (19 MiB, 2 iterations, 1 lane); bcrypt hashes written by streamlit-authenticator or htpasswd are accepted and
-//! flagged for re-hashing. Hashing runs on the blocking pool, bounded by a semaphore so a sign-in storm queues
-//! instead of exhausting memory, and never stalls the async workers that proxy traffic.
+//! flagged for re-hashing. Hashing runs on [`HashPool`]'s threads (one per core, at a lower priority), so a
+//! sign-in storm queues instead of exhausting memory, and never stalls the workers that proxy traffic.
 
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+
+use super::hash_pool::{HashPool, PoolGone};
 
 /// OWASP Password Storage Cheat Sheet, argon2id option 2: m=19456 KiB, t=2, p=1.
 const MEMORY_KIB: u32 = 19_456;
@@ -35,7 +36,7 @@ pub enum Verification {
 
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// Verified against when the account does not exist, so that costs the same as a wrong password.
     dummy_hash: Arc<String>,
 }
@@ -44,7 +45,7 @@ impl Passwords {
     pub fn new() -> Self {
         let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let dummy_hash = hash_blocking("gatehouse-dummy-password").expect("hashing a constant cannot fail");
-        Self { permits: Arc::new(Semaphore::new(parallelism)), dummy_hash: Arc::new(dummy_hash) }
+        Self { pool: HashPool::start(parallelism), dummy_hash: Arc::new(dummy_hash) }
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
@@ -66,8 +67,7 @@ impl Passwords {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Cancelled)?;
-        tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Cancelled)
+        self.pool.run(work).await.map_err(|PoolGone| PasswordError::Cancelled)
     }
 }
 

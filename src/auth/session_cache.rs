@@ -138,29 +138,47 @@ mod tests {
         let workers = Workers::start(2).unwrap();
         let now = OffsetDateTime::now_utc();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
+        // Both "connections" stay open until both have cached, so the second goes to the other worker.
+        let release = tokio_util::sync::CancellationToken::new();
         for (token, session) in [("t1", "s1"), ("t2", "s2")] {
-            let (cache, done_tx) = (cache.clone(), done_tx.clone());
+            let (cache, done_tx, release) = (cache.clone(), done_tx.clone(), release.clone());
             workers.spawn_connection(async move {
                 cache.put(TokenDigest::of(token), authenticated(session, "alice"), now);
                 done_tx.send(crate::server::workers::current()).unwrap();
+                release.cancelled().await;
             });
         }
         let mut on: Vec<usize> = (0..2).map(|_| done_rx.recv().unwrap()).collect();
+        release.cancel();
         on.sort();
         assert_eq!(on, vec![1, 2], "one entry cached on each worker");
         assert!(cache.get(&TokenDigest::of("t1"), now).is_none(), "worker 0 has a shard of its own");
 
+        // What each worker still finds, as (t1, t2) summed over both workers.
+        let found_by_workers = |cache: &SessionCache| {
+            while workers.open_connections() != 0 {
+                std::thread::yield_now();
+            }
+            let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+            let release = tokio_util::sync::CancellationToken::new();
+            for _ in 0..2 {
+                let (cache, seen_tx, release) = (cache.clone(), seen_tx.clone(), release.clone());
+                workers.spawn_connection(async move {
+                    let has = |t: &str| usize::from(cache.get(&TokenDigest::of(t), now).is_some());
+                    seen_tx.send((crate::server::workers::current(), has("t1"), has("t2"))).unwrap();
+                    release.cancelled().await;
+                });
+            }
+            let seen: Vec<(usize, usize, usize)> = (0..2).map(|_| seen_rx.recv().unwrap()).collect();
+            release.cancel();
+            assert_ne!(seen[0].0, seen[1].0, "asked on both workers");
+            seen.iter().fold((0, 0), |(a, b), (_, t1, t2)| (a + t1, b + t2))
+        };
+        assert_eq!(found_by_workers(&cache), (1, 1));
         cache.evict_sessions(&[SessionId("s1".into())]);
+        assert_eq!(found_by_workers(&cache), (0, 1), "s1 evicted from the worker that cached it, s2 kept");
         cache.evict_user(&UserId("alice".into()));
-        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
-        for _ in 0..2 {
-            let (cache, seen_tx) = (cache.clone(), seen_tx.clone());
-            workers.spawn_connection(async move {
-                let found = ["t1", "t2"].iter().filter(|t| cache.get(&TokenDigest::of(t), now).is_some()).count();
-                seen_tx.send(found).unwrap();
-            });
-        }
-        assert_eq!((0..2).map(|_| seen_rx.recv().unwrap()).sum::<usize>(), 0, "evicted on every shard");
+        assert_eq!(found_by_workers(&cache), (0, 0), "every session of the user evicted everywhere");
         workers.stop();
     }
 }

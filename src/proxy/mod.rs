@@ -10,6 +10,7 @@
 pub mod forwarded;
 pub mod headers;
 mod http;
+mod relay;
 pub mod upstream;
 mod websocket;
 

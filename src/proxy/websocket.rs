@@ -63,7 +63,7 @@ pub async fn forward_websocket(
         let mut app = TokioIo::new(app);
         metrics::gauge!("gatehouse_websockets_open").increment(1.0);
         tokio::select! {
-            result = tokio::io::copy_bidirectional(&mut client, &mut app) => {
+            result = super::relay::relay(&mut client, &mut app) => {
                 if let Err(err) = result {
                     tracing::debug!(error = %err, "WebSocket tunnel closed with an error");
                 }

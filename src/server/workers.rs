@@ -84,6 +84,11 @@ impl Workers {
         });
     }
 
+    /// Connections open on all workers together.
+    pub fn open_connections(&self) -> usize {
+        self.load.iter().map(|load| load.load(Ordering::Relaxed)).sum()
+    }
+
     fn least_loaded(&self) -> usize {
         let mut best = 0;
         let mut best_load = usize::MAX;
@@ -137,11 +142,11 @@ mod tests {
         let mut seen: Vec<usize> = (0..4).map(|_| seen_rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
         seen.sort();
         assert_eq!(seen, vec![1, 1, 2, 2], "two open connections on each worker");
-        assert_eq!(workers.load.iter().map(|l| l.load(Ordering::Relaxed)).sum::<usize>(), 4);
+        assert_eq!(workers.open_connections(), 4);
 
         release.cancel();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while workers.load.iter().any(|l| l.load(Ordering::Relaxed) != 0) {
+        while workers.open_connections() != 0 {
             assert!(std::time::Instant::now() < deadline, "connections were never counted as ended");
             std::thread::yield_now();
         }
