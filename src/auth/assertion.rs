@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -56,8 +55,13 @@ impl AssertionSigner {
     /// Loads the signing key from the store, generating it on first start.
     /// `audience` is the public origin (e.g. `https://apps.example.com`), carried as the `aud` claim.
     pub async fn load(store: &SharedStore, audience: &str) -> Result<Self, StoreError> {
-        let candidate = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-            .map_err(|_| StoreError::Database("could not generate an Ed25519 key".into()))?;
+        // The seed comes from the OS generator Gatehouse uses everywhere: aws-lc's own generator spends
+        // about 20 ms seeding itself on first use, a fifth of the start-up budget, and is not needed after.
+        let generation_failed = || StoreError::Database("could not generate an Ed25519 key".into());
+        let candidate = Ed25519KeyPair::from_seed_unchecked(&crate::random::bytes(32))
+            .map_err(|_| generation_failed())?
+            .to_pkcs8()
+            .map_err(|_| generation_failed())?;
         let stored = store.setting_or_insert(SETTINGS_KEY, &STANDARD.encode(candidate.as_ref())).await?;
         let pkcs8 =
             STANDARD.decode(stored).map_err(|_| StoreError::Database("stored assertion key is not base64".into()))?;

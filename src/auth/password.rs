@@ -3,13 +3,15 @@
 //! flagged for re-hashing. Hashing runs on [`HashPool`]'s threads (one per core, at a lower priority), so a
 //! sign-in storm queues instead of exhausting memory, and never stalls the workers that proxy traffic.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use super::hash_pool::{HashPool, PoolGone};
+use subtle::ConstantTimeEq;
+
+use super::hash_pool::{HashPool, PoolGone, with_hash_memory};
 
 /// OWASP Password Storage Cheat Sheet, argon2id option 2: m=19456 KiB, t=2, p=1.
 const MEMORY_KIB: u32 = 19_456;
@@ -37,15 +39,21 @@ pub enum Verification {
 #[derive(Clone)]
 pub struct Passwords {
     pool: HashPool,
-    /// Verified against when the account does not exist, so that costs the same as a wrong password.
-    dummy_hash: Arc<String>,
+    /// Verified against when the account does not exist, so that costs the same as a wrong password. Made
+    /// on a hashing thread as the server starts, so start-up does not wait for it.
+    dummy_hash: Arc<OnceLock<String>>,
 }
 
 impl Passwords {
     pub fn new() -> Self {
         let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let dummy_hash = hash_blocking("gatehouse-dummy-password").expect("hashing a constant cannot fail");
-        Self { pool: HashPool::start(parallelism), dummy_hash: Arc::new(dummy_hash) }
+        let pool = HashPool::start(parallelism);
+        let dummy_hash = Arc::new(OnceLock::new());
+        let early = dummy_hash.clone();
+        pool.spawn(move || {
+            dummy_hash_in(&early);
+        });
+        Self { pool, dummy_hash }
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
@@ -59,7 +67,7 @@ impl Passwords {
         self.run(move || match stored {
             Some(hash) => verify_blocking(&password, &hash),
             None => {
-                let _ = verify_blocking(&password, &dummy);
+                let _ = verify_blocking(&password, dummy_hash_in(&dummy));
                 Verification::Invalid
             }
         })
@@ -69,6 +77,11 @@ impl Passwords {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
         self.pool.run(work).await.map_err(|PoolGone| PasswordError::Cancelled)
     }
+}
+
+/// The dummy hash, made by the first caller (others wait for it, so no one verifies against nothing).
+fn dummy_hash_in(cell: &OnceLock<String>) -> &str {
+    cell.get_or_init(|| hash_blocking("gatehouse-dummy-password").expect("hashing a constant cannot fail"))
 }
 
 impl Default for Passwords {
@@ -105,11 +118,43 @@ pub fn verify_blocking(password: &str, stored: &str) -> Verification {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verification::Invalid;
     };
-    // Verify with the parameters recorded in the hash itself, whatever they are.
-    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+    if !verify_argon2(password.as_bytes(), &parsed) {
         return Verification::Invalid;
     }
     Verification::Valid { needs_rehash: !is_current_argon2(&parsed) }
+}
+
+/// Recomputes an argon2 hash with the algorithm, version, parameters and salt recorded in it, in this
+/// thread's reusable hash memory, and compares in constant time. (`PasswordVerifier::verify_password` does
+/// the same but allocates and faults in fresh memory for every call.)
+fn verify_argon2(password: &[u8], parsed: &PasswordHash<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut output = [0u8; 64];
+    let Some(output) = output.get_mut(..expected.len()) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let computed =
+        with_hash_memory(blocks, |memory| argon2.hash_password_into_with_memory(password, salt, output, memory));
+    computed.is_ok() && bool::from(output.ct_eq(expected.as_bytes()))
 }
 
 fn is_bcrypt(stored: &str) -> bool {
