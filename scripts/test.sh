@@ -4,8 +4,9 @@
 #   scripts/test.sh            (from any directory)
 #
 # Steps: system packages (Debian Chromium for the browser tests), the Python
-# venv, rustfmt, clippy, cargo build, cargo test, and the end-to-end browser
-# tests in tests/e2e (pytest + Playwright against the debug binary).
+# venv, rustfmt, clippy, cargo build, cargo test (the store tests also against
+# PostgreSQL: see scripts/postgres.sh), and the end-to-end browser tests in
+# tests/e2e (pytest + Playwright against the debug binary).
 # Honours CARGO_TARGET_DIR. Needs root or sudo only to apt-get install what
 # is missing.
 set -euo pipefail
@@ -26,6 +27,7 @@ finish() {
     local status=$?
     local elapsed=$((SECONDS - started))
     echo
+    stop_throwaway_cluster
     if [ "$status" -eq 0 ]; then
         echo "==> scripts/test.sh: OK, every step succeeded (${steps_done[*]}) in ${elapsed}s"
     else
@@ -36,6 +38,8 @@ trap finish EXIT
 
 # shellcheck source=scripts/lib.sh
 . "$repo/scripts/lib.sh"
+# shellcheck source=scripts/postgres.sh
+. "$repo/scripts/postgres.sh"
 
 section "system packages"
 if [ -x /usr/bin/chromium ]; then
@@ -69,6 +73,7 @@ cargo build
 steps_done+=("build")
 
 section "cargo test"
+postgres_for_tests
 cargo test
 steps_done+=("cargo-test")
 

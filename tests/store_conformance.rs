@@ -1,6 +1,9 @@
 //! One behaviour suite for every `Store` implementation. Each test receives a fresh, empty store; the
-//! `backends!` block at the bottom runs the whole suite once per backend (SQLite now; PostgreSQL joins it
-//! with its implementation), so no backend can drift from the others.
+//! `backends!` block at the bottom runs the whole suite once per backend: SQLite always, PostgreSQL when
+//! `GATEHOUSE_TEST_POSTGRES_URL` is set (each test in a schema of its own), so no backend can drift from the
+//! others.
+
+mod common;
 
 use gatehouse::domain::{
     AuditEvent, AuditKind, Email, NewSession, NewUser, Role, SessionId, SessionToken, TokenHash, UserId, Username,
@@ -322,6 +325,19 @@ macro_rules! backends {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(server) = crate::common::postgres::server_url(stringify!($test)) else {
+                        return;
+                    };
+                    let schema = crate::common::postgres::TestSchema::create(&server).await;
+                    let store = gatehouse::store::open(&schema.url()).await.unwrap();
+                    super::$test(store).await;
+                }
+            )*
+        }
     };
 }
 
@@ -351,4 +367,45 @@ async fn sqlite_runs_in_wal_mode() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("wal.db")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the database holds hashes and keys: owner-only");
+}
+
+/// Both backends apply the same sequence of migrations: the same versions with the same descriptions, so a
+/// schema change made for one cannot be forgotten for the other.
+#[test]
+fn migration_sequences_are_in_step() {
+    let names = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"), "migrations/sqlite and migrations/postgres must have the same files");
+}
+
+#[tokio::test]
+async fn postgres_tests_clean_up_their_schema() {
+    let Some(server) = common::postgres::server_url("postgres_tests_clean_up_their_schema") else {
+        return;
+    };
+    let schema = common::postgres::TestSchema::create(&server).await;
+    let store = gatehouse::store::open(&schema.url()).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    store.create_user(new_user("alice", &[]), t0()).await.unwrap();
+    let name = schema.url().rsplit('=').next().unwrap().to_owned();
+    drop(store);
+    drop(schema);
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&server).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "schema {name} was left behind");
 }

@@ -165,12 +165,13 @@ impl Config {
 
         let database_url = r
             .parsed("database.url", |s| {
-                if s.starts_with("sqlite:") {
+                if s.starts_with("sqlite:") || crate::store::is_postgres_url(s) {
                     Ok(s.to_owned())
-                } else if s.starts_with("postgres:") || s.starts_with("postgresql:") {
-                    Err("PostgreSQL is not supported by this version of Gatehouse yet; use sqlite://PATH".to_owned())
                 } else {
-                    Err(format!("'{}' is not a database URL; use sqlite://PATH", crate::store::redact_url(s)))
+                    Err(format!(
+                        "'{}' is not a database URL; use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE",
+                        crate::store::redact_url(s)
+                    ))
                 }
             })
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());

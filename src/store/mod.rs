@@ -3,6 +3,7 @@
 //! per concern, and one conformance suite (`tests/store_conformance.rs`) holds every backend to the same
 //! behaviour. Nothing outside this module knows which database is underneath.
 
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::domain::{
     AuditEvent, AuditKind, NewSession, NewUser, Role, Session, SessionId, ThrottleState, TokenHash, User, UserId,
 };
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed.
@@ -145,11 +147,20 @@ pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
     if url.starts_with("sqlite:") {
         let store = SqliteStore::open(url).await?;
         Ok(Arc::new(store))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!("PostgreSQL support is not in this version of Gatehouse yet; use a sqlite:// URL")
+    } else if is_postgres_url(url) {
+        let store = PostgresStore::open(url).await?;
+        Ok(Arc::new(store))
     } else {
-        anyhow::bail!("unsupported database URL '{}': expected sqlite://PATH", redact_url(url))
+        anyhow::bail!(
+            "unsupported database URL '{}': expected sqlite://PATH or postgres://USER@HOST/DATABASE",
+            redact_url(url)
+        )
     }
+}
+
+/// Whether a database URL names PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
 }
 
 /// A database URL with any password replaced by `***`, for messages.

@@ -1,0 +1,118 @@
+//! Sessions in PostgreSQL. Lookups are by the token's hash, which is the unique index the proxy path hits.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use time::{Duration, OffsetDateTime};
+
+use super::{PostgresStore, USER_COLUMNS, db_error, user_from_row};
+use crate::domain::{NewSession, Session, SessionId, TokenHash, User, UserId};
+use crate::store::{SessionStore, StoreError, StoreResult, from_unix, unix};
+
+const SESSION_COLUMNS: &str = "s.id AS session_id, s.user_id, s.created_at AS session_created_at, s.last_seen_at, \
+     s.expires_at, s.idle_timeout_secs, s.remember_me, s.client_ip, s.user_agent";
+
+fn session_from_row(row: &PgRow) -> StoreResult<Session> {
+    let get_err = |e: sqlx::Error| StoreError::Database(e.to_string());
+    Ok(Session {
+        id: SessionId(row.try_get("session_id").map_err(get_err)?),
+        user_id: UserId(row.try_get("user_id").map_err(get_err)?),
+        created_at: from_unix(row.try_get("session_created_at").map_err(get_err)?),
+        last_seen_at: from_unix(row.try_get("last_seen_at").map_err(get_err)?),
+        expires_at: from_unix(row.try_get("expires_at").map_err(get_err)?),
+        idle_timeout: Duration::seconds(row.try_get("idle_timeout_secs").map_err(get_err)?),
+        remember_me: row.try_get("remember_me").map_err(get_err)?,
+        client_ip: row.try_get("client_ip").map_err(get_err)?,
+        user_agent: row.try_get("user_agent").map_err(get_err)?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, expires_at, idle_timeout_secs, \
+             remember_me, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&session.id.0)
+        .bind(&session.token_hash.0)
+        .bind(&session.user_id.0)
+        .bind(unix(session.created_at))
+        .bind(unix(session.created_at))
+        .bind(unix(session.expires_at))
+        .bind(session.idle_timeout.whole_seconds())
+        .bind(session.remember_me)
+        .bind(&session.client_ip)
+        .bind(&session.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+        );
+        let row = sqlx::query(&sql).bind(&hash.0).fetch_optional(&self.pool).await.map_err(db_error)?;
+        match row {
+            Some(row) => Ok(Some((session_from_row(&row)?, user_from_row(&row)?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn touch_session(&self, id: &SessionId, now: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $3")
+            .bind(unix(now))
+            .bind(&id.0)
+            .bind(unix(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<Vec<SessionId>> {
+        let ids: Vec<String> = sqlx::query_scalar("DELETE FROM sessions WHERE user_id = $1 RETURNING id")
+            .bind(&user_id.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(ids.into_iter().map(SessionId).collect())
+    }
+
+    async fn sessions_for_user(&self, user_id: &UserId) -> StoreResult<Vec<Session>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = $1 ORDER BY s.last_seen_at DESC");
+        let rows = sqlx::query(&sql).bind(&user_id.0).fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + idle_timeout_secs <= $1")
+                .bind(unix(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn count_active_sessions(&self, now: OffsetDateTime) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM sessions WHERE expires_at > $1 AND last_seen_at + idle_timeout_secs > $1",
+        )
+        .bind(unix(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)
+    }
+}
