@@ -34,11 +34,41 @@ pub async fn serve(listener: TcpListener, state: SharedState) -> std::io::Result
     let router = app::router(state.clone());
     tokio::spawn(sweep_expired_sessions(state.clone()));
     tokio::spawn(telemetry::metrics_upkeep(state.shutdown.clone()));
+    follow_session_events(&state).await;
     let workers = server::Workers::start(state.config.server.workers)?;
     let served = server::accept_loop(listener, router, state, Some(&workers)).await;
     // Every connection has finished; the threads stop at once. Joined off this runtime's thread.
     let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
     served
+}
+
+/// Applies sessions ended by other instances (and `gatehouse users`) here at once, where the store can tell
+/// (PostgreSQL's LISTEN/NOTIFY). Without such a feed, the 1 s session cache and the tunnels' re-check bound
+/// how long an ended session lingers.
+async fn follow_session_events(state: &SharedState) {
+    let mut events = match state.store.session_events().await {
+        Ok(Some(events)) => events,
+        Ok(None) => return,
+        Err(err) => {
+            // Serving still works, just without prompt revocation from elsewhere: the bounds above apply.
+            tracing::error!(error = %err, "could not follow session events from the database");
+            return;
+        }
+    };
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = state.shutdown.cancelled() => return,
+            };
+            match event {
+                Some(store::SessionEvent::Ended(ids)) => state.sessions.forget_ended(&ids),
+                Some(store::SessionEvent::Resync) => state.sessions.forget_cached(),
+                None => return,
+            }
+        }
+    });
 }
 
 async fn sweep_expired_sessions(state: SharedState) {

@@ -19,29 +19,7 @@ async fn gatehouse_with_alice() -> TestGatehouse {
     gatehouse
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens Streamlit's WebSocket path through Gatehouse with the browser's cookies and reads the echo
-/// upstream's first message (the handshake report).
-async fn open_stream(gatehouse: &TestGatehouse, browser: &common::Browser) -> Socket {
-    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
-    request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket.next().await.unwrap().unwrap();
-    socket
-}
-
-/// Whether the server closes the socket (close frame, error or end of stream) within `limit`.
-async fn closes_within(socket: &mut Socket, limit: Duration) -> bool {
-    let closed = async {
-        while let Some(Ok(message)) = socket.next().await {
-            if message.is_close() {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(limit, closed).await.is_ok()
-}
+use common::websocket::{closes_within, open_stream};
 
 #[tokio::test]
 async fn identity_headers_reach_the_app_and_spoofed_ones_never_do() {

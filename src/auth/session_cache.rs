@@ -78,6 +78,12 @@ impl SessionCache {
         }
     }
 
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            Self::lock(shard).clear();
+        }
+    }
+
     pub fn evict_user(&self, user: &UserId) {
         for shard in self.shards.iter() {
             Self::lock(shard).retain(|_, entry| entry.authenticated.user.id != *user);

@@ -171,6 +171,17 @@ impl Sessions {
         Ok(ids.len())
     }
 
+    /// Another process ended these sessions: forget them and close their live connections here too.
+    pub fn forget_ended(&self, ids: &[SessionId]) {
+        self.cache.evict_sessions(ids);
+        self.revocations.revoke(ids.iter());
+    }
+
+    /// Session events may have been missed: drop every cached validation (the next request asks the store).
+    pub fn forget_cached(&self) {
+        self.cache.clear();
+    }
+
     pub fn revocations(&self) -> &RevocationHub {
         &self.revocations
     }

@@ -131,6 +131,15 @@ pub trait SettingsStore: Send + Sync {
     async fn setting_or_insert(&self, key: &str, value_if_absent: &str) -> StoreResult<String>;
 }
 
+/// What other processes sharing the database did to sessions, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// These sessions were ended (sign-out, a user disabled, deleted or given a new password).
+    Ended(Vec<SessionId>),
+    /// Events may have been missed (the feed's connection was lost and made again): forget what is cached.
+    Resync,
+}
+
 /// Everything Gatehouse persists.
 #[async_trait]
 pub trait Store: UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore {
@@ -138,6 +147,12 @@ pub trait Store: UserStore + SessionStore + AuditStore + ThrottleStore + TokenSt
     async fn ping(&self) -> StoreResult<()>;
     /// Short name of the backend for logs and health output.
     fn backend(&self) -> &'static str;
+    /// A feed of sessions ended by any process using this database, so that every instance closes their
+    /// tunnels and forgets them at once. `None` where the backend has no such channel (SQLite: one machine,
+    /// where the CLI's changes are seen within the session cache's second and the tunnels' re-check).
+    async fn session_events(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<SessionEvent>>> {
+        Ok(None)
+    }
 }
 
 pub type SharedStore = Arc<dyn Store>;

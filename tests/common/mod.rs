@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod upstream;
+pub mod websocket;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,6 +48,20 @@ impl TestGatehouse {
         Self::launch(dir, db_url, clock, upstream, String::new(), ttl).await
     }
 
+    /// One of several instances sharing the database at `db_url` (each with its own clock, cache and
+    /// connections, as separate processes would have), with the session cache on for `cache_ttl` of test
+    /// clock and open WebSockets re-checked only every `recheck`.
+    pub async fn start_instance(
+        db_url: &str,
+        upstream: Option<SocketAddr>,
+        cache_ttl: std::time::Duration,
+        recheck: std::time::Duration,
+    ) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let clock = Arc::new(ManualClock::starting_now());
+        Self::launch_with(dir, db_url.to_owned(), clock, upstream, String::new(), cache_ttl, recheck).await
+    }
+
     /// Gatehouse in front of `upstream`, with extra configuration as dotted TOML keys (`session.idle_timeout = "1h"`).
     pub async fn start_with(upstream: Option<SocketAddr>, extra_toml: &str) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
@@ -62,6 +77,19 @@ impl TestGatehouse {
         upstream: Option<SocketAddr>,
         extra_toml: String,
         cache_ttl: std::time::Duration,
+    ) -> Self {
+        let recheck = std::time::Duration::from_millis(200);
+        Self::launch_with(dir, db_url, clock, upstream, extra_toml, cache_ttl, recheck).await
+    }
+
+    async fn launch_with(
+        dir: Arc<TempDir>,
+        db_url: String,
+        clock: Arc<ManualClock>,
+        upstream: Option<SocketAddr>,
+        extra_toml: String,
+        cache_ttl: std::time::Duration,
+        session_recheck: std::time::Duration,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -81,7 +109,7 @@ impl TestGatehouse {
             clock: clock.clone(),
             upstream_status: UpstreamStatus::new(UpstreamState::Ready),
             shutdown: shutdown.clone(),
-            session_recheck: std::time::Duration::from_millis(200),
+            session_recheck,
             // Off by default so tests see store changes at once; tests/sessions.rs covers the cache.
             session_cache_ttl: cache_ttl,
         };

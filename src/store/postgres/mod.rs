@@ -4,6 +4,7 @@
 //! instances starting together do not race.
 
 mod audit;
+mod notify;
 mod sessions;
 mod settings;
 mod throttle;
@@ -74,6 +75,10 @@ impl Store for PostgresStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn session_events(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::SessionEvent>>> {
+        notify::listen(&self.pool).await.map(Some)
     }
 }
 

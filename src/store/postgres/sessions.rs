@@ -73,20 +73,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete_session(&self, id: &SessionId) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(&id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(result.rows_affected() > 0)
+        let ids = self.delete_and_notify("DELETE FROM sessions WHERE id = $1 RETURNING id", &id.0).await?;
+        Ok(!ids.is_empty())
     }
 
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<Vec<SessionId>> {
-        let ids: Vec<String> = sqlx::query_scalar("DELETE FROM sessions WHERE user_id = $1 RETURNING id")
-            .bind(&user_id.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let ids = self.delete_and_notify("DELETE FROM sessions WHERE user_id = $1 RETURNING id", &user_id.0).await?;
         Ok(ids.into_iter().map(SessionId).collect())
     }
 
@@ -114,5 +106,16 @@ impl SessionStore for PostgresStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db_error)
+    }
+}
+
+impl PostgresStore {
+    /// Runs a `DELETE ... RETURNING id` on sessions and notifies the other instances in the same transaction.
+    async fn delete_and_notify(&self, sql: &str, key: &str) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let ids: Vec<String> = sqlx::query_scalar(sql).bind(key).fetch_all(&mut *tx).await.map_err(db_error)?;
+        super::notify::notify_ended(&mut tx, &ids).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids)
     }
 }
