@@ -34,6 +34,8 @@ const MAX_CONNECTIONS: u32 = 16;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// For the session-event listener's own connection.
+    options: PgConnectOptions,
 }
 
 impl PostgresStore {
@@ -47,6 +49,7 @@ impl PostgresStore {
 
     /// Connects with prepared options (tests use this to put each test in a schema of its own).
     pub async fn open_with(options: PgConnectOptions, shown_as: &str) -> anyhow::Result<Self> {
+        let listener_options = options.clone();
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(1)
@@ -57,7 +60,7 @@ impl PostgresStore {
             .await
             .with_context(|| format!("while connecting to the PostgreSQL database {shown_as}"))?;
         MIGRATOR.run(&pool).await.context("while applying database migrations")?;
-        Ok(Self { pool })
+        Ok(Self { pool, options: listener_options })
     }
 
     /// The connection pool (for tests and for `gatehouse db copy`).
@@ -78,7 +81,7 @@ impl Store for PostgresStore {
     }
 
     async fn session_events(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::SessionEvent>>> {
-        notify::listen(&self.pool).await.map(Some)
+        notify::listen(self.options.clone()).await.map(Some)
     }
 }
 

@@ -4,7 +4,7 @@
 //! and passes the ids on as [`SessionEvent::Ended`]. When that connection is lost, notices sent meanwhile are
 //! gone, so the listener reports [`SessionEvent::Resync`] once it is back.
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -30,14 +30,33 @@ pub async fn notify_ended(conn: &mut PgConnection, ids: &[String]) -> StoreResul
     Ok(())
 }
 
-/// Starts listening; the returned receiver ends when the store is dropped.
-pub async fn listen(pool: &PgPool) -> StoreResult<mpsc::Receiver<SessionEvent>> {
-    let mut listener = PgListener::connect_with(pool).await.map_err(db_error)?;
-    listener.listen(CHANNEL).await.map_err(db_error)?;
+/// Starts listening on a connection of its own (not one from the store's pool, whose connections may be
+/// stale after an outage); the returned receiver ends when the store is dropped.
+pub async fn listen(options: PgConnectOptions) -> StoreResult<mpsc::Receiver<SessionEvent>> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect_lazy_with(options);
+    let listener = connect(&pool).await?;
     let (events, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
+        let mut listener = Some(listener);
         loop {
-            let event = match listener.try_recv().await {
+            let Some(current) = listener.as_mut() else {
+                // Lost: connect again (every second until the database answers), then say events were missed.
+                match connect(&pool).await {
+                    Ok(fresh) => {
+                        tracing::info!("following session events from PostgreSQL again");
+                        listener = Some(fresh);
+                        if events.send(SessionEvent::Resync).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                }
+                continue;
+            };
+            let event = match current.try_recv().await {
                 Ok(Some(notice)) => SessionEvent::Ended(
                     notice
                         .payload()
@@ -46,11 +65,12 @@ pub async fn listen(pool: &PgPool) -> StoreResult<mpsc::Receiver<SessionEvent>> 
                         .map(|id| SessionId(id.to_owned()))
                         .collect(),
                 ),
-                // The connection was lost; the next call connects again and listens anew.
+                // sqlx noticed the loss itself and will connect again on the next call.
                 Ok(None) => SessionEvent::Resync,
                 Err(err) => {
-                    tracing::warn!(error = %err, "lost the PostgreSQL session-event connection; trying again");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    // Some losses (e.g. a reset connection) leave sqlx holding the dead connection: start over.
+                    tracing::warn!(error = %err, "lost the PostgreSQL session-event connection; connecting again");
+                    listener = None;
                     continue;
                 }
             };
@@ -60,4 +80,10 @@ pub async fn listen(pool: &PgPool) -> StoreResult<mpsc::Receiver<SessionEvent>> 
         }
     });
     Ok(receiver)
+}
+
+async fn connect(pool: &PgPool) -> StoreResult<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.map_err(db_error)?;
+    listener.listen(CHANNEL).await.map_err(db_error)?;
+    Ok(listener)
 }
