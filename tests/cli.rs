@@ -222,3 +222,33 @@ fn check_config_lists_every_problem_with_its_origin() {
         .unwrap();
     assert_eq!(exit_code(&missing), 2);
 }
+
+#[test]
+fn db_copy_moves_an_installation_and_refuses_bad_targets() {
+    let cli = Cli::new();
+    cli.ok(&["users", "add", "alice", "--role", "admin", "--password-stdin"], Some("correct horse battery"));
+    let target = format!("sqlite://{}", cli.dir.path().join("copy.db").display());
+
+    let output = cli.ok(&["db", "copy", "--from", &cli.db_url(), "--to", &target], None);
+    assert!(output.contains("users            1"), "{output}");
+    assert!(output.contains("user_roles       1"), "{output}");
+    let copied = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["users", "list", "--json"])
+        .env_remove("GATEHOUSE_CONFIG")
+        .env("GATEHOUSE_DATABASE__URL", &target)
+        .output()
+        .unwrap();
+    let users: serde_json::Value = serde_json::from_slice(&copied.stdout).unwrap();
+    assert_eq!(users[0]["username"], "alice");
+    assert_eq!(users[0]["roles"][0], "admin");
+
+    // Copying again finds the target not empty: refused as bad usage, and nothing changes.
+    let again = cli.run(&["db", "copy", "--from", &cli.db_url(), "--to", &target], None);
+    assert_eq!(exit_code(&again), 2);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    let same = cli.run(&["db", "copy", "--from", &cli.db_url(), "--to", &cli.db_url()], None);
+    assert_eq!(exit_code(&same), 2);
+    let unknown = cli.run(&["db", "copy", "--from", "mysql://db/x", "--to", &target], None);
+    assert_eq!(exit_code(&unknown), 2);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not a database URL"));
+}

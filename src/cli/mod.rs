@@ -2,6 +2,7 @@
 //! `Result<(), CliError>` so `main` can map usage problems to exit code 2 and runtime failures to 1.
 
 mod check_config;
+mod db;
 mod hash;
 mod migrate;
 mod server;
@@ -67,6 +68,9 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and list every problem.
     CheckConfig,
+    /// Move an installation to another database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +107,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Users(command) => users::users(cli.config, command).await,
         Command::Migrate => migrate::migrate(cli.config).await,
         Command::CheckConfig => check_config::check_config(cli.config),
+        Command::Db(command) => db::db(command).await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! per concern, and one conformance suite (`tests/store_conformance.rs`) holds every backend to the same
 //! behaviour. Nothing outside this module knows which database is underneath.
 
+pub mod copy;
 mod postgres;
 mod sqlite;
 
