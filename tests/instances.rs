@@ -108,3 +108,77 @@ async fn throttling_counts_failures_on_every_instance_together() {
     let first_throttled = statuses.iter().position(|s| *s == 429);
     assert_eq!(first_throttled, Some(6), "shared counters throttle the 7th attempt: {statuses:?}");
 }
+
+/// `gatehouse serve` as a process of its own, killed when dropped.
+struct Process {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Process {
+    async fn serve(db_url: &str, upstream: std::net::SocketAddr) -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--listen", &addr.to_string(), "--upstream", &format!("http://{upstream}")])
+            .env_remove("GATEHOUSE_CONFIG")
+            .env("GATEHOUSE_DATABASE__URL", db_url)
+            .env("GATEHOUSE_LOG__LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = Self { child, addr };
+        let health = format!("http://{addr}/_gatehouse/health");
+        let ready = within(Duration::from_secs(10), || {
+            let health = health.clone();
+            async move { reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+        assert!(ready.is_some(), "gatehouse serve on {addr} did not become healthy");
+        process
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn two_gatehouse_processes_share_sessions_and_revocation() {
+    let Some(server) = server_url("two_gatehouse_processes_share_sessions_and_revocation") else {
+        return;
+    };
+    let schema = TestSchema::create(&server).await;
+    let added = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["users", "add", "alice", "--password-stdin"])
+        .env_remove("GATEHOUSE_CONFIG")
+        .env("GATEHOUSE_DATABASE__URL", schema.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(PASSWORD.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(added.success());
+    let upstream = start_echo_upstream().await;
+    let a = Process::serve(&schema.url(), upstream).await;
+    let b = Process::serve(&schema.url(), upstream).await;
+
+    let mut through_a = common::Browser::new(a.addr);
+    assert_eq!(through_a.sign_in("alice", PASSWORD, false).await.status(), 303);
+    let mut through_b = common::Browser::new(b.addr);
+    through_b.cookies = through_a.cookies.clone();
+    assert_eq!(through_b.get("/").await.status(), 200, "a session made through A works through B");
+    let mut socket = common::websocket::open_stream_at(a.addr, &through_a).await;
+
+    // Sign out through B. A's WebSocket re-check runs every 10 s; only B's notification can close it in time.
+    through_b.sign_out().await;
+    assert!(closes_within(&mut socket, Duration::from_secs(1)).await, "A kept the WebSocket open after sign-out on B");
+    assert_eq!(through_a.get("/").await.status(), 303, "A refuses the ended session");
+}

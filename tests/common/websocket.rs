@@ -12,7 +12,12 @@ pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTls
 /// Opens Streamlit's WebSocket path through Gatehouse with the browser's cookies and reads the echo
 /// upstream's first message (the handshake report).
 pub async fn open_stream(gatehouse: &TestGatehouse, browser: &Browser) -> Socket {
-    let mut request = format!("ws://{}/_stcore/stream", gatehouse.addr).into_client_request().unwrap();
+    open_stream_at(gatehouse.addr, browser).await
+}
+
+/// [`open_stream`] to a Gatehouse at `addr` (e.g. one running as a separate process).
+pub async fn open_stream_at(addr: std::net::SocketAddr, browser: &Browser) -> Socket {
+    let mut request = format!("ws://{addr}/_stcore/stream").into_client_request().unwrap();
     request.headers_mut().insert("cookie", browser.cookie_header().parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     socket.next().await.unwrap().unwrap();
