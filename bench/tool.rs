@@ -9,6 +9,7 @@
 //! bench-tool ws-idle URL --cookie C --count 10000 --hold-seconds 20
 //! bench-tool sign-in-storm BASE --users bench0,bench1 --password P --seconds 10 --probe-url URL --probe-cookie C
 //! bench-tool hash-time [--samples 20]
+//! bench-tool many-sessions URL --cookies FILE --seconds 10 [--connections 16]
 //! bench-tool first-request URL --cookie C -- COMMAND...   # ms from spawning COMMAND to its first 200
 //! ```
 //!
@@ -101,6 +102,18 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         probe_rate: u32,
     },
+    /// Closed-loop GETs over several connections, each request with the next session cookie from a file
+    /// (one cookie value per line), so that most requests make Gatehouse validate a session it has not
+    /// cached.
+    ManySessions {
+        url: String,
+        #[arg(long)]
+        cookies: std::path::PathBuf,
+        #[arg(long, default_value_t = 16)]
+        connections: u32,
+        #[arg(long)]
+        seconds: u64,
+    },
     /// The time of one password hash with Gatehouse's parameters.
     HashTime {
         #[arg(long, default_value_t = 20)]
@@ -136,6 +149,9 @@ async fn main() {
         }
         Command::SignInStorm { base, users, password, seconds, probe_url, probe_cookie, probe_rate } => {
             sign_in_storm(&base, &users, &password, seconds, &probe_url, &probe_cookie, probe_rate).await
+        }
+        Command::ManySessions { url, cookies, connections, seconds } => {
+            many_sessions(&url, &cookies, connections, seconds).await
         }
         Command::HashTime { samples } => hash_time(samples),
         Command::FirstRequest { url, cookie, command } => first_request(&url, &cookie, &command).await,
@@ -610,6 +626,70 @@ async fn sign_in_storm(
         "clients": users.len(),
         "probe_quiet": quiet,
         "probe_storm": storm_probe,
+    })
+    .to_string())
+}
+
+async fn many_sessions(
+    url: &str,
+    cookies: &std::path::Path,
+    connections: u32,
+    seconds: u64,
+) -> Result<String, BoxError> {
+    let uri: Uri = url.parse()?;
+    let cookies: Arc<Vec<HeaderValue>> = Arc::new(
+        std::fs::read_to_string(cookies)?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| HeaderValue::from_str(&format!("gatehouse_session={}", line.trim())))
+            .collect::<Result<_, _>>()?,
+    );
+    if cookies.is_empty() {
+        return Err("no cookies in the file".into());
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections.max(1) {
+        let (uri, cookies, next) = (uri.clone(), cookies.clone(), next.clone());
+        let mut connection = Connection::open(&uri).await?;
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                let index = next.fetch_add(1, Ordering::Relaxed) as usize % cookies.len();
+                let headers = [(http::header::COOKIE, cookies[index].clone())];
+                let sent = Instant::now();
+                match connection.send(Method::GET, &uri, &headers, Bytes::new()).await {
+                    Ok(answer) if answer.status.is_success() => latencies.push(sent.elapsed()),
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        match Connection::open(&uri).await {
+                            Ok(fresh) => connection = fresh,
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let started = Instant::now();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (l, e) = task.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok(json!({
+        "requests": latencies.len(),
+        "rps": (latencies.len() as f64 / elapsed).round(),
+        "p50_ms": percentile_ms(&latencies, 50.0),
+        "p99_ms": percentile_ms(&latencies, 99.0),
+        "errors": errors,
+        "sessions": cookies.len(),
     })
     .to_string())
 }
