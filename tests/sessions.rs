@@ -142,3 +142,27 @@ async fn the_session_cache_serves_briefly_and_forgets_sign_outs_at_once() {
     gatehouse.clock.advance(Duration::hours(13));
     assert_eq!(carol.get("/").await.status(), 303);
 }
+
+#[tokio::test]
+async fn a_busy_sessions_validation_is_refreshed_ahead_of_its_expiry() {
+    let gatehouse =
+        TestGatehouse::start_cached(Some(start_echo_upstream().await), std::time::Duration::from_secs(1)).await;
+    let alice = gatehouse.add_user("alice", PASSWORD, &[]).await;
+    let mut browser = gatehouse.signed_in("alice", PASSWORD).await;
+    assert_eq!(browser.get("/").await.status(), 200);
+
+    // Disabled behind this server's back; the cached validation is half a second old, not expired.
+    gatehouse.store().set_disabled(&alice.id, true, gatehouse.clock.now()).await.unwrap();
+    gatehouse.clock.advance(Duration::milliseconds(600));
+    assert_eq!(browser.get("/").await.status(), 200, "still served from the cache, which starts a refresh");
+    // The refresh runs in the background and finds the user disabled: the clock has not moved, yet the
+    // session is refused, well before the cache entry would have expired.
+    let started = std::time::Instant::now();
+    loop {
+        if browser.get("/").await.status() == 303 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "the refresh never replaced the entry");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -4,12 +4,17 @@
 //! are evicted at once; anything else (another instance, the CLI, a disabled user) is seen within `ttl`.
 //! Validity (idle and absolute expiry) is still checked on every hit against the current time.
 //!
+//! Once an entry is half its `ttl` old, the next lookup is told to refresh it ([`Cached::RefreshDue`], once
+//! per entry) while still being served from it: a busy session is renewed ahead of time, instead of all its
+//! requests on a worker missing together and waiting for the store when the entry expires.
+//!
 //! The cache has one shard per worker thread ([`crate::server::workers::current`]), so a lookup takes a
 //! lock no other core is using. A busy session is validated once per `ttl` per worker instead of once per
 //! `ttl`; evictions visit every shard.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::{Duration, OffsetDateTime};
@@ -24,6 +29,16 @@ const SWEEP_ABOVE: usize = 100_000;
 struct Entry {
     authenticated: Arc<Authenticated>,
     cached_at: OffsetDateTime,
+    /// Set once a lookup has been told to refresh this entry.
+    refresh_claimed: AtomicBool,
+}
+
+/// What the cache knows about a session.
+pub enum Cached {
+    Fresh(Arc<Authenticated>),
+    /// Valid, and this caller (and no other) should refresh it now.
+    RefreshDue(Arc<Authenticated>),
+    Miss,
 }
 
 type Entries = HashMap<TokenDigest, Entry, BuildHasherDefault<DigestHasher>>;
@@ -50,14 +65,23 @@ impl SessionCache {
         Self::lock(&self.shards[workers::current() % self.shards.len()])
     }
 
-    pub fn get(&self, digest: &TokenDigest, now: OffsetDateTime) -> Option<Arc<Authenticated>> {
+    pub fn get(&self, digest: &TokenDigest, now: OffsetDateTime) -> Cached {
         if self.ttl.is_zero() {
-            return None;
+            return Cached::Miss;
         }
         let entries = self.own_shard();
-        let entry = entries.get(digest)?;
+        let Some(entry) = entries.get(digest) else {
+            return Cached::Miss;
+        };
         let age = now - entry.cached_at;
-        (age >= Duration::ZERO && age < self.ttl).then(|| entry.authenticated.clone())
+        if age < Duration::ZERO || age >= self.ttl {
+            return Cached::Miss;
+        }
+        let authenticated = entry.authenticated.clone();
+        if age >= self.ttl / 2 && !entry.refresh_claimed.swap(true, Ordering::Relaxed) {
+            return Cached::RefreshDue(authenticated);
+        }
+        Cached::Fresh(authenticated)
     }
 
     pub fn put(&self, digest: TokenDigest, authenticated: Arc<Authenticated>, now: OffsetDateTime) {
@@ -69,7 +93,12 @@ impl SessionCache {
             let ttl = self.ttl;
             entries.retain(|_, entry| now - entry.cached_at < ttl);
         }
-        entries.insert(digest, Entry { authenticated, cached_at: now });
+        entries.insert(digest, Entry { authenticated, cached_at: now, refresh_claimed: AtomicBool::new(false) });
+    }
+
+    /// Forgets one token's entry on this worker (its refresh found the session gone).
+    pub fn evict_digest(&self, digest: &TokenDigest) {
+        self.own_shard().remove(digest);
     }
 
     pub fn evict_sessions(&self, ids: &[SessionId]) {
@@ -132,10 +161,28 @@ mod tests {
         let digest = TokenDigest::of("a-token");
         let now = OffsetDateTime::now_utc();
         cache.put(digest, authenticated("s1", "alice"), now);
-        assert!(cache.get(&digest, now + Duration::milliseconds(999)).is_some());
-        assert!(cache.get(&digest, now + Duration::seconds(1)).is_none(), "expired at ttl");
-        assert!(cache.get(&digest, now - Duration::seconds(1)).is_none(), "a clock moved back is not trusted");
-        assert!(SessionCache::new(Duration::ZERO, 1).get(&digest, now).is_none());
+        assert!(matches!(cache.get(&digest, now + Duration::milliseconds(499)), Cached::Fresh(_)));
+        assert!(
+            matches!(cache.get(&digest, now + Duration::milliseconds(500)), Cached::RefreshDue(_)),
+            "half-way through its life, one lookup is asked to refresh it"
+        );
+        assert!(
+            matches!(cache.get(&digest, now + Duration::milliseconds(999)), Cached::Fresh(_)),
+            "and only one: the others keep being served"
+        );
+        assert!(matches!(cache.get(&digest, now + Duration::seconds(1)), Cached::Miss), "expired at ttl");
+        assert!(
+            matches!(cache.get(&digest, now - Duration::seconds(1)), Cached::Miss),
+            "a clock moved back is not trusted"
+        );
+        assert!(matches!(SessionCache::new(Duration::ZERO, 1).get(&digest, now), Cached::Miss));
+        cache.put(digest, authenticated("s1", "alice"), now);
+        assert!(
+            matches!(cache.get(&digest, now + Duration::milliseconds(700)), Cached::RefreshDue(_)),
+            "a new entry can be refreshed again"
+        );
+        cache.evict_digest(&digest);
+        assert!(matches!(cache.get(&digest, now), Cached::Miss));
     }
 
     #[test]
@@ -158,7 +205,7 @@ mod tests {
         release.cancel();
         on.sort();
         assert_eq!(on, vec![1, 2], "one entry cached on each worker");
-        assert!(cache.get(&TokenDigest::of("t1"), now).is_none(), "worker 0 has a shard of its own");
+        assert!(matches!(cache.get(&TokenDigest::of("t1"), now), Cached::Miss), "worker 0 has a shard of its own");
 
         // What each worker still finds, as (t1, t2) summed over both workers.
         let found_by_workers = |cache: &SessionCache| {
@@ -170,7 +217,7 @@ mod tests {
             for _ in 0..2 {
                 let (cache, seen_tx, release) = (cache.clone(), seen_tx.clone(), release.clone());
                 workers.spawn_connection(async move {
-                    let has = |t: &str| usize::from(cache.get(&TokenDigest::of(t), now).is_some());
+                    let has = |t: &str| usize::from(!matches!(cache.get(&TokenDigest::of(t), now), Cached::Miss));
                     seen_tx.send((crate::server::workers::current(), has("t1"), has("t2"))).unwrap();
                     release.cancelled().await;
                 });

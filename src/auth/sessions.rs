@@ -13,7 +13,7 @@ use crate::store::{SharedStore, StoreError};
 use super::AssertionSigner;
 use super::identity::IdentityValues;
 use super::revocation::RevocationHub;
-use super::session_cache::SessionCache;
+use super::session_cache::{Cached, SessionCache};
 
 /// Writing `last_seen_at` on every request would turn every proxied request into a database write;
 /// once a minute is precise enough for idle timeouts measured in hours.
@@ -126,11 +126,34 @@ impl Sessions {
         }
         let digest = TokenDigest::of(cookie_value);
         let now = self.clock.now();
-        if let Some(cached) = self.cache.get(&digest, now)
-            && cached.session.is_valid_at(now)
-        {
-            return Ok(Some(cached));
+        match self.cache.get(&digest, now) {
+            Cached::Fresh(cached) if cached.session.is_valid_at(now) => return Ok(Some(cached)),
+            Cached::RefreshDue(cached) if cached.session.is_valid_at(now) => {
+                // Refresh ahead, in the background: a busy session's validation is renewed before it
+                // expires, so its requests never all wait for the store at once when it does.
+                let sessions = self.clone();
+                tokio::spawn(async move {
+                    let now = sessions.clock.now();
+                    match sessions.validate_in_store(digest, now).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => sessions.cache.evict_digest(&digest),
+                        // Left to expire: after that, requests ask the store themselves and fail closed.
+                        Err(err) => tracing::debug!(error = %err, "could not refresh a cached session"),
+                    }
+                });
+                return Ok(Some(cached));
+            }
+            _ => {}
         }
+        self.validate_in_store(digest, now).await
+    }
+
+    /// The store's answer for a session token's digest; a valid session is cached.
+    async fn validate_in_store(
+        &self,
+        digest: TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<Authenticated>>, StoreError> {
         let hash = digest.to_hash();
         let Some((session, user)) = self.store.session_by_token_hash(&hash).await? else {
             return Ok(None);
