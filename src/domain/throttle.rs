@@ -94,7 +94,13 @@ impl ThrottlePolicy {
         if now - state.last_failure_at >= self.reset_after {
             return None;
         }
-        let until = state.last_failure_at + self.rule(scope).delay_for(state.failures);
+        let delay = self.rule(scope).delay_for(state.failures);
+        if delay.is_zero() {
+            // Within the free allowance. Checked explicitly: another instance whose clock runs a little
+            // ahead may have recorded the last failure "after" this instance's now.
+            return None;
+        }
+        let until = state.last_failure_at + delay;
         (until > now).then_some(until)
     }
 }
@@ -131,6 +137,16 @@ mod tests {
         let state = ThrottleState { failures: 1_000_000, last_failure_at: now };
         let until = policy.blocked_until(ThrottleScope::Account, &state, now).unwrap();
         assert!(until - now <= Duration::minutes(1));
+    }
+
+    #[test]
+    fn free_failures_never_block_even_when_recorded_by_a_clock_that_runs_ahead() {
+        let policy = ThrottlePolicy::default();
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let ahead = ThrottleState { failures: 2, last_failure_at: now + Duration::seconds(1) };
+        assert_eq!(policy.blocked_until(ThrottleScope::AccountFromIp, &ahead, now), None);
+        let over = ThrottleState { failures: 6, last_failure_at: now };
+        assert_eq!(policy.blocked_until(ThrottleScope::AccountFromIp, &over, now), Some(now + Duration::seconds(2)));
     }
 
     #[test]
