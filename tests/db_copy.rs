@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::postgres::{TestSchema, server_url};
+use common::postgres::TestSchema;
 use gatehouse::domain::{AuditEvent, AuditKind, Email, NewSession, NewUser, Role, SessionId, SessionToken, Username};
 use gatehouse::store::copy::{Copied, CopyError, Progress, copy_database};
 use gatehouse::store::{AuditFilter, OneTimeToken, SharedStore};
@@ -86,7 +86,7 @@ fn sqlite_url(dir: &tempfile::TempDir, name: &str) -> String {
 
 #[tokio::test]
 async fn an_installation_moves_to_postgres_and_back_unchanged() {
-    let Some(server) = server_url("an_installation_moves_to_postgres_and_back_unchanged") else {
+    let Some(schema) = TestSchema::for_test("an_installation_moves_to_postgres_and_back_unchanged").await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +95,6 @@ async fn an_installation_moves_to_postgres_and_back_unchanged() {
     let token = fill(&original).await;
     let before = snapshot(&original, &token).await;
 
-    let schema = TestSchema::create(&server).await;
     let Copied(counts) = copy_database(&original_url, &schema.url(), &mut Quiet).await.unwrap();
     let expected = [
         ("users", 2),
@@ -119,7 +118,9 @@ async fn an_installation_moves_to_postgres_and_back_unchanged() {
 
 #[tokio::test]
 async fn a_target_with_data_is_refused_and_a_failed_copy_leaves_the_target_empty() {
-    let Some(server) = server_url("a_target_with_data_is_refused_and_a_failed_copy_leaves_the_target_empty") else {
+    let Some(schema) =
+        TestSchema::for_test("a_target_with_data_is_refused_and_a_failed_copy_leaves_the_target_empty").await
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -127,7 +128,6 @@ async fn a_target_with_data_is_refused_and_a_failed_copy_leaves_the_target_empty
     let source = gatehouse::store::open(&source_url).await.unwrap();
     fill(&source).await;
 
-    let schema = TestSchema::create(&server).await;
     let target = gatehouse::store::open(&schema.url()).await.unwrap();
     target.setting_or_insert("csrf_hmac_key", "an instance already started here").await.unwrap();
     match copy_database(&source_url, &schema.url(), &mut Quiet).await {
@@ -138,7 +138,7 @@ async fn a_target_with_data_is_refused_and_a_failed_copy_leaves_the_target_empty
 
     // A value SQLite keeps and PostgreSQL refuses (a NUL character), in the last table copied: users,
     // sessions and the audit log are written first, then the copy fails, and none of it may remain.
-    let fresh = TestSchema::create(&server).await;
+    let fresh = schema.sibling().await;
     let raw = sqlx::SqlitePool::connect(&source_url).await.unwrap();
     sqlx::query("INSERT INTO settings (key, value) VALUES ('broken', 'a' || char(0) || 'b')")
         .execute(&raw)

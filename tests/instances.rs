@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::postgres::{TestSchema, server_url};
+use common::postgres::TestSchema;
 use common::upstream::start_echo_upstream;
 use common::websocket::{closes_within, open_stream};
 use common::{Clock, TestGatehouse};
@@ -43,10 +43,10 @@ where
 
 #[tokio::test]
 async fn a_session_made_on_one_instance_works_on_another_and_ends_on_both() {
-    let Some(server) = server_url("a_session_made_on_one_instance_works_on_another_and_ends_on_both") else {
+    let Some(schema) = TestSchema::for_test("a_session_made_on_one_instance_works_on_another_and_ends_on_both").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&server).await;
     let (a, b) = two_instances(&schema).await;
     a.add_user("alice", PASSWORD, &[]).await;
 
@@ -72,10 +72,10 @@ async fn a_session_made_on_one_instance_works_on_another_and_ends_on_both() {
 
 #[tokio::test]
 async fn disabling_a_user_from_another_process_closes_their_tunnels_at_once() {
-    let Some(server) = server_url("disabling_a_user_from_another_process_closes_their_tunnels_at_once") else {
+    let Some(schema) = TestSchema::for_test("disabling_a_user_from_another_process_closes_their_tunnels_at_once").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&server).await;
     let (a, b) = two_instances(&schema).await;
     let alice = a.add_user("alice", PASSWORD, &[]).await;
     let browser = a.signed_in("alice", PASSWORD).await;
@@ -90,10 +90,9 @@ async fn disabling_a_user_from_another_process_closes_their_tunnels_at_once() {
 
 #[tokio::test]
 async fn throttling_counts_failures_on_every_instance_together() {
-    let Some(server) = server_url("throttling_counts_failures_on_every_instance_together") else {
+    let Some(schema) = TestSchema::for_test("throttling_counts_failures_on_every_instance_together").await else {
         return;
     };
-    let schema = TestSchema::create(&server).await;
     let (a, b) = two_instances(&schema).await;
     a.add_user("alice", PASSWORD, &[]).await;
     // Alternate instances: the counters live in the database, so spreading guesses does not multiply them.
@@ -147,10 +146,9 @@ impl Drop for Process {
 
 #[tokio::test]
 async fn two_gatehouse_processes_share_sessions_and_revocation() {
-    let Some(server) = server_url("two_gatehouse_processes_share_sessions_and_revocation") else {
+    let Some(schema) = TestSchema::for_test("two_gatehouse_processes_share_sessions_and_revocation").await else {
         return;
     };
-    let schema = TestSchema::create(&server).await;
     let added = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["users", "add", "alice", "--password-stdin"])
         .env_remove("GATEHOUSE_CONFIG")

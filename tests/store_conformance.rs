@@ -329,10 +329,10 @@ macro_rules! backends {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    let Some(server) = crate::common::postgres::server_url(stringify!($test)) else {
+                    let Some(schema) = crate::common::postgres::TestSchema::for_test(stringify!($test)).await
+                    else {
                         return;
                     };
-                    let schema = crate::common::postgres::TestSchema::create(&server).await;
                     let store = gatehouse::store::open(&schema.url()).await.unwrap();
                     super::$test(store).await;
                 }
@@ -390,14 +390,14 @@ fn migration_sequences_are_in_step() {
 
 #[tokio::test]
 async fn postgres_tests_clean_up_their_schema() {
-    let Some(server) = common::postgres::server_url("postgres_tests_clean_up_their_schema") else {
+    let Some(schema) = common::postgres::TestSchema::for_test("postgres_tests_clean_up_their_schema").await else {
         return;
     };
-    let schema = common::postgres::TestSchema::create(&server).await;
     let store = gatehouse::store::open(&schema.url()).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     store.create_user(new_user("alice", &[]), t0()).await.unwrap();
     let name = schema.url().rsplit('=').next().unwrap().to_owned();
+    let server = schema.server().to_owned();
     drop(store);
     drop(schema);
     use sqlx::Connection;

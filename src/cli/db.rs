@@ -26,12 +26,8 @@ pub async fn db(command: DbCommand) -> Result<(), CliError> {
     match command {
         DbCommand::Copy { from, to } => {
             for (flag, url) in [("--from", &from), ("--to", &to)] {
-                if !url.starts_with("sqlite:") && !crate::store::is_postgres_url(url) {
-                    return Err(CliError::usage(format!(
-                        "{flag}: '{}' is not a database URL; use sqlite://PATH or postgres://USER@HOST/DATABASE",
-                        redact_url(url)
-                    )));
-                }
+                crate::store::check_database_url(url)
+                    .map_err(|message| CliError::usage(format!("{flag}: {message}")))?;
             }
             eprintln!("copying {} -> {}", redact_url(&from), redact_url(&to));
             let mut progress = Bar { terminal: std::io::stderr().is_terminal() };

@@ -164,16 +164,7 @@ impl Config {
             .collect();
 
         let database_url = r
-            .parsed("database.url", |s| {
-                if s.starts_with("sqlite:") || crate::store::is_postgres_url(s) {
-                    Ok(s.to_owned())
-                } else {
-                    Err(format!(
-                        "'{}' is not a database URL; use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE",
-                        crate::store::redact_url(s)
-                    ))
-                }
-            })
+            .parsed("database.url", |s| crate::store::check_database_url(s).map(|()| s.to_owned()))
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
 
         let idle_timeout = r.duration("session.idle_timeout").unwrap_or(Duration::from_secs(12 * 3600));

@@ -64,10 +64,6 @@ impl Workers {
         Ok(Self { handles, load, threads, stop })
     }
 
-    pub fn count(&self) -> usize {
-        self.handles.len()
-    }
-
     /// Runs `connection` on the least loaded worker, counting it as one open connection there until it
     /// completes. The future is first polled on the worker, so sockets it creates or adopts (with
     /// `TcpStream::from_std`) are registered with that worker's runtime.

@@ -5,6 +5,7 @@
 
 pub mod copy;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;
@@ -160,22 +161,28 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Opens the store a database URL names and applies pending migrations.
 pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
-    if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url).await?;
-        Ok(Arc::new(store))
-    } else if is_postgres_url(url) {
-        let store = PostgresStore::open(url).await?;
-        Ok(Arc::new(store))
+    check_database_url(url).map_err(|message| anyhow::anyhow!("unsupported database URL: {message}"))?;
+    if is_postgres_url(url) {
+        Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
-        anyhow::bail!(
-            "unsupported database URL '{}': expected sqlite://PATH or postgres://USER@HOST/DATABASE",
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    }
+}
+
+/// Whether a URL names a database Gatehouse can use; the error says which URLs it can.
+pub fn check_database_url(url: &str) -> Result<(), String> {
+    if url.starts_with("sqlite:") || is_postgres_url(url) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' is not a database URL; use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE",
             redact_url(url)
-        )
+        ))
     }
 }
 
 /// Whether a database URL names PostgreSQL.
-pub fn is_postgres_url(url: &str) -> bool {
+fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres:") || url.starts_with("postgresql:")
 }
 

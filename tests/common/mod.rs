@@ -31,8 +31,19 @@ pub struct TestGatehouse {
     pub db_url: String,
     extra_toml: String,
     cache_ttl: std::time::Duration,
+    session_recheck: std::time::Duration,
     upstream: Option<SocketAddr>,
     shutdown: CancellationToken,
+}
+
+/// How often open WebSockets re-check their session in tests: short, so tests of the re-check are quick.
+const DEFAULT_RECHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A temporary directory with the path of a SQLite database in it (created on first open).
+fn fresh_database() -> (Arc<TempDir>, String) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    (dir, db_url)
 }
 
 impl TestGatehouse {
@@ -43,10 +54,9 @@ impl TestGatehouse {
 
     /// Gatehouse in front of `upstream` with the validated-session cache on (`ttl`, measured on the test clock).
     pub async fn start_cached(upstream: Option<SocketAddr>, ttl: std::time::Duration) -> Self {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        let (dir, db_url) = fresh_database();
         let clock = Arc::new(ManualClock::starting_now());
-        Self::launch(dir, db_url, clock, upstream, String::new(), ttl).await
+        Self::launch(dir, db_url, clock, upstream, String::new(), ttl, DEFAULT_RECHECK).await
     }
 
     /// One of several instances sharing the database at `db_url` (each with its own clock, cache and
@@ -60,30 +70,18 @@ impl TestGatehouse {
     ) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let clock = Arc::new(ManualClock::starting_now());
-        Self::launch_with(dir, db_url.to_owned(), clock, upstream, String::new(), cache_ttl, recheck).await
+        Self::launch(dir, db_url.to_owned(), clock, upstream, String::new(), cache_ttl, recheck).await
     }
 
     /// Gatehouse in front of `upstream`, with extra configuration as dotted TOML keys (`session.idle_timeout = "1h"`).
     pub async fn start_with(upstream: Option<SocketAddr>, extra_toml: &str) -> Self {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        let (dir, db_url) = fresh_database();
         let clock = Arc::new(ManualClock::starting_now());
-        Self::launch(dir, db_url, clock, upstream, extra_toml.to_owned(), std::time::Duration::ZERO).await
+        let no_cache = std::time::Duration::ZERO;
+        Self::launch(dir, db_url, clock, upstream, extra_toml.to_owned(), no_cache, DEFAULT_RECHECK).await
     }
 
     async fn launch(
-        dir: Arc<TempDir>,
-        db_url: String,
-        clock: Arc<ManualClock>,
-        upstream: Option<SocketAddr>,
-        extra_toml: String,
-        cache_ttl: std::time::Duration,
-    ) -> Self {
-        let recheck = std::time::Duration::from_millis(200);
-        Self::launch_with(dir, db_url, clock, upstream, extra_toml, cache_ttl, recheck).await
-    }
-
-    async fn launch_with(
         dir: Arc<TempDir>,
         db_url: String,
         clock: Arc<ManualClock>,
@@ -116,16 +114,16 @@ impl TestGatehouse {
         };
         let state = AppState::build(config, runtime).await.unwrap();
         tokio::spawn(gatehouse::serve(listener, state.clone()));
-        Self { addr, state, clock, dir, db_url, extra_toml, cache_ttl, upstream, shutdown }
+        Self { addr, state, clock, dir, db_url, extra_toml, cache_ttl, session_recheck, upstream, shutdown }
     }
 
     /// Stops this server and starts a new one on the same database and clock (a new port).
     pub async fn restart(self) -> Self {
         let (dir, db_url, clock, upstream, extra_toml) =
             (self.dir.clone(), self.db_url.clone(), self.clock.clone(), self.upstream, self.extra_toml.clone());
-        let cache_ttl = self.cache_ttl;
+        let (cache_ttl, recheck) = (self.cache_ttl, self.session_recheck);
         drop(self);
-        Self::launch(dir, db_url, clock, upstream, extra_toml, cache_ttl).await
+        Self::launch(dir, db_url, clock, upstream, extra_toml, cache_ttl, recheck).await
     }
 
     pub fn store(&self) -> &SharedStore {

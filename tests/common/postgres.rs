@@ -27,7 +27,24 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    pub async fn create(server: &str) -> Self {
+    /// A schema for `test` on the test server, or `None` when PostgreSQL tests are skipped (see
+    /// [`server_url`]).
+    pub async fn for_test(test: &str) -> Option<Self> {
+        let server = server_url(test)?;
+        Some(Self::create(&server).await)
+    }
+
+    /// Another schema on the same server, for a test that needs two databases.
+    pub async fn sibling(&self) -> Self {
+        Self::create(&self.server).await
+    }
+
+    /// The server's URL (the database, without this schema).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    async fn create(server: &str) -> Self {
         let name = format!("gh_test_{}", gatehouse::random::url_token(9).to_lowercase().replace(['-', '_'], "x"));
         let mut conn = sqlx::PgConnection::connect(server).await.expect("the test PostgreSQL server answers");
         sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut conn).await.unwrap();

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::{PostgresStore, db_error};
+use super::PostgresStore;
 use crate::domain::AuditEvent;
+use crate::store::rows::db_error;
 use crate::store::{AuditFilter, AuditStore, StoreError, StoreResult, from_unix, unix};
 
 #[async_trait]

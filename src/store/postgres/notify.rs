@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
-use super::db_error;
 use crate::domain::SessionId;
+use crate::store::rows::db_error;
 use crate::store::{SessionEvent, StoreResult};
 
 pub const CHANNEL: &str = "gatehouse_sessions_ended";

@@ -1,31 +1,12 @@
 //! Sessions in PostgreSQL. Lookups are by the token's hash, which is the unique index the proxy path hits.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
-use super::{PostgresStore, USER_COLUMNS, db_error, user_from_row};
+use super::{PostgresStore, USER_COLUMNS};
 use crate::domain::{NewSession, Session, SessionId, TokenHash, User, UserId};
-use crate::store::{SessionStore, StoreError, StoreResult, from_unix, unix};
-
-const SESSION_COLUMNS: &str = "s.id AS session_id, s.user_id, s.created_at AS session_created_at, s.last_seen_at, \
-     s.expires_at, s.idle_timeout_secs, s.remember_me, s.client_ip, s.user_agent";
-
-fn session_from_row(row: &PgRow) -> StoreResult<Session> {
-    let get_err = |e: sqlx::Error| StoreError::Database(e.to_string());
-    Ok(Session {
-        id: SessionId(row.try_get("session_id").map_err(get_err)?),
-        user_id: UserId(row.try_get("user_id").map_err(get_err)?),
-        created_at: from_unix(row.try_get("session_created_at").map_err(get_err)?),
-        last_seen_at: from_unix(row.try_get("last_seen_at").map_err(get_err)?),
-        expires_at: from_unix(row.try_get("expires_at").map_err(get_err)?),
-        idle_timeout: Duration::seconds(row.try_get("idle_timeout_secs").map_err(get_err)?),
-        remember_me: row.try_get("remember_me").map_err(get_err)?,
-        client_ip: row.try_get("client_ip").map_err(get_err)?,
-        user_agent: row.try_get("user_agent").map_err(get_err)?,
-    })
-}
+use crate::store::rows::{SESSION_COLUMNS, db_error, session_from_row, user_from_row};
+use crate::store::{SessionStore, StoreResult, unix};
 
 #[async_trait]
 impl SessionStore for PostgresStore {

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::{PostgresStore, db_error};
+use super::PostgresStore;
+use crate::store::rows::db_error;
 use crate::store::{SettingsStore, StoreResult};
 
 #[async_trait]

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{SqliteStore, db_error};
+use super::SqliteStore;
 use crate::domain::AuditEvent;
+use crate::store::rows::db_error;
 use crate::store::{AuditFilter, AuditStore, StoreError, StoreResult, from_unix, unix};
 
 #[async_trait]

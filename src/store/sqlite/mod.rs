@@ -1,4 +1,4 @@
-//! The SQLite backend: one file per concern, sharing the row mapping in this file. WAL mode lets sign-ins
+//! The SQLite backend: one file per concern, rows mapped by `store::rows`. WAL mode lets sign-ins
 //! write while the proxy path reads; a busy timeout absorbs the short write locks of concurrent instances of
 //! the CLI (e.g. `gatehouse users add` while the server runs).
 
@@ -14,14 +14,10 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Store, StoreError, StoreResult, from_unix};
-use crate::domain::user::normalize_roles;
-use crate::domain::{Email, Role, User, UserId, Username};
+use super::rows::db_error;
+use super::{Store, StoreResult};
 
 /// Migrations compiled into the binary; applied at start and by `gatehouse migrate`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -85,63 +81,7 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-/// Maps a driver error; unique violations become [`StoreError::Conflict`] naming the column.
-fn db_error(err: sqlx::Error) -> StoreError {
-    if let Some(db) = err.as_database_error()
-        && db.is_unique_violation()
-    {
-        let message = db.message();
-        for field in ["username", "email"] {
-            if message.contains(&format!("users.{field}")) {
-                return StoreError::Conflict(field_name(field));
-            }
-        }
-        return StoreError::Conflict("value");
-    }
-    StoreError::Database(err.to_string())
-}
-
-fn field_name(field: &str) -> &'static str {
-    match field {
-        "username" => "username",
-        _ => "email",
-    }
-}
-
 /// Columns of `users` plus the roles folded into one comma-separated column.
 const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at, \
      u.updated_at, u.last_login_at, u.login_count, \
      (SELECT group_concat(r.role, ',') FROM user_roles r WHERE r.user_id = u.id) AS roles";
-
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
-    let get_err = |e: sqlx::Error| StoreError::Database(e.to_string());
-    let corrupt =
-        |what: &str, e: crate::domain::InvalidInput| StoreError::Database(format!("stored {what} is invalid: {e}"));
-    let username: String = row.try_get("username").map_err(get_err)?;
-    let email: Option<String> = row.try_get("email").map_err(get_err)?;
-    let roles: Option<String> = row.try_get("roles").map_err(get_err)?;
-    let roles = roles
-        .unwrap_or_default()
-        .split(',')
-        .filter(|r| !r.is_empty())
-        .map(|r| Role::parse(r).map_err(|e| corrupt("role", e)))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(User {
-        id: UserId(row.try_get("id").map_err(get_err)?),
-        username: Username::parse(&username).map_err(|e| corrupt("username", e))?,
-        email: email.map(|e| Email::parse(&e)).transpose().map_err(|e| corrupt("email", e))?,
-        display_name: row.try_get("display_name").map_err(get_err)?,
-        roles: normalize_roles(roles),
-        password_hash: row.try_get("password_hash").map_err(get_err)?,
-        disabled: row.try_get::<i64, _>("disabled").map_err(get_err)? != 0,
-        created_at: from_unix(row.try_get("created_at").map_err(get_err)?),
-        updated_at: from_unix(row.try_get("updated_at").map_err(get_err)?),
-        last_login_at: row.try_get::<Option<i64>, _>("last_login_at").map_err(get_err)?.map(from_unix),
-        login_count: row.try_get("login_count").map_err(get_err)?,
-    })
-}
-
-/// Turns "no row was affected" into [`StoreError::NotFound`].
-fn found(rows: u64) -> StoreResult<()> {
-    if rows == 0 { Err(StoreError::NotFound) } else { Ok(()) }
-}

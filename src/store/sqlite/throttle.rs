@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::{SqliteStore, db_error};
+use super::SqliteStore;
 use crate::domain::ThrottleState;
+use crate::store::rows::db_error;
 use crate::store::{StoreResult, ThrottleStore, from_unix, unix};
 
 #[async_trait]

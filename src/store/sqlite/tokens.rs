@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{SqliteStore, db_error};
+use super::SqliteStore;
 use crate::domain::TokenHash;
+use crate::store::rows::db_error;
 use crate::store::{OneTimeToken, StoreResult, TokenStore, from_unix, unix};
 
 #[async_trait]

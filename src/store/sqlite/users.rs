@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use sqlx::Acquire;
 use time::OffsetDateTime;
 
-use super::{SqliteStore, USER_COLUMNS, db_error, found, user_from_row};
+use super::{SqliteStore, USER_COLUMNS};
 use crate::domain::user::normalize_roles;
 use crate::domain::{NewUser, Role, User, UserId};
+use crate::store::rows::{db_error, found, user_from_row};
 use crate::store::{StoreError, StoreResult, UserStore, unix};
 
 #[async_trait]
