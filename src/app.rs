@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::Accounts;
 use crate::auth::{AssertionSigner, CookieNames, CsrfGuard, Login, LoginThrottle, Passwords, RevocationHub, Sessions};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -20,6 +21,7 @@ use crate::store::SharedStore;
 
 pub struct AppState {
     pub config: Arc<Config>,
+    pub accounts: Accounts,
     pub store: SharedStore,
     pub clock: SharedClock,
     pub sessions: Sessions,
@@ -85,8 +87,19 @@ impl AppState {
             .as_ref()
             .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status, per_worker));
         let cookies = CookieNames::new(config.public_is_https());
+        let mailer = crate::mail::Mailer::start(&config.mail)?;
+        if !mailer.uses_smtp() && config.signup.mode != crate::config::SignupMode::Closed {
+            tracing::warn!(
+                outbox = %config.mail.outbox.display(),
+                "no [mail] smtp_url: messages (verification codes, reset links) are written to the outbox folder"
+            );
+        }
+        let config = Arc::new(config);
+        let accounts =
+            Accounts::new(store.clone(), clock.clone(), passwords.clone(), sessions.clone(), mailer, config.clone());
         Ok(Arc::new(AppState {
-            config: Arc::new(config),
+            config,
+            accounts,
             store,
             clock,
             sessions,

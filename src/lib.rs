@@ -3,12 +3,14 @@
 //! [`serve`] is the whole server: give it a bound listener and the application state, and it runs until
 //! the state's shutdown token is cancelled. The CLI (`main.rs`, `cli/`) and the tests both start it this way.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod mail;
 pub mod proxy;
 pub mod random;
 pub mod server;
@@ -24,7 +26,8 @@ use tokio::net::TcpListener;
 use app::SharedState;
 use domain::ThrottlePolicy;
 
-/// How often expired sessions, stale throttling counters and expired one-time tokens are swept out.
+/// How often expired sessions, stale throttling counters, expired one-time tokens, email challenges and
+/// invitations, and unverified registrations past their time are swept out.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Serves `state` on `listener` until `state.shutdown` is cancelled, then finishes in-flight requests.
@@ -83,7 +86,8 @@ async fn sweep_expired_sessions(state: SharedState) {
         let swept = async {
             let sessions = store.delete_expired_sessions(now).await?;
             let counters = store.delete_stale_throttle(now - ThrottlePolicy::default().reset_after).await?;
-            let tokens = store.delete_expired_one_time_tokens(now).await?;
+            let tokens =
+                store.delete_expired_one_time_tokens(now).await? + store.delete_expired_account_records(now).await?;
             Ok::<_, store::StoreError>((sessions, counters, tokens))
         };
         match swept.await {

@@ -22,3 +22,10 @@ pub fn hex_token(len: usize) -> String {
 pub fn url_token(len: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes(len))
 }
+
+/// A uniformly random number in `0..bound` (no modulo bias), e.g. a 6-digit code.
+pub fn below(bound: u32) -> u32 {
+    use rand::Rng;
+    assert!(bound > 0, "an empty range has no random member");
+    OsRng.unwrap_err().random_range(0..bound)
+}

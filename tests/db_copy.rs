@@ -6,7 +6,10 @@
 mod common;
 
 use common::postgres::TestSchema;
-use gatehouse::domain::{AuditEvent, AuditKind, Email, NewSession, NewUser, Role, SessionId, SessionToken, Username};
+use gatehouse::domain::{
+    AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, SessionId,
+    SessionToken, Username,
+};
 use gatehouse::store::copy::{Copied, CopyError, Progress, copy_database};
 use gatehouse::store::{AuditFilter, OneTimeToken, SharedStore};
 use time::{Duration, OffsetDateTime};
@@ -33,6 +36,8 @@ async fn fill(store: &SharedStore) -> SessionToken {
             display_name: format!("User {name}"),
             roles: roles.into_iter().map(|r| Role::parse(r).unwrap()).collect(),
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            email_verified: true,
+            pending_until: None,
         };
         ids.push(store.create_user(user, t0()).await.unwrap().id);
     }
@@ -67,6 +72,12 @@ async fn fill(store: &SharedStore) -> SessionToken {
     store.create_one_time_token(&setup).await.unwrap();
     store.record_throttle_failure("ip:192.0.2.9", t0(), Duration::hours(1)).await.unwrap();
     store.setting_or_insert("csrf_hmac_key", "the-key").await.unwrap();
+    let email = Email::parse("invitee@example.com").unwrap();
+    let (invite, _) =
+        Invite::new(email.clone(), vec![Role::parse("viewer").unwrap()], Some("alice".into()), t0(), Duration::days(7));
+    store.create_invite(&invite).await.unwrap();
+    let (challenge, _) = EmailChallenge::new(ids[0].clone(), ChallengePurpose::EmailChange, email, t0());
+    store.create_email_challenge(&challenge).await.unwrap();
     token
 }
 
@@ -77,7 +88,9 @@ async fn snapshot(store: &SharedStore, token: &SessionToken) -> String {
     let audit = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
     let throttle = store.throttle_state("ip:192.0.2.9").await.unwrap();
     let key = store.setting_or_insert("csrf_hmac_key", "another").await.unwrap();
-    format!("{users:?}\n{session:?}\n{user:?}\n{audit:?}\n{throttle:?}\n{key}")
+    let invites = store.list_invites().await.unwrap();
+    let challenge = store.latest_email_challenge(&user.id, ChallengePurpose::EmailChange).await.unwrap();
+    format!("{users:?}\n{session:?}\n{user:?}\n{audit:?}\n{throttle:?}\n{key}\n{invites:?}\n{challenge:?}")
 }
 
 fn sqlite_url(dir: &tempfile::TempDir, name: &str) -> String {
@@ -102,6 +115,8 @@ async fn an_installation_moves_to_postgres_and_back_unchanged() {
         ("sessions", 1),
         ("audit_log", 3),
         ("one_time_tokens", 1),
+        ("invites", 1),
+        ("email_challenges", 1),
         ("throttle", 1),
         ("settings", 1),
     ];

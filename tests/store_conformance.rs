@@ -22,6 +22,8 @@ fn new_user(name: &str, roles: &[&str]) -> NewUser {
         display_name: format!("User {name}"),
         roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
         password_hash: Some("$argon2id$placeholder".into()),
+        email_verified: true,
+        pending_until: None,
     }
 }
 

@@ -33,6 +33,10 @@ pub enum LoginError {
     /// Only reported after the correct password was given, so it reveals nothing to a guesser.
     #[error("account disabled")]
     Disabled,
+    /// The password was right but the account waits for its email to be verified. Like `Disabled`, only
+    /// reported after the correct password.
+    #[error("email not verified yet")]
+    Pending(Box<User>),
     #[error("too many attempts")]
     Throttled(Duration),
     #[error(transparent)]
@@ -69,6 +73,7 @@ impl Login {
             Ok(_) => "success",
             Err(LoginError::InvalidCredentials) => "invalid_credentials",
             Err(LoginError::Disabled) => "disabled",
+            Err(LoginError::Pending(_)) => "pending",
             Err(LoginError::Throttled(_)) => "throttled",
             Err(_) => "error",
         };
@@ -119,6 +124,10 @@ impl Login {
         if user.disabled {
             self.audit(audit(AuditKind::SignInFailed).detail("disabled")).await;
             return Err(LoginError::Disabled);
+        }
+        if user.is_pending() {
+            self.audit(audit(AuditKind::SignInFailed).detail("pending_verification")).await;
+            return Err(LoginError::Pending(Box::new(user)));
         }
         if needs_rehash {
             let new_hash = self.passwords.hash(attempt.password).await?;

@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod cookies;
 pub mod csrf;
+pub mod form_throttle;
 pub mod hash_pool;
 pub mod identity;
 pub mod login;

@@ -147,6 +147,8 @@ mod tests {
             roles: vec![],
             password_hash: None,
             disabled: false,
+            email_verified: false,
+            pending_until: None,
             created_at: now,
             updated_at: now,
             last_login_at: None,

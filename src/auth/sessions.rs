@@ -194,6 +194,12 @@ impl Sessions {
         Ok(ids.len())
     }
 
+    /// The user's details changed (name, email, roles): forget cached validations so the next request
+    /// carries the new values to the app.
+    pub fn refresh_user(&self, user_id: &UserId) {
+        self.cache.evict_user(user_id);
+    }
+
     /// Another process ended these sessions: forget them and close their live connections here too.
     pub fn forget_ended(&self, ids: &[SessionId]) {
         self.cache.evict_sessions(ids);

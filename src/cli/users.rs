@@ -86,7 +86,10 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             )
             .map_err(|e| CliError::usage(e.0))?;
             let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
-            let new = NewUser { username: username.clone(), email, display_name, roles, password_hash: Some(hash) };
+            let new = NewUser {
+                password_hash: Some(hash),
+                ..NewUser::by_admin(username.clone(), email, display_name, roles)
+            };
             let user = match store.create_user(new, now).await {
                 Ok(user) => user,
                 Err(crate::store::StoreError::Conflict(field)) => {

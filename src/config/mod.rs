@@ -3,6 +3,7 @@
 //! complete [`Config`] or every problem found, each saying where the bad value came from. Nothing is
 //! required: an empty configuration protects an app on `127.0.0.1:8501` with a `gatehouse.db` beside it.
 
+mod accounts;
 mod reader;
 mod secret;
 
@@ -15,6 +16,7 @@ use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
 use url::Url;
 
+pub use accounts::{MailConfig, SignupConfig, SignupMode, SmtpSettings, SmtpTls, parse_smtp_url};
 pub use reader::{ConfigProblem, ConfigReader, config_path};
 pub use secret::Secret;
 
@@ -30,6 +32,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub session: SessionConfig,
     pub password: PasswordConfig,
+    pub signup: SignupConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
 }
 
@@ -72,6 +76,8 @@ pub struct SessionConfig {
 #[derive(Debug, Clone)]
 pub struct PasswordConfig {
     pub min_length: usize,
+    /// How long a password-reset link works.
+    pub reset_link_lifetime: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +194,13 @@ impl Config {
             r.problem("password.min_length", "must be between 1 and 128 (NIST SP 800-63B recommends at least 8)");
         }
 
+        let reset_link_lifetime = r.duration("password.reset_link_lifetime").unwrap_or(Duration::from_secs(30 * 60));
+        if !(Duration::from_secs(60)..=Duration::from_secs(86400)).contains(&reset_link_lifetime) {
+            r.problem("password.reset_link_lifetime", "must be between one minute and one day");
+        }
+        let signup = accounts::read_signup(&mut r);
+        let mail = accounts::read_mail(&mut r, public_url.as_ref());
+
         let format = r
             .parsed("log.format", |s| match s {
                 "text" => Ok(LogFormat::Text),
@@ -213,7 +226,9 @@ impl Config {
             upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases },
             database: DatabaseConfig { url: Secret::new(database_url) },
             session: SessionConfig { idle_timeout, absolute_timeout, remember_me },
-            password: PasswordConfig { min_length: usize::try_from(min_length).unwrap_or(8) },
+            password: PasswordConfig { min_length: usize::try_from(min_length).unwrap_or(8), reset_link_lifetime },
+            signup,
+            mail,
             log: LogConfig { format, level },
         })
     }

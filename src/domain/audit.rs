@@ -23,10 +23,21 @@ pub enum AuditKind {
     UserEnabled,
     UserDeleted,
     SetupCompleted,
+    Registered,
+    EmailVerified,
+    EmailChangeRequested,
+    EmailChanged,
+    PasswordResetRequested,
+    PasswordReset,
+    UsernameReminderRequested,
+    ProfileChanged,
+    InviteCreated,
+    InviteRevoked,
+    UsersImported,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 23] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignOut,
@@ -39,6 +50,17 @@ impl AuditKind {
         AuditKind::UserEnabled,
         AuditKind::UserDeleted,
         AuditKind::SetupCompleted,
+        AuditKind::Registered,
+        AuditKind::EmailVerified,
+        AuditKind::EmailChangeRequested,
+        AuditKind::EmailChanged,
+        AuditKind::PasswordResetRequested,
+        AuditKind::PasswordReset,
+        AuditKind::UsernameReminderRequested,
+        AuditKind::ProfileChanged,
+        AuditKind::InviteCreated,
+        AuditKind::InviteRevoked,
+        AuditKind::UsersImported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +77,17 @@ impl AuditKind {
             AuditKind::UserEnabled => "user_enabled",
             AuditKind::UserDeleted => "user_deleted",
             AuditKind::SetupCompleted => "setup_completed",
+            AuditKind::Registered => "registered",
+            AuditKind::EmailVerified => "email_verified",
+            AuditKind::EmailChangeRequested => "email_change_requested",
+            AuditKind::EmailChanged => "email_changed",
+            AuditKind::PasswordResetRequested => "password_reset_requested",
+            AuditKind::PasswordReset => "password_reset",
+            AuditKind::UsernameReminderRequested => "username_reminder_requested",
+            AuditKind::ProfileChanged => "profile_changed",
+            AuditKind::InviteCreated => "invite_created",
+            AuditKind::InviteRevoked => "invite_revoked",
+            AuditKind::UsersImported => "users_imported",
         }
     }
 }

@@ -3,6 +3,8 @@
 //! rule can be tested on its own and shared by every store and every front end.
 
 pub mod audit;
+pub mod email_challenge;
+pub mod invite;
 pub mod password_policy;
 pub mod return_path;
 pub mod session;
@@ -10,6 +12,8 @@ pub mod throttle;
 pub mod user;
 
 pub use audit::{AuditEvent, AuditKind};
+pub use email_challenge::{ChallengePurpose, EmailChallenge};
+pub use invite::Invite;
 pub use session::{DigestHasher, NewSession, Session, SessionId, SessionToken, TokenDigest, TokenHash};
 pub use throttle::{ThrottlePolicy, ThrottleState};
 pub use user::{Email, NewUser, Role, User, UserId, Username};

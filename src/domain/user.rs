@@ -155,6 +155,12 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub disabled: bool,
+    /// Whether the email address was proven (a code or link sent to it), or trusted (created by an admin).
+    pub email_verified: bool,
+    /// Set while a self-registered account waits for email verification: it cannot sign in until then and is
+    /// deleted after this time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub pending_until: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -173,6 +179,11 @@ impl User {
     pub fn name_for_display(&self) -> &str {
         if self.display_name.is_empty() { self.username.as_str() } else { &self.display_name }
     }
+
+    /// Waiting for its email to be verified (registration not finished).
+    pub fn is_pending(&self) -> bool {
+        self.pending_until.is_some()
+    }
 }
 
 /// What it takes to create a user.
@@ -183,6 +194,15 @@ pub struct NewUser {
     pub display_name: String,
     pub roles: Vec<Role>,
     pub password_hash: Option<String>,
+    pub email_verified: bool,
+    pub pending_until: Option<OffsetDateTime>,
+}
+
+impl NewUser {
+    /// An account made by an administrator (CLI, setup, admin console): active at once, its email trusted.
+    pub fn by_admin(username: Username, email: Option<Email>, display_name: String, roles: Vec<Role>) -> Self {
+        Self { username, email, display_name, roles, password_hash: None, email_verified: true, pending_until: None }
+    }
 }
 
 /// Sorts and de-duplicates roles so that stores and headers always show them the same way.

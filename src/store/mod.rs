@@ -3,6 +3,7 @@
 //! per concern, and one conformance suite (`tests/store_conformance.rs`) holds every backend to the same
 //! behaviour. Nothing outside this module knows which database is underneath.
 
+mod accounts_sql;
 pub mod copy;
 mod postgres;
 mod rows;
@@ -14,7 +15,8 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
-    AuditEvent, AuditKind, NewSession, NewUser, Role, Session, SessionId, ThrottleState, TokenHash, User, UserId,
+    AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, Session,
+    SessionId, ThrottleState, TokenHash, User, UserId,
 };
 
 pub use postgres::PostgresStore;
@@ -126,6 +128,62 @@ pub trait TokenStore: Send + Sync {
     async fn delete_expired_one_time_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// How many users an import created and updated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// Self-service accounts: registrations, invitations, email verification and the account page's changes.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates a user with every field of [`NewUser`] (pending registrations included).
+    async fn create_account(&self, user: NewUser, now: OffsetDateTime) -> StoreResult<User>;
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+    async fn set_display_name(&self, id: &UserId, name: &str, now: OffsetDateTime) -> StoreResult<()>;
+    /// Replaces the email with a proven one; [`StoreError::Conflict`] if another account has it.
+    async fn set_verified_email(&self, id: &UserId, email: &Email, now: OffsetDateTime) -> StoreResult<()>;
+    /// Finishes a registration: email verified, no longer pending; `roles` (from an invitation) replace the
+    /// account's roles when not empty.
+    async fn activate_user(&self, id: &UserId, roles: &[Role], now: OffsetDateTime) -> StoreResult<()>;
+    /// Creates and updates users in one transaction: all of them, or (on any error) none.
+    async fn import_users(
+        &self,
+        creates: &[NewUser],
+        updates: &[(UserId, NewUser)],
+        now: OffsetDateTime,
+    ) -> StoreResult<ImportCounts>;
+
+    async fn create_invite(&self, invite: &Invite) -> StoreResult<()>;
+    async fn invite_by_token(&self, hash: &TokenHash) -> StoreResult<Option<Invite>>;
+    /// Uses an invitation up: deletes and returns it. Of two racing callers only one gets it.
+    async fn take_invite(&self, hash: &TokenHash) -> StoreResult<Option<Invite>>;
+    /// Newest first.
+    async fn list_invites(&self) -> StoreResult<Vec<Invite>>;
+    async fn revoke_invite(&self, id: &str) -> StoreResult<bool>;
+
+    /// Stores a challenge, replacing any earlier one of the same user and purpose.
+    async fn create_email_challenge(&self, challenge: &EmailChallenge) -> StoreResult<()>;
+    async fn email_challenge(&self, id: &str) -> StoreResult<Option<EmailChallenge>>;
+    async fn email_challenge_by_link(&self, hash: &TokenHash) -> StoreResult<Option<EmailChallenge>>;
+    async fn latest_email_challenge(
+        &self,
+        user_id: &UserId,
+        purpose: ChallengePurpose,
+    ) -> StoreResult<Option<EmailChallenge>>;
+    /// Counts a wrong code; returns the attempts made so far.
+    async fn record_email_challenge_attempt(&self, id: &str) -> StoreResult<i64>;
+    /// Uses a challenge up; of two racing callers only one gets `true`.
+    async fn take_email_challenge(&self, id: &str) -> StoreResult<bool>;
+    /// The one-time token with this hash and purpose, expired or not, without using it up.
+    async fn one_time_token(&self, purpose: &str, hash: &TokenHash) -> StoreResult<Option<OneTimeToken>>;
+    /// Deletes the one-time tokens of one purpose for one subject (e.g. every reset link of a user).
+    async fn delete_one_time_tokens_for(&self, purpose: &str, subject: &str) -> StoreResult<u64>;
+    /// Deletes expired challenges and invitations, and pending registrations past their time.
+    async fn delete_expired_account_records(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// Returns the stored value for `key`, storing `value_if_absent` first if there is none. Instances that
@@ -144,7 +202,9 @@ pub enum SessionEvent {
 
 /// Everything Gatehouse persists.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore {
+pub trait Store:
+    UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore + AccountStore
+{
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Short name of the backend for logs and health output.

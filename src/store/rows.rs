@@ -46,6 +46,8 @@ where
         roles: normalize_roles(roles),
         password_hash: row.try_get("password_hash").map_err(get_err)?,
         disabled: row.try_get("disabled").map_err(get_err)?,
+        email_verified: row.try_get("email_verified").map_err(get_err)?,
+        pending_until: row.try_get::<Option<i64>, _>("pending_until").map_err(get_err)?.map(from_unix),
         created_at: from_unix(row.try_get("created_at").map_err(get_err)?),
         updated_at: from_unix(row.try_get("updated_at").map_err(get_err)?),
         last_login_at: row.try_get::<Option<i64>, _>("last_login_at").map_err(get_err)?.map(from_unix),

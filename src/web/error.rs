@@ -67,6 +67,18 @@ impl ErrorReply {
         reply
     }
 
+    /// A self-service form was used too often (registration, codes, recovery).
+    pub fn slow_down(wait_secs: u64) -> Self {
+        let mut reply = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many attempts",
+            format!("This was tried too often. Try again in {}.", human_wait(wait_secs)),
+        );
+        reply.retry_after = Some(wait_secs);
+        reply
+    }
+
     pub fn starting() -> Self {
         let mut reply = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -19,6 +19,7 @@ use crate::domain::return_path::safe_return_path;
 pub struct LoginQuery {
     rd: Option<String>,
     signed_out: Option<String>,
+    reset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +52,7 @@ fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form
             username => form.username,
             remember => form.remember,
             remember_days => remember_days,
+            signup_open => state.config.signup.mode != crate::config::SignupMode::Closed,
             error => form.error,
             notice => form.notice,
         },
@@ -67,7 +69,11 @@ pub async fn show(
     if current_session(&state, &headers).await?.is_some() {
         return Ok(Redirect::to(&rd).into_response());
     }
-    let notice = query.signed_out.is_some().then_some("You have been signed out.");
+    let notice = if query.reset.is_some() {
+        Some("Your password was changed and every session was ended. Sign in with the new password.")
+    } else {
+        query.signed_out.is_some().then_some("You have been signed out.")
+    };
     Ok(login_page(&state, &headers, StatusCode::OK, FormState { rd: &rd, notice, ..Default::default() }))
 }
 
@@ -124,6 +130,13 @@ pub async fn submit(
             response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
             Ok(response)
         }
+        Err(LoginError::Pending(user)) => match state.accounts.challenge_for_pending(&user).await {
+            Ok(challenge_id) => Ok(Redirect::to(&format!("/_gatehouse/verify?id={challenge_id}")).into_response()),
+            Err(err) => {
+                let problem = super::pages::form_problem(err)?;
+                Ok(problem.finish(redisplay(problem.status, &problem.message)))
+            }
+        },
         Err(LoginError::Store(err)) => Err(err.into()),
         Err(LoginError::Password(err)) => {
             tracing::error!(error = %err, "password verification failed");

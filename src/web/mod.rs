@@ -2,6 +2,7 @@
 //! them and applies what every page gets: security headers, a small body limit and a 404 page for unknown
 //! Gatehouse paths (which never fall through to the app).
 
+mod account;
 pub mod context;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,9 @@ mod health;
 mod login;
 mod logout;
 mod metrics_endpoint;
+mod pages;
+mod recovery;
+mod register;
 pub mod setup;
 mod static_files;
 pub mod templates;
@@ -19,7 +23,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
@@ -38,6 +42,18 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(logout::show).post(logout::submit))
         .route("/setup", get(setup::show).post(setup::submit))
+        .route("/register", get(register::show).post(register::submit))
+        .route("/verify", get(register::show_verify).post(register::submit_verify))
+        .route("/verify/resend", post(register::resend))
+        .route("/forgot-password", get(recovery::show_forgot_password).post(recovery::submit_forgot_password))
+        .route("/reset-password", get(recovery::show_reset).post(recovery::submit_reset))
+        .route("/forgot-username", get(recovery::show_forgot_username).post(recovery::submit_forgot_username))
+        .route("/account", get(account::show))
+        .route("/account/name", post(account::change_name))
+        .route("/account/email", post(account::change_email))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/sessions/end-others", post(account::end_other_sessions))
         .route("/auth", get(forward_auth::forward_auth))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics_endpoint::metrics))

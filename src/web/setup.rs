@@ -177,5 +177,5 @@ fn validate(state: &AppState, form: &SetupForm) -> Result<NewUser, InvalidInput>
         return Err(InvalidInput::new("The two passwords do not match."));
     }
     check_new_password(&form.password, state.config.password.min_length, username.as_str(), Some(email.as_str()))?;
-    Ok(NewUser { username, email: Some(email), display_name, roles: vec![Role::admin()], password_hash: None })
+    Ok(NewUser::by_admin(username, Some(email), display_name, vec![Role::admin()]))
 }

@@ -12,6 +12,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("logout.html", include_str!("../../templates/logout.html")),
     ("setup.html", include_str!("../../templates/setup.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("register.html", include_str!("../../templates/register.html")),
+    ("verify.html", include_str!("../../templates/verify.html")),
+    ("forgot_password.html", include_str!("../../templates/forgot_password.html")),
+    ("forgot_username.html", include_str!("../../templates/forgot_username.html")),
+    ("reset_password.html", include_str!("../../templates/reset_password.html")),
+    ("sent.html", include_str!("../../templates/sent.html")),
+    ("account.html", include_str!("../../templates/account.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {

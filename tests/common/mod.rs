@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod mail;
 pub mod postgres;
 pub mod upstream;
 pub mod websocket;
@@ -34,6 +35,8 @@ pub struct TestGatehouse {
     session_recheck: std::time::Duration,
     upstream: Option<SocketAddr>,
     shutdown: CancellationToken,
+    /// Remembers which messages a test has read, so `next` returns each once.
+    outbox: Arc<mail::Outbox>,
 }
 
 /// How often open WebSockets re-check their session in tests: short, so tests of the re-check are quick.
@@ -73,6 +76,16 @@ impl TestGatehouse {
         Self::launch(dir, db_url.to_owned(), clock, upstream, String::new(), cache_ttl, recheck).await
     }
 
+    /// Gatehouse on the database at `db_url` (e.g. a PostgreSQL [`postgres::TestSchema`]), otherwise as
+    /// [`start_with`](Self::start_with).
+    pub async fn start_on(db_url: Option<String>, upstream: Option<SocketAddr>, extra_toml: &str) -> Self {
+        let (dir, sqlite_url) = fresh_database();
+        let clock = Arc::new(ManualClock::starting_now());
+        let db_url = db_url.unwrap_or(sqlite_url);
+        let no_cache = std::time::Duration::ZERO;
+        Self::launch(dir, db_url, clock, upstream, extra_toml.to_owned(), no_cache, DEFAULT_RECHECK).await
+    }
+
     /// Gatehouse in front of `upstream`, with extra configuration as dotted TOML keys (`session.idle_timeout = "1h"`).
     pub async fn start_with(upstream: Option<SocketAddr>, extra_toml: &str) -> Self {
         let (dir, db_url) = fresh_database();
@@ -96,8 +109,11 @@ impl TestGatehouse {
         // a 2-core server: connections of one test land on different threads, so revocation and the session
         // cache are exercised across threads.
         let upstream_toml = upstream.map(|u| format!("upstream.url = \"http://{u}\"\n")).unwrap_or_default();
+        // Mail goes to the outbox folder, where `outbox()` reads it.
+        let outbox = dir.path().join("outbox");
         let toml = format!(
-            "server.listen = \"{addr}\"\nserver.public_url = \"http://{addr}\"\nserver.workers = 2\ndatabase.url = \"{db_url}\"\n{upstream_toml}{extra_toml}"
+            "server.listen = \"{addr}\"\nserver.public_url = \"http://{addr}\"\nserver.workers = 2\ndatabase.url = \"{db_url}\"\nmail.outbox = \"{}\"\n{upstream_toml}{extra_toml}",
+            outbox.display()
         );
         let config =
             Config::from_toml_str(&toml).unwrap_or_else(|problems| panic!("test config invalid: {problems:?}"));
@@ -114,7 +130,8 @@ impl TestGatehouse {
         };
         let state = AppState::build(config, runtime).await.unwrap();
         tokio::spawn(gatehouse::serve(listener, state.clone()));
-        Self { addr, state, clock, dir, db_url, extra_toml, cache_ttl, session_recheck, upstream, shutdown }
+        let outbox = Arc::new(mail::Outbox::new(outbox));
+        Self { addr, state, clock, dir, db_url, extra_toml, cache_ttl, session_recheck, upstream, shutdown, outbox }
     }
 
     /// Stops this server and starts a new one on the same database and clock (a new port).
@@ -124,6 +141,11 @@ impl TestGatehouse {
         let (cache_ttl, recheck) = (self.cache_ttl, self.session_recheck);
         drop(self);
         Self::launch(dir, db_url, clock, upstream, extra_toml, cache_ttl, recheck).await
+    }
+
+    /// The messages Gatehouse has "sent" (written to the outbox folder).
+    pub fn outbox(&self) -> &mail::Outbox {
+        &self.outbox
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -141,6 +163,8 @@ impl TestGatehouse {
             display_name: format!("{} Example", username[..1].to_uppercase() + &username[1..]),
             roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
             password_hash: Some(hash_blocking(password).unwrap()),
+            email_verified: true,
+            pending_until: None,
         };
         self.store().create_user(new, self.clock.now()).await.unwrap()
     }

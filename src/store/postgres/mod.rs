@@ -3,6 +3,7 @@
 //! Every instance applies pending migrations at start; sqlx serialises that with an advisory lock, so
 //! instances starting together do not race.
 
+mod accounts;
 mod audit;
 mod notify;
 mod sessions;
@@ -73,6 +74,7 @@ impl Store for PostgresStore {
 }
 
 /// Columns of `users` plus the roles folded into one comma-separated column.
-const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at, \
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.email_verified, \
+     u.pending_until, u.created_at, \
      u.updated_at, u.last_login_at, u.login_count, \
      (SELECT string_agg(r.role, ',' ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id) AS roles";

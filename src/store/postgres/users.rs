@@ -8,32 +8,12 @@ use super::{PostgresStore, USER_COLUMNS};
 use crate::domain::user::normalize_roles;
 use crate::domain::{NewUser, Role, User, UserId};
 use crate::store::rows::{db_error, found, user_from_row};
-use crate::store::{StoreError, StoreResult, UserStore, unix};
+use crate::store::{StoreResult, UserStore, unix};
 
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn create_user(&self, user: NewUser, now: OffsetDateTime) -> StoreResult<User> {
-        let id = UserId::generate();
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        let mut tx = conn.begin().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO users (id, username, email, display_name, password_hash, disabled, created_at, updated_at, login_count) \
-             VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, 0)",
-        )
-        .bind(&id.0)
-        .bind(user.username.as_str())
-        .bind(user.email.as_ref().map(|e| e.as_str()))
-        .bind(&user.display_name)
-        .bind(&user.password_hash)
-        .bind(unix(now))
-        .bind(unix(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        insert_roles(&mut tx, &id, user.roles).await?;
-        tx.commit().await.map_err(db_error)?;
-        drop(conn);
-        self.user_by_id(&id).await?.ok_or(StoreError::NotFound)
+        crate::store::AccountStore::create_account(self, user, now).await
     }
 
     async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {

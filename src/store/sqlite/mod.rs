@@ -2,6 +2,7 @@
 //! write while the proxy path reads; a busy timeout absorbs the short write locks of concurrent instances of
 //! the CLI (e.g. `gatehouse users add` while the server runs).
 
+mod accounts;
 mod audit;
 mod sessions;
 mod settings;
@@ -82,6 +83,7 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Columns of `users` plus the roles folded into one comma-separated column.
-const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at, \
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.email_verified, \
+     u.pending_until, u.created_at, \
      u.updated_at, u.last_login_at, u.login_count, \
      (SELECT group_concat(r.role, ',') FROM user_roles r WHERE r.user_id = u.id) AS roles";
