@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod mail;
 pub mod proxy;
 pub mod random;

@@ -4,7 +4,9 @@
 mod check_config;
 mod db;
 mod hash;
+mod import;
 mod migrate;
+mod progress;
 mod server;
 mod users;
 

@@ -62,6 +62,36 @@ pub enum UsersCommand {
     Enable { username: String },
     /// Delete a user and their sessions.
     Delete { username: String },
+    /// Invite someone by email: they get a link to register with this address (see [signup] mode = "invite").
+    Invite {
+        email: String,
+        /// A role to grant on registration; repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Only print the link; send no mail.
+        #[arg(long)]
+        no_mail: bool,
+    },
+    /// Import users from another tool's file; one bad row stops the import with nothing written.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: crate::import::ImportFormat,
+        /// Show what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Update users that exist already (otherwise they are skipped).
+        #[arg(long)]
+        update: bool,
+    },
+    /// Write every user to stdout.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: super::import::ExportFormat,
+        /// Include password hashes (treat the output as a secret).
+        #[arg(long)]
+        with_hashes: bool,
+    },
 }
 
 pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Result<(), CliError> {
@@ -157,6 +187,30 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             store.append_audit(&audit(AuditKind::UserEnabled, user.username.as_str())).await?;
             println!("enabled {}", user.username);
         }
+        UsersCommand::Invite { email, roles, no_mail } => {
+            let email = Email::parse(&email).map_err(|e| CliError::usage(e.0))?;
+            let roles = parse_roles(&roles)?;
+            if config.signup.mode != crate::config::SignupMode::Invite {
+                eprintln!("warning: [signup] mode is not \"invite\"; the link works only once it is");
+            }
+            let accounts = cli_accounts(&config, store.clone())?;
+            let mail = !no_mail;
+            let link = accounts
+                .invite(email.clone(), roles, "cli", &crate::auth::ClientInfo::default(), mail)
+                .await
+                .map_err(|e| CliError::Runtime(anyhow::anyhow!("{e}")))?;
+            if mail {
+                let via = if accounts.mailer().uses_smtp() { "mailed" } else { "written to the outbox" };
+                println!("invitation for {email} {via}");
+            }
+            println!("{link}");
+        }
+        UsersCommand::Import { file, format, dry_run, update } => {
+            super::import::import(&store, &file, format, dry_run, update).await?;
+        }
+        UsersCommand::Export { format, with_hashes } => {
+            super::import::export(&store, format, with_hashes).await?;
+        }
         UsersCommand::Delete { username } => {
             let user = find(&store, &username).await?;
             let ended = store.delete_user_sessions(&user.id).await?;
@@ -166,6 +220,18 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
         }
     }
     Ok(())
+}
+
+/// The account services, for commands that send mail (no server needed).
+fn cli_accounts(config: &crate::config::Config, store: SharedStore) -> Result<crate::accounts::Accounts, CliError> {
+    let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
+    let mailer = crate::mail::Mailer::without_delivery_task(&config.mail).map_err(CliError::Runtime)?;
+    let hub = crate::auth::RevocationHub::default();
+    let sessions =
+        crate::auth::Sessions::new(store.clone(), clock.clone(), &config.session, hub, (std::time::Duration::ZERO, 1));
+    let passwords = crate::auth::Passwords::new();
+    let config = std::sync::Arc::new(config.clone());
+    Ok(crate::accounts::Accounts::new(store, clock, passwords, sessions, mailer, config))
 }
 
 async fn find(store: &SharedStore, username: &str) -> Result<User, CliError> {
@@ -184,6 +250,16 @@ fn format_time(t: Option<OffsetDateTime>) -> String {
     t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| "never".to_owned())
 }
 
+fn status(user: &User) -> &'static str {
+    if user.disabled {
+        "disabled"
+    } else if user.is_pending() {
+        "pending"
+    } else {
+        "active"
+    }
+}
+
 fn print_table(users: &[User]) {
     if users.is_empty() {
         println!("no users");
@@ -196,7 +272,7 @@ fn print_table(users: &[User]) {
                 u.username.to_string(),
                 u.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
                 u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
-                if u.disabled { "disabled".into() } else { "active".into() },
+                status(u).into(),
                 format_time(u.last_login_at),
             ]
         })
@@ -219,7 +295,7 @@ fn print_user(user: &User) {
     println!("email         {}", user.email.as_ref().map(|e| e.as_str()).unwrap_or("-"));
     println!("name          {}", user.display_name);
     println!("roles         {}", user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "));
-    println!("status        {}", if user.disabled { "disabled" } else { "active" });
+    println!("status        {}", status(user));
     println!("created       {}", format_time(Some(user.created_at)));
     println!("updated       {}", format_time(Some(user.updated_at)));
     println!("last sign-in  {}", format_time(user.last_login_at));

@@ -173,10 +173,16 @@ macro_rules! account_store {
                 creates: &[NewUser],
                 updates: &[(UserId, NewUser)],
                 now: OffsetDateTime,
+                progress: &(dyn Fn(usize) + Send + Sync),
             ) -> StoreResult<ImportCounts> {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut written = 0;
                 for user in creates {
                     insert_user(&mut tx, user, now).await?;
+                    written += 1;
+                    if written % 500 == 0 {
+                        progress(written);
+                    }
                 }
                 for (id, user) in updates {
                     let result = sqlx::query(
@@ -194,8 +200,13 @@ macro_rules! account_store {
                     .map_err(db_error)?;
                     found(result.rows_affected())?;
                     replace_roles(&mut tx, id, &user.roles).await?;
+                    written += 1;
+                    if written % 500 == 0 {
+                        progress(written);
+                    }
                 }
                 tx.commit().await.map_err(db_error)?;
+                progress(written);
                 Ok(ImportCounts { created: creates.len(), updated: updates.len() })
             }
 

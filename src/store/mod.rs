@@ -147,12 +147,14 @@ pub trait AccountStore: Send + Sync {
     /// Finishes a registration: email verified, no longer pending; `roles` (from an invitation) replace the
     /// account's roles when not empty.
     async fn activate_user(&self, id: &UserId, roles: &[Role], now: OffsetDateTime) -> StoreResult<()>;
-    /// Creates and updates users in one transaction: all of them, or (on any error) none.
+    /// Creates and updates users in one transaction: all of them, or (on any error) none. `progress` is told
+    /// how many rows were written so far, now and then.
     async fn import_users(
         &self,
         creates: &[NewUser],
         updates: &[(UserId, NewUser)],
         now: OffsetDateTime,
+        progress: &(dyn Fn(usize) + Send + Sync),
     ) -> StoreResult<ImportCounts>;
 
     async fn create_invite(&self, invite: &Invite) -> StoreResult<()>;
