@@ -291,3 +291,21 @@ async fn current_password_checks_are_limited() {
     }
     assert_eq!(browser.post_form("/_gatehouse/account/password", &fields).await.status(), 429);
 }
+
+#[tokio::test]
+async fn the_app_sees_a_new_name_and_address_at_once_even_with_the_session_cache_on() {
+    let gatehouse =
+        TestGatehouse::start_cached(Some(start_echo_upstream().await), std::time::Duration::from_secs(3600)).await;
+    gatehouse.add_user("judy", PASSWORD, &[]).await;
+    let mut browser = gatehouse.signed_in("judy", PASSWORD).await;
+    assert_eq!(echoed_header(&browser.echo("/", &[]).await, "x-gatehouse-email"), ["judy@example.com"]);
+    let csrf = browser.csrf_token("/_gatehouse/account").await;
+    browser.post_form("/_gatehouse/account/name", &[("csrf_token", &csrf), ("name", "Judy Two")]).await;
+    assert_eq!(echoed_header(&browser.echo("/", &[]).await, "x-gatehouse-name"), ["Judy Two"]);
+    let fields = [("csrf_token", csrf.as_str()), ("email", "judy@new.example"), ("current_password", PASSWORD)];
+    let verify_page = location(&browser.post_form("/_gatehouse/account/email", &fields).await);
+    let code = gatehouse.outbox().next("judy@new.example", "confirm_new_email").await.code();
+    let id = verify_page.split("id=").nth(1).unwrap().to_owned();
+    browser.post_form("/_gatehouse/verify", &[("csrf_token", &csrf), ("id", &id), ("code", &code)]).await;
+    assert_eq!(echoed_header(&browser.echo("/", &[]).await, "x-gatehouse-email"), ["judy@new.example"]);
+}

@@ -150,6 +150,8 @@ impl Accounts {
                     }
                     Err(err) => return Err(err.into()),
                 }
+                // The app must see the new address on the very next request.
+                self.sessions.refresh_user(&user.id);
                 let old = user.email.as_ref().map(|e| e.as_str()).unwrap_or("-");
                 let detail = format!("{old} -> {}", challenge.email);
                 self.audit(AuditKind::EmailChanged, Some(&name), &name, client, &detail).await;

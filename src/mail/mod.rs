@@ -100,7 +100,8 @@ impl Mailer {
         let context = minijinja::Value::from_serialize(&context);
         let Rendered { subject, text, html } = self.templates.render(kind, &context)?;
         let recipient: Mailbox = to.as_str().parse().map_err(|e| anyhow::anyhow!("bad recipient: {e}"))?;
-        let mut builder = Message::builder().from(self.from.clone()).to(recipient).subject(subject);
+        // A Message-ID (random, at this host) keeps spam filters and threading happy.
+        let mut builder = Message::builder().from(self.from.clone()).to(recipient).subject(subject).message_id(None);
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }

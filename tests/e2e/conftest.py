@@ -17,11 +17,15 @@ Artifacts (under <repo>/artifacts/):
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +64,11 @@ EMAIL = "alice@example.com"
 FULL_NAME = "Alice Example"
 ROLE = "analyst"
 PASSWORD = "correct horse battery staple"
+
+# What Gatehouse's messages say they are from (checked on the SMTP side).
+MAIL_FROM = "Gatehouse Demo <gatehouse@gatehouse.test>"
+MAIL_REPLY_TO = "help@gatehouse.test"
+MAIL_TIMEOUT_S = 15
 
 HEALTH_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 10
@@ -207,8 +217,84 @@ def _note(message: str) -> None:
         log.write(f"e2e harness: {message}\n")
 
 
+@dataclass
+class Received:
+    """One message as the SMTP server received it."""
+
+    envelope_from: str
+    envelope_to: list[str]
+    message: email.message.EmailMessage
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None, "the message has no text/plain part"
+        return part.get_content()
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(preferencelist=("html",))
+        assert part is not None, "the message has no text/html part"
+        return part.get_content()
+
+    def code(self) -> str:
+        match = re.search(r"\b(\d{6})\b", self.text)
+        assert match, f"no 6-digit code in: {self.text}"
+        return match.group(1)
+
+    def link(self) -> str:
+        match = re.search(r"(http://\S+\?\S+)", self.text)
+        assert match, f"no link in: {self.text}"
+        return match.group(1)
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every message Gatehouse sends over SMTP."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._messages: list[Received] = []
+        self._taken: set[int] = set()
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self._messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def next(self, to: str, subject_contains: str = "") -> Received:
+        """Waits for the next message to `to` (whose subject contains the text) not returned before."""
+        deadline = time.monotonic() + MAIL_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                for index, received in enumerate(self._messages):
+                    if index in self._taken or to not in received.envelope_to:
+                        continue
+                    if subject_contains not in str(received.message["Subject"]):
+                        continue
+                    self._taken.add(index)
+                    return received
+            time.sleep(0.05)
+        pytest.fail(f"no mail to {to} with '{subject_contains}' in its subject within {MAIL_TIMEOUT_S} s")
+
+
 @pytest.fixture(scope="session")
-def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) that Gatehouse sends its mail to."""
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    box.port = port
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[Gatehouse]:
     binary = gatehouse_binary()
     if not binary.is_file():
         pytest.fail(
@@ -229,6 +315,11 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
     workdir = tmp_path_factory.mktemp("gatehouse")
     database = workdir / "gatehouse.db"
     env = child_env(f"sqlite://{database}")
+    # Open registration, with mail going over SMTP to the test's own server.
+    env["GATEHOUSE_SIGNUP__MODE"] = "open"
+    env["GATEHOUSE_MAIL__SMTP_URL"] = f"smtp://127.0.0.1:{mailbox.port}?tls=none"
+    env["GATEHOUSE_MAIL__FROM"] = MAIL_FROM
+    env["GATEHOUSE_MAIL__REPLY_TO"] = MAIL_REPLY_TO
 
     _run_cli(
         binary,
@@ -261,6 +352,22 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
     finally:
         _stop(process)
         log.close()
+
+
+def add_user(gatehouse: Gatehouse, username: str, email_address: str, name: str, password: str) -> None:
+    """Creates a user through the CLI, against the running server's database."""
+    _run_cli(
+        gatehouse.binary,
+        ["users", "add", username, "--email", email_address, "--name", name, "--password-stdin"],
+        gatehouse.env,
+        gatehouse.workdir,
+        stdin=password,
+    )
+
+
+def run_cli(gatehouse: Gatehouse, args: list[str]) -> None:
+    """Runs a `gatehouse` command against the running server's database; fails the test if it fails."""
+    _run_cli(gatehouse.binary, args, gatehouse.env, gatehouse.workdir)
 
 
 def _wait_healthy(server: Gatehouse) -> None:
