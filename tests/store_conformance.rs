@@ -6,7 +6,8 @@
 mod common;
 
 use gatehouse::domain::{
-    AuditEvent, AuditKind, Email, NewSession, NewUser, Role, SessionId, SessionToken, TokenHash, UserId, Username,
+    AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, SessionId,
+    SessionToken, TokenHash, UserId, Username,
 };
 use gatehouse::store::{AuditFilter, OneTimeToken, SharedStore, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -313,6 +314,101 @@ async fn settings_keep_the_first_value(store: SharedStore) {
     store.ping().await.unwrap();
 }
 
+async fn pending_accounts_are_activated_or_swept(store: SharedStore) {
+    let pending =
+        NewUser { email_verified: false, pending_until: Some(t0() + Duration::hours(24)), ..new_user("newbie", &[]) };
+    let user = store.create_account(pending, t0()).await.unwrap();
+    assert!(user.is_pending() && !user.email_verified);
+    let other =
+        NewUser { email_verified: false, pending_until: Some(t0() + Duration::hours(1)), ..new_user("late", &[]) };
+    store.create_account(other, t0()).await.unwrap();
+    store.activate_user(&user.id, &[Role::parse("viewer").unwrap()], t0()).await.unwrap();
+    let user = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert!(!user.is_pending() && user.email_verified && user.has_role("viewer"));
+    assert_eq!(store.delete_expired_account_records(t0() + Duration::hours(2)).await.unwrap(), 1);
+    assert!(store.user_by_login("late").await.unwrap().is_none(), "the unverified account was swept");
+    assert!(store.user_by_login("newbie").await.unwrap().is_some(), "the verified one stays");
+}
+
+async fn emails_are_changed_only_to_free_addresses(store: SharedStore) {
+    let alice = store.create_user(new_user("alice", &[]), t0()).await.unwrap();
+    store.create_user(new_user("bob", &[]), t0()).await.unwrap();
+    let taken = Email::parse("bob@example.com").unwrap();
+    assert!(matches!(store.set_verified_email(&alice.id, &taken, t0()).await, Err(StoreError::Conflict(_))));
+    let free = Email::parse("alice@new.example").unwrap();
+    store.set_verified_email(&alice.id, &free, t0()).await.unwrap();
+    store.set_display_name(&alice.id, "Alice N.", t0()).await.unwrap();
+    let alice = store.user_by_email(&free).await.unwrap().unwrap();
+    assert_eq!((alice.username.as_str(), alice.display_name.as_str()), ("alice", "Alice N."));
+}
+
+async fn invites_are_listed_taken_once_and_revoked(store: SharedStore) {
+    let email = Email::parse("guest@example.com").unwrap();
+    let (invite, token) =
+        Invite::new(email.clone(), vec![Role::parse("viewer").unwrap()], Some("cli".into()), t0(), Duration::days(7));
+    store.create_invite(&invite).await.unwrap();
+    let (second, _) = Invite::new(email, vec![], None, t0() + Duration::seconds(1), Duration::days(1));
+    store.create_invite(&second).await.unwrap();
+    assert_eq!(store.invite_by_token(&TokenHash::of(&token)).await.unwrap(), Some(invite.clone()));
+    assert_eq!(store.list_invites().await.unwrap().len(), 2);
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, hash) = (store.clone(), TokenHash::of(&token));
+            tokio::spawn(async move { store.take_invite(&hash).await.unwrap().is_some() })
+        })
+        .collect();
+    let mut winners = 0;
+    for racer in racers {
+        winners += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(winners, 1, "an invitation is used once");
+    assert!(store.revoke_invite(&second.id).await.unwrap());
+    assert!(!store.revoke_invite(&second.id).await.unwrap());
+    assert!(store.list_invites().await.unwrap().is_empty());
+}
+
+async fn email_challenges_replace_count_and_are_taken_once(store: SharedStore) {
+    let user = store.create_user(new_user("carol", &[]), t0()).await.unwrap();
+    let email = Email::parse("carol@new.example").unwrap();
+    let (first, _) = EmailChallenge::new(user.id.clone(), ChallengePurpose::EmailChange, email.clone(), t0());
+    store.create_email_challenge(&first).await.unwrap();
+    let (second, secrets) = EmailChallenge::new(user.id.clone(), ChallengePurpose::EmailChange, email, t0());
+    store.create_email_challenge(&second).await.unwrap();
+    assert!(store.email_challenge(&first.id).await.unwrap().is_none(), "a new challenge replaces the old one");
+    assert_eq!(store.email_challenge_by_link(&TokenHash::of(&secrets.link_token)).await.unwrap(), Some(second.clone()));
+    assert_eq!(store.record_email_challenge_attempt(&second.id).await.unwrap(), 1);
+    assert_eq!(store.record_email_challenge_attempt(&second.id).await.unwrap(), 2);
+    let latest = store.latest_email_challenge(&user.id, ChallengePurpose::EmailChange).await.unwrap().unwrap();
+    assert_eq!(latest.attempts, 2);
+    assert!(store.take_email_challenge(&second.id).await.unwrap());
+    assert!(!store.take_email_challenge(&second.id).await.unwrap());
+    let (third, _) =
+        EmailChallenge::new(user.id, ChallengePurpose::Registration, Email::parse("c@example.com").unwrap(), t0());
+    store.create_email_challenge(&third).await.unwrap();
+    assert_eq!(store.delete_expired_account_records(t0() + Duration::hours(1)).await.unwrap(), 1);
+}
+
+async fn imports_write_everything_or_nothing(store: SharedStore) {
+    let existing = store.create_user(new_user("dora", &["viewer"]), t0()).await.unwrap();
+    let quiet = |_: usize| {};
+    let creates = vec![new_user("eve", &["analyst"]), new_user("finn", &[])];
+    let mut dora = new_user("dora", &["admin"]);
+    dora.password_hash = None;
+    dora.display_name = "Dora Updated".into();
+    let counts = store.import_users(&creates, &[(existing.id.clone(), dora)], t0(), &quiet).await.unwrap();
+    assert_eq!((counts.created, counts.updated), (2, 1));
+    let dora = store.user_by_id(&existing.id).await.unwrap().unwrap();
+    assert_eq!(dora.display_name, "Dora Updated");
+    assert!(dora.has_role("admin") && !dora.has_role("viewer"));
+    assert_eq!(dora.password_hash, existing.password_hash, "no new hash keeps the old one");
+
+    // The second row breaks a rule: the first is not written either.
+    let broken = vec![new_user("gina", &[]), new_user("eve", &[])];
+    assert!(store.import_users(&broken, &[], t0(), &quiet).await.is_err());
+    assert!(store.user_by_login("gina").await.unwrap().is_none(), "nothing of a failed import is kept");
+    assert_eq!(store.count_users().await.unwrap(), 3);
+}
+
 /// Runs every listed test once per backend, each on its own fresh database.
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
@@ -358,6 +454,11 @@ backends!(
     one_time_tokens_are_single_use_and_expire,
     racing_consumers_use_a_token_once,
     settings_keep_the_first_value,
+    pending_accounts_are_activated_or_swept,
+    emails_are_changed_only_to_free_addresses,
+    invites_are_listed_taken_once_and_revoked,
+    email_challenges_replace_count_and_are_taken_once,
+    imports_write_everything_or_nothing,
 );
 
 #[tokio::test]

@@ -27,6 +27,18 @@ impl Accounts {
             return Ok(());
         }
         let Some(user) = self.store.user_by_login(login).await? else { return Ok(()) };
+        // The rest happens after the answer, so an existing account does not answer more slowly.
+        let accounts = self.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(err) = accounts.send_reset_link(user, &client).await {
+                tracing::error!(error = %err, "could not send a password-reset link");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_reset_link(&self, user: User, client: &ClientInfo) -> AccountResult<()> {
         let Some(email) = self.recoverable_address(&user) else { return Ok(()) };
         if self.limits.hit("recovery-mail", &user.id.0, MAILS_PER_ACCOUNT).await?.is_err() {
             return Ok(());
@@ -61,6 +73,17 @@ impl Accounts {
         self.limit("forgot", ip_key(client), REQUESTS_PER_IP).await?;
         let Ok(email) = Email::parse(email) else { return Ok(()) };
         let Some(user) = self.store.user_by_email(&email).await? else { return Ok(()) };
+        let accounts = self.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(err) = accounts.send_username(user, email, &client).await {
+                tracing::error!(error = %err, "could not send a username reminder");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_username(&self, user: User, email: Email, client: &ClientInfo) -> AccountResult<()> {
         if self.recoverable_address(&user).is_none()
             || self.limits.hit("recovery-mail", &user.id.0, MAILS_PER_ACCOUNT).await?.is_err()
         {

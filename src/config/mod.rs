@@ -396,4 +396,43 @@ mod tests {
         let config = Config::from_toml_str("[server]\npublic_url = \"https://apps.example.com\"\n").unwrap();
         assert!(config.public_is_https());
     }
+
+    #[test]
+    fn signup_and_mail_default_to_closed_and_the_outbox() {
+        let config = Config::from_toml_str("").unwrap();
+        assert_eq!(config.signup.mode, SignupMode::Closed);
+        assert!(config.signup.require_email_verification);
+        assert!(config.mail.smtp.is_none());
+        assert_eq!(config.password.reset_link_lifetime, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn signup_and_mail_problems_are_listed() {
+        let problems = Config::from_toml_str(
+            r#"
+            [signup]
+            mode = "sometimes"
+            invited_emails = ["not-an-address"]
+            pending_lifetime = "5m"
+            [mail]
+            smtp_url = "smtp://u:hunter2@mail.example.com?tls=none"
+            from = "not an address"
+            "#,
+        )
+        .unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in ["signup.mode", "signup.invited_emails", "signup.pending_lifetime", "mail.smtp_url", "mail.from"] {
+            assert!(keys.contains(&key), "{key} not reported: {problems:?}");
+        }
+        assert!(!format!("{problems:?}").contains("hunter2"), "the SMTP password never appears in messages");
+        let problems = Config::from_toml_str("[signup]\nallowed_email_domains = [\"corp.example\"]\n").unwrap_err();
+        assert_eq!(problems[0].key, "signup.allowed_email_domains", "domains only apply to open mode");
+    }
+
+    #[test]
+    fn invite_mode_always_verifies() {
+        let config =
+            Config::from_toml_str("[signup]\nmode = \"invite\"\nrequire_email_verification = false\n").unwrap();
+        assert!(config.signup.verification_required());
+    }
 }

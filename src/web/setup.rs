@@ -109,6 +109,7 @@ fn setup_page(
             name => values.name,
             email => values.email,
             min_length => state.config.password.min_length,
+            password_policy => crate::domain::password_policy::describe_policy(state.config.password.min_length),
             error => error,
         },
     );
