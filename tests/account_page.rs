@@ -309,3 +309,39 @@ async fn the_app_sees_a_new_name_and_address_at_once_even_with_the_session_cache
     browser.post_form("/_gatehouse/verify", &[("csrf_token", &csrf), ("id", &id), ("code", &code)]).await;
     assert_eq!(echoed_header(&browser.echo("/", &[]).await, "x-gatehouse-email"), ["judy@new.example"]);
 }
+
+#[tokio::test]
+async fn an_email_change_completes_only_in_the_browser_of_the_account_that_asked() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("kate", PASSWORD, &[]).await;
+    gatehouse.add_user("mallory", PASSWORD, &[]).await;
+    // Mallory asks to move her account to Kate's second address; Kate gets the message.
+    let mut mallory = gatehouse.signed_in("mallory", PASSWORD).await;
+    let csrf = mallory.csrf_token("/_gatehouse/account").await;
+    let fields = [("csrf_token", csrf.as_str()), ("email", "kate@second.example"), ("current_password", PASSWORD)];
+    mallory.post_form("/_gatehouse/account/email", &fields).await;
+    let mail = gatehouse.outbox().next("kate@second.example", "confirm_new_email").await;
+    assert!(!mail.text.contains("mallory"), "nothing the requester chose is mailed to an unproven address");
+    let token = mail.link_param("token");
+    // Kate clicks, signed out or signed in as herself: nothing changes.
+    for mut browser in [gatehouse.browser(), gatehouse.signed_in("kate", PASSWORD).await] {
+        let csrf = browser.csrf_token(&mail.link_path()).await;
+        let response = browser.post_form("/_gatehouse/verify", &[("csrf_token", &csrf), ("token", &token)]).await;
+        assert_eq!(response.status(), 403);
+    }
+    let user = gatehouse.store().user_by_login("mallory").await.unwrap().unwrap();
+    assert_eq!(user.email.unwrap().as_str(), "mallory@example.com");
+}
+
+#[tokio::test]
+async fn a_password_change_voids_reset_links_already_mailed() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("leo", PASSWORD, &[]).await;
+    forgot_password(&mut gatehouse.browser(), "leo").await;
+    let link = gatehouse.outbox().next("leo@example.com", "reset_password").await.link_path();
+    let mut browser = gatehouse.signed_in("leo", PASSWORD).await;
+    let csrf = browser.csrf_token("/_gatehouse/account").await;
+    let fields = [("csrf_token", csrf.as_str()), ("current_password", PASSWORD), ("new_password", NEW_PASSWORD)];
+    browser.post_form("/_gatehouse/account/password", &fields).await;
+    assert_eq!(gatehouse.browser().get(&link).await.status(), 403);
+}

@@ -95,7 +95,8 @@ async fn registration_is_verified_by_the_emailed_code_and_signs_in(gatehouse: &T
     let user = gatehouse.store().user_by_login("newbie").await.unwrap().unwrap();
     assert!(user.is_pending() && !user.email_verified);
     let html = browser.get(&verify_page).await.text().await.unwrap();
-    assert!(html.contains("newbie@example.com") && html.contains(r#"autocomplete="one-time-code""#), "{html}");
+    assert!(html.contains(r#"autocomplete="one-time-code""#), "{html}");
+    assert!(!html.contains("newbie@example.com"), "the page does not show the address (decoys could not)");
 
     let mail = gatehouse.outbox().next("newbie@example.com", "verify_email").await;
     assert!(mail.subject.contains(&mail.code()), "{}", mail.subject);
@@ -145,15 +146,39 @@ async fn a_taken_address_gets_the_same_answer_and_its_owner_a_notice(gatehouse: 
     let (taken_to, fresh_to) = (location(&taken), location(&fresh));
     assert_eq!(taken_to.len(), fresh_to.len());
     assert!(taken_to.starts_with("/_gatehouse/verify?id="));
-    // The made-up challenge behaves like a real one with a wrong code.
-    let page = browser.get(&taken_to).await;
-    assert_eq!(page.status(), 200);
-    let response = submit_code(&mut browser, &taken_to, "123456").await;
-    assert_eq!(response.status(), 422);
+    // The decoy behaves like a real challenge: the same page, the same answer to a wrong code, the same limit
+    // on new codes.
+    let mut fresh_browser = gatehouse.browser();
+    let page_of = |html: String| {
+        html.lines().filter(|l| !l.contains("csrf_token") && !l.contains("name=\"id\"")).collect::<Vec<_>>().join("\n")
+    };
+    let taken_page = page_of(browser.get(&taken_to).await.text().await.unwrap());
+    let fresh_page = page_of(fresh_browser.get(&fresh_to).await.text().await.unwrap());
+    assert_eq!(taken_page, fresh_page);
+    let taken_wrong = submit_code(&mut browser, &taken_to, "123456").await;
+    let fresh_wrong = submit_code(&mut fresh_browser, &fresh_to, "123456").await;
+    assert_eq!(taken_wrong.status(), fresh_wrong.status());
+    assert_eq!(page_of(taken_wrong.text().await.unwrap()), page_of(fresh_wrong.text().await.unwrap()));
+    for (browser, page) in [(&mut browser, &taken_to), (&mut fresh_browser, &fresh_to)] {
+        let token = browser.csrf_token(page).await;
+        let id = page.split("id=").nth(1).unwrap().to_owned();
+        let first = browser.post_form("/_gatehouse/verify/resend", &[("csrf_token", &token), ("id", &id)]).await;
+        assert_eq!(first.status(), 303);
+        let next = location(&first);
+        let next_id = next.split("id=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+        let second = browser.post_form("/_gatehouse/verify/resend", &[("csrf_token", &token), ("id", &next_id)]).await;
+        assert_eq!(second.status(), 429, "a second new code within a minute is refused, decoy or not");
+    }
 
     let notice = gatehouse.outbox().next("owner@example.com", "already_registered").await;
     assert!(notice.text.contains("owner"), "{}", notice.text);
     assert!(gatehouse.store().user_by_login("intruder").await.unwrap().is_none());
+    // A taken username is reported whatever the address, so that answer reveals nothing about addresses.
+    let with_taken_address = register(&mut gatehouse.browser(), "owner", "owner@example.com", PASSWORD).await;
+    let with_new_address = register(&mut gatehouse.browser(), "owner", "brand-new@example.com", PASSWORD).await;
+    assert_eq!((with_taken_address.status().as_u16(), with_new_address.status().as_u16()), (422, 422));
+    let kinds = audit_kinds(gatehouse, "owner").await;
+    assert!(kinds.contains(&AuditKind::RegistrationRefused), "{kinds:?}");
 }
 on_both!(taken_address, OPEN, a_taken_address_gets_the_same_answer_and_its_owner_a_notice);
 
@@ -202,7 +227,11 @@ async fn the_emailed_link_verifies_after_a_click_and_only_once() {
     let token = mail.link_param("token");
     let response = other_device.post_form("/_gatehouse/verify", &[("csrf_token", &csrf), ("token", &token)]).await;
     assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/_gatehouse/login?verified=1");
+    // The clicking browser is not signed in: it may not be the one that registered.
+    assert!(other_device.session_cookie().is_none());
     assert!(!gatehouse.store().user_by_login("linker").await.unwrap().unwrap().is_pending());
+    assert_eq!(other_device.sign_in("linker", PASSWORD, false).await.status(), 303);
     let again = other_device.post_form("/_gatehouse/verify", &[("csrf_token", &csrf), ("token", &token)]).await;
     assert_eq!(again.status(), 403);
 }
@@ -214,13 +243,10 @@ async fn codes_allow_five_guesses_and_resending_is_limited() {
     let verify_page = location(&register(&mut browser, "guesser", "guesser@example.com", PASSWORD).await);
     let code = gatehouse.outbox().next("guesser@example.com", "verify_email").await.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    for left in (0..5).rev() {
+    for _ in 0..5 {
         let response = submit_code(&mut browser, &verify_page, wrong).await;
         assert_eq!(response.status(), 422);
-        let html = response.text().await.unwrap();
-        if left > 0 {
-            assert!(html.contains(&format!("{left} attempt(s) left")), "{html}");
-        }
+        assert!(response.text().await.unwrap().contains("That code is not right"));
     }
     let response = submit_code(&mut browser, &verify_page, &code).await;
     assert_eq!(response.status(), 422, "after five wrong guesses even the right code is refused");
@@ -334,4 +360,25 @@ async fn registrations_are_limited_per_client() {
     }
     let response = register(&mut gatehouse.browser(), "user10", "u10@example.com", PASSWORD).await;
     assert_eq!(response.status(), 429);
+}
+
+#[tokio::test]
+async fn an_unproven_registration_does_not_hold_its_address() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    register(&mut gatehouse.browser(), "squatter", "victim@example.com", PASSWORD).await;
+    let mut victim = gatehouse.browser();
+    let verify_page = location(&register(&mut victim, "victim", "victim@example.com", PASSWORD).await);
+    assert!(gatehouse.store().user_by_login("squatter").await.unwrap().is_none(), "the unproven one is replaced");
+    // Two messages reach the address; only the code of the victim's registration works (the squatter's
+    // challenge went with its account).
+    let codes = [
+        gatehouse.outbox().next("victim@example.com", "verify_email").await.code(),
+        gatehouse.outbox().next("victim@example.com", "verify_email").await.code(),
+    ];
+    let mut statuses = Vec::new();
+    for code in &codes {
+        statuses.push(submit_code(&mut victim, &verify_page, code).await.status().as_u16());
+    }
+    assert!(statuses.contains(&303), "{statuses:?}");
+    assert!(!gatehouse.store().user_by_login("victim").await.unwrap().unwrap().is_pending());
 }

@@ -38,6 +38,7 @@ async fn fill(store: &SharedStore) -> SessionToken {
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
             email_verified: true,
             pending_until: None,
+            disabled: false,
         };
         ids.push(store.create_user(user, t0()).await.unwrap().id);
     }
@@ -76,7 +77,7 @@ async fn fill(store: &SharedStore) -> SessionToken {
     let (invite, _) =
         Invite::new(email.clone(), vec![Role::parse("viewer").unwrap()], Some("alice".into()), t0(), Duration::days(7));
     store.create_invite(&invite).await.unwrap();
-    let (challenge, _) = EmailChallenge::new(ids[0].clone(), ChallengePurpose::EmailChange, email, t0());
+    let (challenge, _) = EmailChallenge::new(Some(ids[0].clone()), ChallengePurpose::EmailChange, email, t0());
     store.create_email_challenge(&challenge).await.unwrap();
     token
 }

@@ -188,3 +188,43 @@ async fn invitations_from_the_cli_print_the_link_and_write_the_mail() {
     let output = cli.run(&["users", "invite", "not-an-address"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn updates_keep_what_the_file_does_not_have_and_disabled_accounts_stay_disabled() {
+    let cli = Cli::new();
+    let csv = "username,email,name,roles,disabled\nadmin,admin@example.com,The Admin,admin,false\ngone,gone@example.com,Left Us,,true\n";
+    let file = cli.write("users.csv", csv);
+    cli.ok(&["users", "import", &file, "--format", "csv"]);
+    // An htpasswd file has only names and hashes: --update sets the hash and keeps the rest.
+    let file = cli.write("users.htpasswd", &format!("admin:{}\n", bcrypt_2y(PASSWORD)));
+    cli.ok(&["users", "import", &file, "--format", "htpasswd", "--update"]);
+    let users = cli.users();
+    let admin = users.iter().find(|u| u["username"] == "admin").unwrap();
+    assert_eq!(admin["roles"], serde_json::json!(["admin"]));
+    assert_eq!(
+        (admin["email"].as_str(), admin["display_name"].as_str()),
+        (Some("admin@example.com"), Some("The Admin"))
+    );
+    assert_eq!(users.iter().find(|u| u["username"] == "gone").unwrap()["disabled"], true);
+    let server = cli.server().await;
+    assert_eq!(server.browser().sign_in("admin", PASSWORD, false).await.status(), 303);
+
+    // An export of it imports elsewhere with the disabled account still disabled.
+    let (exported, _) = cli.ok(&["users", "export", "--format", "csv"]);
+    let other = Cli::new();
+    let file = other.write("export.csv", &exported);
+    other.ok(&["users", "import", &file, "--format", "csv"]);
+    assert_eq!(other.users().iter().find(|u| u["username"] == "gone").unwrap()["disabled"], true);
+}
+
+#[tokio::test]
+async fn hashes_that_would_stall_the_server_are_refused() {
+    let cli = Cli::new();
+    let heavy = bcrypt::hash("x", 4).unwrap().replacen("$04$", "$20$", 1);
+    let file = cli.write("heavy.htpasswd", &format!("ok:{}\nheavy:{heavy}\n", bcrypt_2y(PASSWORD)));
+    let output = cli.run(&["users", "import", &file, "--format", "htpasswd"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("line 2") && stderr.contains("cost 20"), "{stderr}");
+    assert!(cli.users().is_empty());
+}

@@ -297,6 +297,7 @@ async fn bcrypt_hashes_from_streamlit_authenticator_work_and_are_upgraded() {
         password_hash: Some(bcrypt_hash.clone()),
         email_verified: true,
         pending_until: None,
+        disabled: false,
     };
     gatehouse.store().create_user(new, gatehouse.clock.now()).await.unwrap();
     let mut browser = gatehouse.browser();

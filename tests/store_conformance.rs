@@ -25,6 +25,7 @@ fn new_user(name: &str, roles: &[&str]) -> NewUser {
         password_hash: Some("$argon2id$placeholder".into()),
         email_verified: true,
         pending_until: None,
+        disabled: false,
     }
 }
 
@@ -370,22 +371,46 @@ async fn invites_are_listed_taken_once_and_revoked(store: SharedStore) {
 async fn email_challenges_replace_count_and_are_taken_once(store: SharedStore) {
     let user = store.create_user(new_user("carol", &[]), t0()).await.unwrap();
     let email = Email::parse("carol@new.example").unwrap();
-    let (first, _) = EmailChallenge::new(user.id.clone(), ChallengePurpose::EmailChange, email.clone(), t0());
+    let owner = Some(user.id.clone());
+    let (first, _) = EmailChallenge::new(owner.clone(), ChallengePurpose::EmailChange, email.clone(), t0());
     store.create_email_challenge(&first).await.unwrap();
-    let (second, secrets) = EmailChallenge::new(user.id.clone(), ChallengePurpose::EmailChange, email, t0());
+    let (second, secrets) = EmailChallenge::new(owner.clone(), ChallengePurpose::EmailChange, email.clone(), t0());
     store.create_email_challenge(&second).await.unwrap();
     assert!(store.email_challenge(&first.id).await.unwrap().is_none(), "a new challenge replaces the old one");
     assert_eq!(store.email_challenge_by_link(&TokenHash::of(&secrets.link_token)).await.unwrap(), Some(second.clone()));
-    assert_eq!(store.record_email_challenge_attempt(&second.id).await.unwrap(), 1);
-    assert_eq!(store.record_email_challenge_attempt(&second.id).await.unwrap(), 2);
+    assert_eq!(store.claim_code_attempt(&second.id, t0()).await.unwrap().unwrap().attempts, 1);
+    assert_eq!(store.claim_code_attempt(&second.id, t0()).await.unwrap().unwrap().attempts, 2);
     let latest = store.latest_email_challenge(&user.id, ChallengePurpose::EmailChange).await.unwrap().unwrap();
     assert_eq!(latest.attempts, 2);
-    assert!(store.take_email_challenge(&second.id).await.unwrap());
-    assert!(!store.take_email_challenge(&second.id).await.unwrap());
-    let (third, _) =
-        EmailChallenge::new(user.id, ChallengePurpose::Registration, Email::parse("c@example.com").unwrap(), t0());
-    store.create_email_challenge(&third).await.unwrap();
-    assert_eq!(store.delete_expired_account_records(t0() + Duration::hours(1)).await.unwrap(), 1);
+    assert!(!store.take_email_challenge(&second.id, t0() + Duration::hours(1)).await.unwrap(), "expired");
+    assert!(store.take_email_challenge(&second.id, t0()).await.unwrap());
+    assert!(!store.take_email_challenge(&second.id, t0()).await.unwrap());
+    // Decoys (no user) are stored and counted like real ones, and never replace each other.
+    let (decoy, _) = EmailChallenge::new(None, ChallengePurpose::Registration, email.clone(), t0());
+    store.create_email_challenge(&decoy).await.unwrap();
+    let (other_decoy, _) = EmailChallenge::new(None, ChallengePurpose::Registration, email, t0());
+    store.create_email_challenge(&other_decoy).await.unwrap();
+    assert!(store.claim_code_attempt(&decoy.id, t0()).await.unwrap().unwrap().is_decoy());
+    assert_eq!(store.delete_expired_account_records(t0() + Duration::hours(1)).await.unwrap(), 2);
+}
+
+async fn parallel_code_guesses_never_exceed_the_attempt_limit(store: SharedStore) {
+    let user = store.create_user(new_user("dan", &[]), t0()).await.unwrap();
+    let email = Email::parse("dan@example.com").unwrap();
+    let (challenge, _) = EmailChallenge::new(Some(user.id), ChallengePurpose::Registration, email, t0());
+    store.create_email_challenge(&challenge).await.unwrap();
+    let guesses: Vec<_> = (0..40)
+        .map(|_| {
+            let (store, id) = (store.clone(), challenge.id.clone());
+            tokio::spawn(async move { store.claim_code_attempt(&id, t0()).await.unwrap().is_some() })
+        })
+        .collect();
+    let mut claimed = 0;
+    for guess in guesses {
+        claimed += usize::from(guess.await.unwrap());
+    }
+    assert_eq!(claimed as i64, gatehouse::domain::email_challenge::MAX_CODE_ATTEMPTS);
+    assert!(store.claim_code_attempt(&challenge.id, t0()).await.unwrap().is_none());
 }
 
 async fn imports_write_everything_or_nothing(store: SharedStore) {
@@ -458,6 +483,7 @@ backends!(
     emails_are_changed_only_to_free_addresses,
     invites_are_listed_taken_once_and_revoked,
     email_challenges_replace_count_and_are_taken_once,
+    parallel_code_guesses_never_exceed_the_attempt_limit,
     imports_write_everything_or_nothing,
 );
 

@@ -20,9 +20,11 @@ CREATE TABLE invites (
 CREATE INDEX invites_by_email ON invites(email);
 
 -- One message proving an address: a 6-digit code and a link, both stored hashed, limited in attempts and time.
+-- A challenge without a user is a decoy: the answer to a registration (or email change) with an address that
+-- already has an account, which must look and behave exactly like a real one but can never complete.
 CREATE TABLE email_challenges (
     id          TEXT PRIMARY KEY NOT NULL,
-    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    user_id     TEXT REFERENCES users(id) ON DELETE CASCADE,
     purpose     TEXT NOT NULL,                     -- 'registration' or 'email_change'
     email       TEXT NOT NULL,                     -- the address being proven
     code_hash   TEXT NOT NULL,

@@ -115,7 +115,32 @@ impl Accounts {
     }
 }
 
-/// The client's IP, as the key of per-client limits.
-fn ip_key(client: &ClientInfo) -> &str {
-    client.ip.as_deref().unwrap_or("unknown")
+/// The key of per-client limits: the client's IPv4 address, or its IPv6 /64 (one subscriber usually holds a
+/// whole /64, so per-address keys would give them billions of allowances).
+fn ip_key(client: &ClientInfo) -> String {
+    match client.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(Ok(ip)) => ip.to_canonical().to_string(),
+        _ => "unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ip: &str) -> String {
+        ip_key(&ClientInfo { ip: Some(ip.to_owned()), user_agent: None })
+    }
+
+    #[test]
+    fn clients_are_limited_per_ipv4_address_and_per_ipv6_64() {
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
 }

@@ -45,13 +45,19 @@ impl Accounts {
         if user.email.as_ref() == Some(&email) {
             return Err(InvalidInput::new("That is already your email address.").into());
         }
+        let signup = &self.config.signup;
+        if signup.mode == crate::config::SignupMode::Open && !signup.domain_allowed(&email) {
+            let domains = signup.allowed_email_domains.join(", ");
+            return Err(InvalidInput::new(format!("Only addresses at {domains} can be used here.")).into());
+        }
         self.check_current_password(user, current_password).await?;
         let who = user.username.as_str();
         if self.store.user_by_email(&email).await?.is_some() {
-            // Not said on the page (it would tell who has an account); the code simply never arrives, and
-            // the verify page says why that can happen.
+            // Not said on the page (it would tell who has an account): a decoy challenge, whose code never
+            // arrives, answers like a real one.
+            let challenge_id = self.decoy_challenge(ChallengePurpose::EmailChange, &email).await?;
             self.audit(AuditKind::EmailChangeRequested, Some(who), who, client, "address_taken").await;
-            return Ok(EmailChangeRequest { challenge_id: crate::random::hex_token(16), email });
+            return Ok(EmailChangeRequest { challenge_id, email });
         }
         let challenge_id = self.send_challenge(user, ChallengePurpose::EmailChange, &email).await?;
         self.audit(AuditKind::EmailChangeRequested, Some(who), who, client, email.as_str()).await;
@@ -72,6 +78,8 @@ impl Accounts {
         check_new_password(new_password, self.config.password.min_length, user.username.as_str(), email)?;
         let hash = self.hash(new_password).await?;
         self.store.set_password_hash(&user.id, &hash, self.clock.now()).await?;
+        // A reset link still waiting in a mailbox must not undo this.
+        self.store.delete_one_time_tokens_for(super::recovery::RESET_PURPOSE, &user.id.0).await?;
         let ended = self.end_other_sessions(user, current_session).await?;
         let who = user.username.as_str();
         self.audit(AuditKind::PasswordChanged, Some(who), who, client, &format!("other_sessions_ended={ended}")).await;

@@ -21,7 +21,7 @@ const RESETS_PER_IP: Limit = Limit::per_hour(30);
 impl Accounts {
     /// Mails a reset link if `login` (username or email) names an active account with an address.
     pub async fn forgot_password(&self, login: &str, client: &ClientInfo) -> AccountResult<()> {
-        self.limit("forgot", ip_key(client), REQUESTS_PER_IP).await?;
+        self.limit("forgot", &ip_key(client), REQUESTS_PER_IP).await?;
         let login = login.trim();
         if login.is_empty() || login.len() > 254 {
             return Ok(());
@@ -70,7 +70,7 @@ impl Accounts {
 
     /// Mails the username to `email` if it belongs to an active account.
     pub async fn forgot_username(&self, email: &str, client: &ClientInfo) -> AccountResult<()> {
-        self.limit("forgot", ip_key(client), REQUESTS_PER_IP).await?;
+        self.limit("forgot", &ip_key(client), REQUESTS_PER_IP).await?;
         let Ok(email) = Email::parse(email) else { return Ok(()) };
         let Some(user) = self.store.user_by_email(&email).await? else { return Ok(()) };
         let accounts = self.clone();
@@ -102,7 +102,7 @@ impl Accounts {
 
     /// Sets a new password through a reset link: uses the link up, ends every session of the account.
     pub async fn reset_password(&self, token: &str, password: &str, client: &ClientInfo) -> AccountResult<User> {
-        self.limit("reset", ip_key(client), RESETS_PER_IP).await?;
+        self.limit("reset", &ip_key(client), RESETS_PER_IP).await?;
         let invalid =
             || AccountError::NotAllowed("This reset link is invalid, used or expired. Ask for a new one.".into());
         let (hash, user) = self.valid_reset_token(token).await?.ok_or_else(invalid)?;

@@ -108,16 +108,22 @@ impl Accounts {
             _ => {}
         }
         check_new_password(&form.password, self.config.password.min_length, username.as_str(), Some(email.as_str()))?;
-        self.limit("register", ip_key(client), REGISTRATIONS_PER_IP).await?;
+        self.limit("register", &ip_key(client), REGISTRATIONS_PER_IP).await?;
 
-        // Hashed before anything is looked up, so a taken address answers in the same time as a new one.
+        // Hashed before anything is looked up, so a taken address answers in about the same time as a new one.
         let hash = self.hash(&form.password).await?;
         let verify = signup.verification_required();
-        if let Some(owner) = self.store.user_by_email(&email).await? {
-            return self.address_taken(owner, email, verify).await;
-        }
+        // The username first: its answer ("taken") must not depend on whether the address has an account.
         if self.store.user_by_login(username.as_str()).await?.is_some() {
             return Err(InvalidInput::new("That username is taken. Please choose another.").into());
+        }
+        if let Some(owner) = self.store.user_by_email(&email).await? {
+            if !owner.is_pending() {
+                return self.address_taken(owner, email, verify, client).await;
+            }
+            // Nobody proved this address for the waiting registration: it must not hold the address hostage.
+            // The new registration replaces it (and has to prove the address in turn).
+            self.store.delete_user(&owner.id).await?;
         }
         let now = self.clock.now();
         let pending_until = verify.then(|| now + time::Duration::try_from(signup.pending_lifetime).unwrap_or_default());
@@ -129,6 +135,7 @@ impl Accounts {
             password_hash: Some(hash),
             email_verified: false,
             pending_until,
+            disabled: false,
         };
         let user = match self.store.create_account(new, now).await {
             Ok(user) => user,
@@ -138,7 +145,7 @@ impl Accounts {
             Err(StoreError::Conflict(_)) => {
                 // Someone registered the address a moment ago: the same answer as above.
                 let owner = self.store.user_by_email(&email).await?.ok_or(StoreError::NotFound)?;
-                return self.address_taken(owner, email, verify).await;
+                return self.address_taken(owner, email, verify, client).await;
             }
             Err(err) => return Err(err.into()),
         };
@@ -159,21 +166,30 @@ impl Accounts {
         Ok(RegistrationOutcome::SignedIn { token, session })
     }
 
-    /// The address already has an account: tell its owner by mail, and answer as if a code had been sent
-    /// (with a challenge id that exists nowhere, so the verify page behaves as for a real one).
+    /// The address already has an account: tell its owner by mail, and answer as if a code had been sent,
+    /// with a decoy challenge that the verify page treats exactly like a real one.
     async fn address_taken(
         &self,
         owner: crate::domain::User,
         email: Email,
         verify: bool,
+        client: &ClientInfo,
     ) -> AccountResult<RegistrationOutcome> {
         if !verify {
             return Err(InvalidInput::new("An account with this email address already exists. Sign in instead.").into());
         }
-        let context = minijinja::context! {
-            name => owner.name_for_display(), username => owner.username.as_str(), app_url => self.app_url(),
-        };
-        self.mailer.send("already_registered", &email, context);
-        Ok(RegistrationOutcome::VerifyEmail { challenge_id: crate::random::hex_token(16), email })
+        // Stored like a real challenge (one write), and audited like a registration (one write), so the answer
+        // costs about the same as for a new account.
+        let challenge_id = self.decoy_challenge(ChallengePurpose::Registration, &email).await?;
+        let name = owner.username.as_str();
+        self.audit(AuditKind::RegistrationRefused, None, name, client, "address_taken").await;
+        if self.limits.hit("mail-owner", email.as_str(), super::verification::MAILS_PER_UNPROVEN_ADDRESS).await?.is_ok()
+        {
+            let context = minijinja::context! {
+                name => owner.name_for_display(), username => name, app_url => self.app_url(),
+            };
+            self.mailer.send("already_registered", &email, context);
+        }
+        Ok(RegistrationOutcome::VerifyEmail { challenge_id, email })
     }
 }

@@ -38,21 +38,22 @@ impl FormThrottle {
         Self { store, clock }
     }
 
-    /// Counts one use of `action` by `key`, or says how long to wait if the limit is reached (the refused use
-    /// is not counted, so waiting as long as told is enough).
+    /// Counts one use of `action` by `key`, or says how long to wait. The use is counted first and the
+    /// decision made on the count the store returns, so concurrent uses cannot all slip under the limit.
+    /// Refused uses count too: a client that keeps trying stays refused until it pauses for `window`.
     pub async fn hit(&self, action: &str, key: &str, limit: Limit) -> Result<Result<(), Duration>, StoreError> {
         let key = format!("form:{action}:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32]);
         let now = self.clock.now();
-        if let Some(state) = self.store.throttle_state(&key).await? {
-            let since = now - state.last_failure_at;
-            if since < limit.window && state.failures >= limit.max {
-                return Ok(Err(limit.window - since));
-            }
-            if since < limit.min_gap {
-                return Ok(Err(limit.min_gap - since));
-            }
+        if limit.min_gap > Duration::ZERO
+            && let Some(state) = self.store.throttle_state(&key).await?
+            && now - state.last_failure_at < limit.min_gap
+        {
+            return Ok(Err(limit.min_gap - (now - state.last_failure_at)));
         }
-        self.store.record_throttle_failure(&key, now, limit.window).await?;
+        let state = self.store.record_throttle_failure(&key, now, limit.window).await?;
+        if state.failures > limit.max {
+            return Ok(Err(limit.window));
+        }
         Ok(Ok(()))
     }
 }

@@ -104,7 +104,45 @@ pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hashing(e.to_string()))
 }
 
+/// Highest costs a stored hash may ask for. Hashes come from imports too, and a hash that asks for 4 GiB of
+/// memory or bcrypt cost 31 would let anyone who types that user's name stall or abort the server.
+const MAX_BCRYPT_COST: u32 = 14;
+const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_ARGON2_TIME: u32 = 16;
+const MAX_ARGON2_LANES: u32 = 16;
+
+/// Whether verifying against `stored` costs a bounded amount of work; the error says what is too costly.
+pub fn check_hash_cost(stored: &str) -> Result<(), String> {
+    if is_bcrypt(stored) {
+        let cost =
+            stored.parse::<bcrypt::HashParts>().map(|parts| parts.get_cost()).map_err(|_| "is not a bcrypt hash")?;
+        return if cost <= MAX_BCRYPT_COST {
+            Ok(())
+        } else {
+            Err(format!("has bcrypt cost {cost}; at most {MAX_BCRYPT_COST} is accepted"))
+        };
+    }
+    let parsed = PasswordHash::new(stored).map_err(|_| "is not a PHC hash string")?;
+    let params = Params::try_from(&parsed).map_err(|_| "has invalid argon2 parameters")?;
+    if params.m_cost() > MAX_ARGON2_MEMORY_KIB
+        || params.t_cost() > MAX_ARGON2_TIME
+        || params.p_cost() > MAX_ARGON2_LANES
+    {
+        return Err(format!(
+            "asks for m={} t={} p={}; at most m={MAX_ARGON2_MEMORY_KIB} t={MAX_ARGON2_TIME} p={MAX_ARGON2_LANES} is accepted",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
+    Ok(())
+}
+
 pub fn verify_blocking(password: &str, stored: &str) -> Verification {
+    if let Err(problem) = check_hash_cost(stored) {
+        tracing::error!(problem, "a stored password hash is refused: it would cost too much to verify");
+        return Verification::Invalid;
+    }
     if is_bcrypt(stored) {
         // bcrypt only looks at the first 72 bytes; refuse longer passwords rather than accept a prefix.
         if password.len() > 72 {
@@ -206,5 +244,16 @@ mod tests {
         assert_eq!(verify_blocking("pw-123456", &weak), Verification::Valid { needs_rehash: true });
         assert_eq!(verify_blocking("pw", "not a hash"), Verification::Invalid);
         assert_eq!(verify_blocking("pw", ""), Verification::Invalid);
+    }
+
+    #[test]
+    fn hashes_that_would_cost_too_much_are_refused() {
+        let heavy_argon = "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(check_hash_cost(heavy_argon).is_err());
+        assert_eq!(verify_blocking("anything", heavy_argon), Verification::Invalid);
+        let heavy_bcrypt = bcrypt::hash("x", 4).unwrap().replacen("$04$", "$31$", 1);
+        assert!(check_hash_cost(&heavy_bcrypt).unwrap_err().contains("cost 31"));
+        assert!(check_hash_cost(&bcrypt::hash("x", 4).unwrap()).is_ok());
+        assert!(check_hash_cost(&hash_blocking("x").unwrap()).is_ok());
     }
 }

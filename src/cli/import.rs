@@ -40,7 +40,7 @@ pub async fn import(
         eprintln!("warning: {warning}");
     }
     let existing = store.list_users().await?;
-    let mut plan = plan(parsed.rows, &existing, update).map_err(located)?;
+    let mut plan = plan(parsed.rows, parsed.present, &existing, update).map_err(located)?;
     let verb = if dry_run { "would" } else { "will" };
     println!(
         "{verb} create {} user(s), update {}, skip {} that exist already{}",

@@ -116,6 +116,12 @@ pub(super) fn read_signup(r: &mut ConfigReader) -> SignupConfig {
     if mode != SignupMode::Open && !allowed_email_domains.is_empty() {
         r.problem("signup.allowed_email_domains", "only applies to signup.mode = \"open\"");
     }
+    if mode == SignupMode::Open && !allowed_email_domains.is_empty() && !require_email_verification {
+        r.problem(
+            "signup.allowed_email_domains",
+            "needs signup.require_email_verification = true: without it anyone can type an address at these domains",
+        );
+    }
     if mode != SignupMode::Invite && !invited_emails.is_empty() {
         r.problem("signup.invited_emails", "only applies to signup.mode = \"invite\"");
     }

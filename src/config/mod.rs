@@ -427,6 +427,8 @@ mod tests {
         assert!(!format!("{problems:?}").contains("hunter2"), "the SMTP password never appears in messages");
         let problems = Config::from_toml_str("[signup]\nallowed_email_domains = [\"corp.example\"]\n").unwrap_err();
         assert_eq!(problems[0].key, "signup.allowed_email_domains", "domains only apply to open mode");
+        let unverified = "[signup]\nmode = \"open\"\nallowed_email_domains = [\"corp.example\"]\nrequire_email_verification = false\n";
+        assert_eq!(Config::from_toml_str(unverified).unwrap_err()[0].key, "signup.allowed_email_domains");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub enum AuditKind {
     UserDeleted,
     SetupCompleted,
     Registered,
+    RegistrationRefused,
     EmailVerified,
     EmailChangeRequested,
     EmailChanged,
@@ -37,7 +38,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignOut,
@@ -51,6 +52,7 @@ impl AuditKind {
         AuditKind::UserDeleted,
         AuditKind::SetupCompleted,
         AuditKind::Registered,
+        AuditKind::RegistrationRefused,
         AuditKind::EmailVerified,
         AuditKind::EmailChangeRequested,
         AuditKind::EmailChanged,
@@ -78,6 +80,7 @@ impl AuditKind {
             AuditKind::UserDeleted => "user_deleted",
             AuditKind::SetupCompleted => "setup_completed",
             AuditKind::Registered => "registered",
+            AuditKind::RegistrationRefused => "registration_refused",
             AuditKind::EmailVerified => "email_verified",
             AuditKind::EmailChangeRequested => "email_change_requested",
             AuditKind::EmailChanged => "email_changed",

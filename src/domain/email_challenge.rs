@@ -41,7 +41,9 @@ impl ChallengePurpose {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailChallenge {
     pub id: String,
-    pub user_id: UserId,
+    /// `None` for a decoy (see `accounts::registration`): it counts attempts and expires like a real
+    /// challenge, but nothing is mailed for it and it never completes.
+    pub user_id: Option<UserId>,
     pub purpose: ChallengePurpose,
     pub email: Email,
     pub code_hash: String,
@@ -59,7 +61,7 @@ pub struct ChallengeSecrets {
 
 impl EmailChallenge {
     pub fn new(
-        user_id: UserId,
+        user_id: Option<UserId>,
         purpose: ChallengePurpose,
         email: Email,
         now: OffsetDateTime,
@@ -86,6 +88,10 @@ impl EmailChallenge {
         now < self.expires_at && self.attempts < MAX_CODE_ATTEMPTS
     }
 
+    pub fn is_decoy(&self) -> bool {
+        self.user_id.is_none()
+    }
+
     /// Compares a typed code in constant time. Spaces and dashes people add when copying are ignored.
     pub fn code_matches(&self, typed: &str) -> bool {
         let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
@@ -106,7 +112,7 @@ mod tests {
 
     fn challenge() -> (EmailChallenge, ChallengeSecrets) {
         EmailChallenge::new(
-            UserId("u1".into()),
+            Some(UserId("u1".into())),
             ChallengePurpose::Registration,
             Email::parse("a@example.com").unwrap(),
             OffsetDateTime::UNIX_EPOCH,

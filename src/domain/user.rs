@@ -196,12 +196,23 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     pub email_verified: bool,
     pub pending_until: Option<OffsetDateTime>,
+    /// Created disabled (imports of accounts that were disabled where they come from).
+    pub disabled: bool,
 }
 
 impl NewUser {
     /// An account made by an administrator (CLI, setup, admin console): active at once, its email trusted.
     pub fn by_admin(username: Username, email: Option<Email>, display_name: String, roles: Vec<Role>) -> Self {
-        Self { username, email, display_name, roles, password_hash: None, email_verified: true, pending_until: None }
+        Self {
+            username,
+            email,
+            display_name,
+            roles,
+            password_hash: None,
+            email_verified: true,
+            pending_until: None,
+            disabled: false,
+        }
     }
 }
 

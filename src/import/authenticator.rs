@@ -5,7 +5,7 @@
 
 use serde_yaml_ng::Value;
 
-use super::{ImportProblem, Parsed, row};
+use super::{ImportProblem, Parsed, Present, row};
 
 pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
     let document: Value = serde_yaml_ng::from_str(text)
@@ -14,7 +14,8 @@ pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
         document.get("credentials").and_then(|c| c.get("usernames")).and_then(Value::as_mapping).ok_or_else(|| {
             ImportProblem::new(1, "no credentials.usernames section (is this streamlit-authenticator's config.yaml?)")
         })?;
-    let mut parsed = Parsed::default();
+    let present = Present { email: true, name: true, roles: true, disabled: false };
+    let mut parsed = Parsed { present, ..Parsed::default() };
     for (key, fields) in users {
         let username = scalar(key).unwrap_or_default();
         let line = key_line(text, &username);

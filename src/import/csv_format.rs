@@ -1,13 +1,13 @@
 //! CSV with a header row. `username` is required; `email`, `name`, `roles` (separated by `;`, `|`, `,` or
-//! spaces), `password_hash` and `password` (plaintext) are optional. The status columns that `users export`
-//! writes (`disabled`, `email_verified`, `created_at`, `last_login_at`, `login_count`) are accepted and
-//! ignored, so an export can be imported elsewhere; any other column is refused, since it would otherwise
-//! be silently lost.
+//! spaces), `password_hash` and `password` (plaintext) and `disabled` (`true`/`false`) are optional. The
+//! other status columns that `users export` writes (`email_verified`, `created_at`, `last_login_at`,
+//! `login_count`) are accepted and ignored, so an export can be imported elsewhere (disabled accounts stay
+//! disabled); any other column is refused, since it would otherwise be silently lost.
 
-use super::{ImportProblem, Parsed, row};
+use super::{ImportProblem, Parsed, Present, row};
 
-const KNOWN: [&str; 6] = ["username", "email", "name", "roles", "password_hash", "password"];
-const IGNORED: [&str; 5] = ["disabled", "email_verified", "created_at", "last_login_at", "login_count"];
+const KNOWN: [&str; 7] = ["username", "email", "name", "roles", "password_hash", "password", "disabled"];
+const IGNORED: [&str; 4] = ["email_verified", "created_at", "last_login_at", "login_count"];
 
 pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
@@ -28,8 +28,14 @@ pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
     let column = |name: &str| headers.iter().position(|h| h == name);
     let username_at = column("username").ok_or_else(|| ImportProblem::new(1, "the header has no 'username' column"))?;
     let (email_at, name_at, roles_at) = (column("email"), column("name"), column("roles"));
-    let (hash_at, plain_at) = (column("password_hash"), column("password"));
-    let mut parsed = Parsed::default();
+    let (hash_at, plain_at, disabled_at) = (column("password_hash"), column("password"), column("disabled"));
+    let present = Present {
+        email: email_at.is_some(),
+        name: name_at.is_some(),
+        roles: roles_at.is_some(),
+        disabled: disabled_at.is_some(),
+    };
+    let mut parsed = Parsed { present, ..Parsed::default() };
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
@@ -49,8 +55,15 @@ pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
             return Err(ImportProblem::new(line, "password_hash is not a bcrypt or argon2 hash"));
         }
         let password = if hash.is_empty() { plain } else { hash };
+        let disabled = match get(disabled_at).to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" => false,
+            "true" | "1" | "yes" => true,
+            other => return Err(ImportProblem::new(line, format!("disabled is '{other}'; use true or false"))),
+        };
         let email = Some(get(email_at));
-        parsed.rows.push(row(line, record.get(username_at).unwrap_or(""), email, get(name_at), &roles, password)?);
+        let mut imported = row(line, record.get(username_at).unwrap_or(""), email, get(name_at), &roles, password)?;
+        imported.disabled = disabled;
+        parsed.rows.push(imported);
     }
     Ok(parsed)
 }

@@ -1,10 +1,10 @@
 //! Apache `htpasswd` files: `username:hash` per line, `#` comments. Only bcrypt (`htpasswd -B`) can be
 //! verified, so other hash kinds stop the import at their line.
 
-use super::{ImportProblem, Parsed, row};
+use super::{ImportProblem, Parsed, Present, row};
 
 pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
-    let mut parsed = Parsed::default();
+    let mut parsed = Parsed { present: Present::default(), ..Parsed::default() };
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         let line = line.trim();

@@ -54,6 +54,17 @@ pub struct ImportRow {
     pub display_name: String,
     pub roles: Vec<Role>,
     pub password: Password,
+    pub disabled: bool,
+}
+
+/// Which fields a file has at all (by format, or by the CSV header). `--update` changes only those: an
+/// htpasswd file, which has no addresses, names or roles, must not wipe them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Present {
+    pub email: bool,
+    pub name: bool,
+    pub roles: bool,
+    pub disabled: bool,
 }
 
 /// A row that cannot be imported; the whole import stops.
@@ -74,6 +85,7 @@ impl ImportProblem {
 #[derive(Debug, Default)]
 pub struct Parsed {
     pub rows: Vec<ImportRow>,
+    pub present: Present,
     pub warnings: Vec<String>,
 }
 
@@ -91,13 +103,20 @@ pub fn parse(format: ImportFormat, text: &str) -> Result<Parsed, ImportProblem> 
             "{plain} password(s) in the file are plaintext; they will be hashed (argon2id). Delete the file afterwards."
         ));
     }
-    Ok(Parsed { rows: parsed.rows, warnings })
+    Ok(Parsed { warnings, ..parsed })
 }
 
 /// Reads a password field: a hash Gatehouse can verify is kept, anything that looks like another kind of
 /// hash is refused (it could never be verified), anything else is plaintext.
 pub fn classify_password(raw: &str) -> Result<Password, String> {
-    let raw = raw.trim();
+    let password = classify_shape(raw.trim())?;
+    if let Password::Hash(hash) = &password {
+        crate::auth::password::check_hash_cost(hash)?;
+    }
+    Ok(password)
+}
+
+fn classify_shape(raw: &str) -> Result<Password, String> {
     if raw.is_empty() {
         return Ok(Password::None);
     }
@@ -142,7 +161,7 @@ pub(crate) fn row(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| problem(e.0))?;
     let password = classify_password(password).map_err(|e| problem(format!("the password of '{username}' {e}")))?;
-    Ok(ImportRow { line, username, email, display_name, roles, password })
+    Ok(ImportRow { line, username, email, display_name, roles, password, disabled: false })
 }
 
 /// What an import will do.
@@ -155,15 +174,19 @@ pub struct Plan {
 }
 
 /// Decides, for every row, create, update or skip, and refuses files that would break a rule: the same
-/// username or address twice, or an address that belongs to another existing user.
-pub fn plan(rows: Vec<ImportRow>, existing: &[User], update: bool) -> Result<Plan, ImportProblem> {
+/// username or address twice, or an address that belongs to another existing user. An update keeps what
+/// the file does not have (see [`Present`]), and the password when the row has none.
+pub fn plan(rows: Vec<ImportRow>, present: Present, existing: &[User], update: bool) -> Result<Plan, ImportProblem> {
     let by_name: HashMap<&str, &User> = existing.iter().map(|u| (u.username.as_str(), u)).collect();
     let email_owner: HashMap<&str, &str> =
         existing.iter().filter_map(|u| u.email.as_ref().map(|e| (e.as_str(), u.username.as_str()))).collect();
     let mut names = HashSet::new();
     let mut emails = HashMap::new();
     let mut plan = Plan::default();
-    for row in rows {
+    for mut row in rows {
+        if let Some(user) = by_name.get(row.username.as_str()).filter(|_| update) {
+            keep_absent_fields(&mut row, present, user);
+        }
         if !names.insert(row.username.as_str().to_owned()) {
             return Err(ImportProblem::new(row.line, format!("'{}' appears twice in the file", row.username)));
         }
@@ -183,6 +206,21 @@ pub fn plan(rows: Vec<ImportRow>, existing: &[User], update: bool) -> Result<Pla
         }
     }
     Ok(plan)
+}
+
+fn keep_absent_fields(row: &mut ImportRow, present: Present, user: &User) {
+    if !present.email {
+        row.email = user.email.clone();
+    }
+    if !present.name {
+        row.display_name = user.display_name.clone();
+    }
+    if !present.roles {
+        row.roles = user.roles.clone();
+    }
+    if !present.disabled {
+        row.disabled = user.disabled;
+    }
 }
 
 /// Hashes the plaintext passwords of `rows` on every core; `progress` is told how many are done.
@@ -225,7 +263,12 @@ impl ImportRow {
             Password::Plain(_) => unreachable!("plaintext is hashed before rows are stored"),
             Password::None => None,
         };
-        NewUser { password_hash, ..NewUser::by_admin(self.username, self.email, self.display_name, self.roles) }
+        let disabled = self.disabled;
+        NewUser {
+            password_hash,
+            disabled,
+            ..NewUser::by_admin(self.username, self.email, self.display_name, self.roles)
+        }
     }
 }
 
@@ -251,10 +294,11 @@ mod tests {
 
     #[test]
     fn plans_refuse_duplicates_and_stolen_addresses() {
+        let all = Present { email: true, name: true, roles: true, disabled: true };
         let rows = vec![row_named(1, "a", "a@example.com"), row_named(2, "A", "b@example.com")];
-        assert_eq!(plan(rows, &[], false).unwrap_err().line, 2);
+        assert_eq!(plan(rows, all, &[], false).unwrap_err().line, 2);
         let rows = vec![row_named(1, "a", "x@example.com"), row_named(5, "b", "X@example.com")];
-        let err = plan(rows, &[], false).unwrap_err();
+        let err = plan(rows, all, &[], false).unwrap_err();
         assert_eq!((err.line, err.message.as_str()), (5, "x@example.com is also used on line 1"));
     }
 }

@@ -1,7 +1,7 @@
 //! Streamlit `secrets.toml` with a `[passwords]` table (`username = "password"`), the pattern Streamlit's
 //! own documentation shows for simple password protection. The values are usually plaintext.
 
-use super::{ImportProblem, Parsed, row};
+use super::{ImportProblem, Parsed, Present, row};
 
 pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
     let document: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -12,7 +12,7 @@ pub fn parse(text: &str) -> Result<Parsed, ImportProblem> {
         return Err(ImportProblem::new(1, "no [passwords] table in the file"));
     };
     let table = passwords.as_table().ok_or_else(|| ImportProblem::new(1, "'passwords' is not a table"))?;
-    let mut parsed = Parsed::default();
+    let mut parsed = Parsed { present: Present::default(), ..Parsed::default() };
     for (username, value) in table {
         let line = key_line(text, username);
         let password = value

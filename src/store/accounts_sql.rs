@@ -51,6 +51,7 @@ macro_rules! account_store {
         where
             for<'r> &'r str: sqlx::ColumnIndex<R>,
             for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
             for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
         {
             let corrupt = |what: &str| StoreError::Database(format!("stored email challenge has an invalid {what}"));
@@ -58,7 +59,7 @@ macro_rules! account_store {
             let email: String = row.try_get("email").map_err(db_error)?;
             Ok(EmailChallenge {
                 id: row.try_get("id").map_err(db_error)?,
-                user_id: UserId(row.try_get("user_id").map_err(db_error)?),
+                user_id: row.try_get::<Option<String>, _>("user_id").map_err(db_error)?.map(UserId),
                 purpose: ChallengePurpose::parse(&purpose).ok_or_else(|| corrupt("purpose"))?,
                 email: Email::parse(&email).map_err(|_| corrupt("email"))?,
                 code_hash: row.try_get("code_hash").map_err(db_error)?,
@@ -95,13 +96,14 @@ macro_rules! account_store {
             sqlx::query(
                 "INSERT INTO users (id, username, email, display_name, password_hash, disabled, email_verified, \
                  pending_until, created_at, updated_at, login_count) \
-                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, 0)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
             )
             .bind(&id.0)
             .bind(user.username.as_str())
             .bind(user.email.as_ref().map(|e| e.as_str()))
             .bind(&user.display_name)
             .bind(&user.password_hash)
+            .bind(user.disabled)
             .bind(user.email_verified)
             .bind(user.pending_until.map(unix))
             .bind(unix(now))
@@ -187,12 +189,13 @@ macro_rules! account_store {
                 for (id, user) in updates {
                     let result = sqlx::query(
                         "UPDATE users SET email = $1, display_name = $2, password_hash = COALESCE($3, password_hash), \
-                         email_verified = $4, updated_at = $5 WHERE id = $6",
+                         email_verified = $4, disabled = $5, updated_at = $6 WHERE id = $7",
                     )
                     .bind(user.email.as_ref().map(|e| e.as_str()))
                     .bind(&user.display_name)
                     .bind(&user.password_hash)
                     .bind(user.email_verified)
+                    .bind(user.disabled)
                     .bind(unix(now))
                     .bind(&id.0)
                     .execute(&mut *tx)
@@ -259,7 +262,7 @@ macro_rules! account_store {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 // One open challenge per account and purpose: a new message makes the older ones useless.
                 sqlx::query("DELETE FROM email_challenges WHERE user_id = $1 AND purpose = $2")
-                    .bind(&challenge.user_id.0)
+                    .bind(challenge.user_id.as_ref().map(|u| u.0.as_str()))
                     .bind(challenge.purpose.as_str())
                     .execute(&mut *tx)
                     .await
@@ -269,7 +272,7 @@ macro_rules! account_store {
                      created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&challenge.id)
-                .bind(&challenge.user_id.0)
+                .bind(challenge.user_id.as_ref().map(|u| u.0.as_str()))
                 .bind(challenge.purpose.as_str())
                 .bind(challenge.email.as_str())
                 .bind(&challenge.code_hash)
@@ -313,20 +316,26 @@ macro_rules! account_store {
                 row.as_ref().map(challenge_from_row).transpose()
             }
 
-            async fn record_email_challenge_attempt(&self, id: &str) -> StoreResult<i64> {
-                let attempts: Option<i64> = sqlx::query_scalar(
-                    "UPDATE email_challenges SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-                attempts.ok_or(StoreError::NotFound)
+            async fn claim_code_attempt(&self, id: &str, now: OffsetDateTime) -> StoreResult<Option<EmailChallenge>> {
+                // One statement: of any number of concurrent guesses, at most MAX_CODE_ATTEMPTS get a row.
+                let sql = format!(
+                    "UPDATE email_challenges SET attempts = attempts + 1 \
+                     WHERE id = $1 AND attempts < $2 AND expires_at > $3 RETURNING {CHALLENGE_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .bind(crate::domain::email_challenge::MAX_CODE_ATTEMPTS)
+                    .bind(unix(now))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.as_ref().map(challenge_from_row).transpose()
             }
 
-            async fn take_email_challenge(&self, id: &str) -> StoreResult<bool> {
-                let result = sqlx::query("DELETE FROM email_challenges WHERE id = $1")
+            async fn take_email_challenge(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
+                let result = sqlx::query("DELETE FROM email_challenges WHERE id = $1 AND expires_at > $2")
                     .bind(id)
+                    .bind(unix(now))
                     .execute(&self.pool)
                     .await
                     .map_err(db_error)?;

@@ -174,10 +174,11 @@ pub trait AccountStore: Send + Sync {
         user_id: &UserId,
         purpose: ChallengePurpose,
     ) -> StoreResult<Option<EmailChallenge>>;
-    /// Counts a wrong code; returns the attempts made so far.
-    async fn record_email_challenge_attempt(&self, id: &str) -> StoreResult<i64>;
-    /// Uses a challenge up; of two racing callers only one gets `true`.
-    async fn take_email_challenge(&self, id: &str) -> StoreResult<bool>;
+    /// Counts one code attempt, atomically, if the challenge is open (unexpired, attempts left), and returns
+    /// it; `None` when it is unknown or closed. Concurrent guesses can never exceed the attempt limit.
+    async fn claim_code_attempt(&self, id: &str, now: OffsetDateTime) -> StoreResult<Option<EmailChallenge>>;
+    /// Uses an unexpired challenge up; of two racing callers only one gets `true`.
+    async fn take_email_challenge(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool>;
     /// The one-time token with this hash and purpose, expired or not, without using it up.
     async fn one_time_token(&self, purpose: &str, hash: &TokenHash) -> StoreResult<Option<OneTimeToken>>;
     /// Deletes the one-time tokens of one purpose for one subject (e.g. every reset link of a user).

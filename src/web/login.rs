@@ -20,6 +20,7 @@ pub struct LoginQuery {
     rd: Option<String>,
     signed_out: Option<String>,
     reset: Option<String>,
+    verified: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +70,9 @@ pub async fn show(
     if current_session(&state, &headers).await?.is_some() {
         return Ok(Redirect::to(&rd).into_response());
     }
-    let notice = if query.reset.is_some() {
+    let notice = if query.verified.is_some() {
+        Some("Your email address is confirmed. Sign in to continue.")
+    } else if query.reset.is_some() {
         Some("Your password was changed and every session was ended. Sign in with the new password.")
     } else {
         query.signed_out.is_some().then_some("You have been signed out.")

@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::error::ErrorReply;
-use super::extract::{client_info, verify_csrf};
+use super::extract::{client_info, current_session, verify_csrf};
 use super::form::HtmlForm;
 use super::pages::{form_page, form_problem, signed_in};
 use crate::accounts::{Registration, RegistrationOutcome, Verified};
@@ -160,14 +160,11 @@ async fn verify_page(
     status: StatusCode,
     view: VerifyView<'_>,
 ) -> Result<Response, ErrorReply> {
-    let email = match view.id.is_empty() {
-        true => None,
-        false => state.accounts.challenge_email(view.id).await.map_err(|_| ErrorReply::database_unavailable())?,
-    };
+    // The address is not shown: for a decoy challenge it would have to be, too, and the page must not tell
+    // the two apart.
     let context = minijinja::context! {
         id => view.id,
         token => view.token,
-        email => email.map(|e| e.to_string()),
         notice => view.notice,
         error => view.error,
     };
@@ -199,15 +196,20 @@ pub async fn submit_verify(
 ) -> Result<Response, ErrorReply> {
     verify_csrf(&state, &headers, &form.csrf_token)?;
     let client = client_info(&state, peer, &headers);
+    let account = current_session(&state, &headers).await?.map(|auth| auth.user.id.clone());
     let result = if form.token.is_empty() {
-        state.accounts.verify_code(&form.id, &form.code, &client).await
+        state.accounts.verify_code(&form.id, &form.code, &client, account.as_ref()).await
     } else {
-        state.accounts.verify_link(&form.token, &client).await
+        state.accounts.verify_link(&form.token, &client, account.as_ref()).await
     };
     match result {
         Ok(Verified::Registered { user, token, session }) => {
             tracing::info!(user = %user.username, "email verified; registration complete");
             signed_in(&state, &token, &session, "/")
+        }
+        Ok(Verified::RegistrationConfirmed { user }) => {
+            tracing::info!(user = %user.username, "email verified through the link; registration complete");
+            Ok(Redirect::to("/_gatehouse/login?verified=1").into_response())
         }
         Ok(Verified::EmailChanged { .. }) => Ok(Redirect::to("/_gatehouse/account?done=email").into_response()),
         Err(err) => {
@@ -220,11 +222,13 @@ pub async fn submit_verify(
 
 pub async fn resend(
     State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     HtmlForm(form): HtmlForm<ResendForm>,
 ) -> Result<Response, ErrorReply> {
     verify_csrf(&state, &headers, &form.csrf_token)?;
-    match state.accounts.resend(&form.id).await {
+    let client = client_info(&state, peer, &headers);
+    match state.accounts.resend(&form.id, &client).await {
         Ok(id) => Ok(Redirect::to(&format!("/_gatehouse/verify?id={id}&resent=1")).into_response()),
         Err(err) => {
             let problem = form_problem(err)?;

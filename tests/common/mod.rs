@@ -165,6 +165,7 @@ impl TestGatehouse {
             password_hash: Some(hash_blocking(password).unwrap()),
             email_verified: true,
             pending_until: None,
+            disabled: false,
         };
         self.store().create_user(new, self.clock.now()).await.unwrap()
     }
