@@ -122,3 +122,54 @@ async fn deliver_queued(transport: Arc<Transport>, mut receiver: mpsc::Receiver<
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn mailer(toml: &str) -> Mailer {
+        Mailer::without_delivery_task(&Config::from_toml_str(toml).unwrap().mail).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_server_is_retried_then_reported_without_the_secret() {
+        // Port 9 on loopback: nothing listens, so every attempt is refused at once; the clock is paused, so
+        // the backoff (1 s, 5 s, 30 s) passes without waiting.
+        let mailer = mailer("[mail]\nsmtp_url = \"smtp://127.0.0.1:9?tls=none\"\n");
+        assert!(mailer.uses_smtp());
+        let to = Email::parse("someone@example.com").unwrap();
+        let secret = "link-token-that-must-not-leak";
+        let started = tokio::time::Instant::now();
+        let context = minijinja::context! { link => format!("http://x/reset?token={secret}"), minutes => 30, app_url => "http://x/", name => "n", username => "u" };
+        let err = mailer.send_now("reset_password", &to, context).await.unwrap_err().to_string();
+        assert!(!err.contains(secret), "{err}");
+        assert!(started.elapsed() >= std::time::Duration::from_secs(36), "three retries with backoff");
+    }
+
+    #[tokio::test]
+    async fn the_outbox_gets_complete_private_messages() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = mailer(&format!(
+            "[mail]\noutbox = \"{}\"\nfrom = \"Apps <apps@example.com>\"\nreply_to = \"help@example.com\"\n",
+            dir.path().display()
+        ));
+        let to = Email::parse("someone@example.com").unwrap();
+        let context = minijinja::context! { username => "someone", app_url => "http://x/" };
+        mailer.send_now("username_reminder", &to, context).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "no partial file is left: {files:?}");
+        let eml = std::fs::read_to_string(&files[0]).unwrap();
+        for header in [
+            "From: Apps <apps@example.com>",
+            "Reply-To: help@example.com",
+            "To: someone@example.com",
+            "Message-ID: <",
+            "multipart/alternative",
+        ] {
+            assert!(eml.contains(header), "{header} missing in {eml}");
+        }
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
