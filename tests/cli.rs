@@ -1,53 +1,13 @@
 //! The `gatehouse` command line, run as a real process: user management, hashing, migrations and
 //! configuration checking, with their exit codes (0 ok, 1 failure, 2 bad usage or configuration).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
+
+use common::cli::Cli;
 
 use gatehouse::auth::password::{Verification, verify_blocking};
-
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn db_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("cli.db").display())
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("GATEHOUSE_CONFIG")
-            .env("GATEHOUSE_DATABASE__URL", self.db_url())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let output = self.run(args, stdin);
-        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args, None)).unwrap()
-    }
-}
 
 fn exit_code(output: &Output) -> i32 {
     output.status.code().unwrap()

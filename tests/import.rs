@@ -4,57 +4,15 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
 use common::TestGatehouse;
+use common::cli::Cli;
 use common::upstream::start_echo_upstream;
 
 const PASSWORD: &str = "correct horse battery";
 
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn db_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("import.db").display())
-    }
-
-    fn write(&self, name: &str, content: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content).unwrap();
-        path.display().to_string()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("GATEHOUSE_CONFIG")
-            .env("GATEHOUSE_DATABASE__URL", self.db_url())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let output = self.run(args);
-        let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-        assert!(output.status.success(), "{args:?} failed:\n{stdout}\n{stderr}");
-        (stdout, stderr)
-    }
-
-    fn users(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str::<Vec<serde_json::Value>>(&self.ok(&["users", "list", "--json"]).0).unwrap()
-    }
-
-    /// A server on the same database; sign-ins prove the imported passwords work.
-    async fn server(&self) -> TestGatehouse {
-        TestGatehouse::start_on(Some(self.db_url()), Some(start_echo_upstream().await), "").await
-    }
+/// A server on the CLI's database; sign-ins prove the imported passwords work.
+async fn server(cli: &Cli) -> TestGatehouse {
+    TestGatehouse::start_on(Some(cli.db_url()), Some(start_echo_upstream().await), "").await
 }
 
 fn bcrypt_2y(password: &str) -> String {
@@ -68,9 +26,9 @@ async fn htpasswd_users_sign_in_with_their_old_passwords_and_get_argon2id() {
         "users.htpasswd",
         &format!("# exported\nalice:{}\nbob:{}\n", bcrypt_2y(PASSWORD), bcrypt_2y("other one")),
     );
-    let (stdout, _) = cli.ok(&["users", "import", &file, "--format", "htpasswd"]);
+    let stdout = cli.ok(&["users", "import", &file, "--format", "htpasswd"], None);
     assert!(stdout.contains("imported: 2 created"), "{stdout}");
-    let server = cli.server().await;
+    let server = server(&cli).await;
     assert_eq!(server.browser().sign_in("alice", PASSWORD, false).await.status(), 303);
     assert_eq!(server.browser().sign_in("bob", PASSWORD, false).await.status(), 401);
     let alice = server.store().user_by_login("alice").await.unwrap().unwrap();
@@ -88,7 +46,7 @@ async fn streamlit_authenticator_configs_keep_names_roles_and_hashes() {
         bcrypt::hash(PASSWORD, 4).unwrap()
     );
     let file = cli.write("config.yaml", &yaml);
-    let output = cli.run(&["users", "import", &file, "--format", "streamlit-authenticator"]);
+    let output = cli.run(&["users", "import", &file, "--format", "streamlit-authenticator"], None);
     assert!(output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("1 password(s) in the file are plaintext"), "{stderr}");
@@ -97,7 +55,7 @@ async fn streamlit_authenticator_configs_keep_names_roles_and_hashes() {
     let john = users.iter().find(|u| u["username"] == "jsmith").unwrap();
     assert_eq!(john["display_name"], "John Smith");
     assert_eq!(john["roles"], serde_json::json!(["admin", "editor"]));
-    let server = cli.server().await;
+    let server = server(&cli).await;
     assert_eq!(server.browser().sign_in("jsmith", PASSWORD, false).await.status(), 303);
     assert_eq!(server.browser().sign_in("rbriggs@gmail.com", "plain text pass", false).await.status(), 303);
 }
@@ -109,8 +67,8 @@ async fn secrets_toml_passwords_are_hashed() {
         "secrets.toml",
         "[passwords]\n# Follow the rule: username = \"password\"\nalice_foo = \"streamlit123\"\n",
     );
-    cli.ok(&["users", "import", &file, "--format", "secrets-toml"]);
-    let server = cli.server().await;
+    cli.ok(&["users", "import", &file, "--format", "secrets-toml"], None);
+    let server = server(&cli).await;
     let user = server.store().user_by_login("alice_foo").await.unwrap().unwrap();
     assert!(user.password_hash.as_deref().unwrap().starts_with("$argon2id$"), "stored hashed, never as given");
     assert_eq!(server.browser().sign_in("alice_foo", "streamlit123", false).await.status(), 303);
@@ -123,7 +81,7 @@ async fn one_bad_row_stops_the_import_with_its_line_and_nothing_written() {
         "users.csv",
         "username,email,name,roles,password\nann,ann@example.com,Ann,,first pass one\nben,ben@example.com,Ben,,x\ncat,not-an-address,Cat,,x\n",
     );
-    let output = cli.run(&["users", "import", &file, "--format", "csv"]);
+    let output = cli.run(&["users", "import", &file, "--format", "csv"], None);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("line 4") && stderr.contains("not-an-address"), "{stderr}");
@@ -131,10 +89,10 @@ async fn one_bad_row_stops_the_import_with_its_line_and_nothing_written() {
 
     // A duplicate address and a hash that cannot be verified are refused the same way.
     let file = cli.write("dup.csv", "username,email\nann,a@example.com\nben,A@example.com\n");
-    let stderr = String::from_utf8(cli.run(&["users", "import", &file, "--format", "csv"]).stderr).unwrap();
+    let stderr = String::from_utf8(cli.run(&["users", "import", &file, "--format", "csv"], None).stderr).unwrap();
     assert!(stderr.contains("line 3"), "{stderr}");
     let file = cli.write("md5.htpasswd", "ann:$apr1$abc$def\n");
-    let output = cli.run(&["users", "import", &file, "--format", "htpasswd"]);
+    let output = cli.run(&["users", "import", &file, "--format", "htpasswd"], None);
     assert_eq!(output.status.code(), Some(2));
     assert!(cli.users().is_empty());
 }
@@ -143,17 +101,17 @@ async fn one_bad_row_stops_the_import_with_its_line_and_nothing_written() {
 async fn dry_runs_write_nothing_and_existing_users_are_skipped_unless_updated() {
     let cli = Cli::new();
     let file = cli.write("users.csv", "username,email,name\nann,ann@example.com,Ann\n");
-    let (stdout, _) = cli.ok(&["users", "import", &file, "--format", "csv", "--dry-run"]);
+    let stdout = cli.ok(&["users", "import", &file, "--format", "csv", "--dry-run"], None);
     assert!(stdout.contains("would create 1") && stdout.contains("nothing was written"), "{stdout}");
     assert!(cli.users().is_empty());
-    cli.ok(&["users", "import", &file, "--format", "csv"]);
+    cli.ok(&["users", "import", &file, "--format", "csv"], None);
 
     let file =
         cli.write("again.csv", "username,email,name\nann,ann@new.example,Ann Updated\nbea,bea@example.com,Bea\n");
-    let (stdout, _) = cli.ok(&["users", "import", &file, "--format", "csv"]);
+    let stdout = cli.ok(&["users", "import", &file, "--format", "csv"], None);
     assert!(stdout.contains("1 created, 0 updated, 1 skipped"), "{stdout}");
     assert_eq!(cli.users().iter().find(|u| u["username"] == "ann").unwrap()["email"], "ann@example.com");
-    let (stdout, _) = cli.ok(&["users", "import", &file, "--format", "csv", "--update"]);
+    let stdout = cli.ok(&["users", "import", &file, "--format", "csv", "--update"], None);
     assert!(stdout.contains("0 created, 2 updated"), "{stdout}");
     let ann = cli.users().into_iter().find(|u| u["username"] == "ann").unwrap();
     assert_eq!((ann["email"].as_str(), ann["display_name"].as_str()), (Some("ann@new.example"), Some("Ann Updated")));
@@ -163,29 +121,29 @@ async fn dry_runs_write_nothing_and_existing_users_are_skipped_unless_updated() 
 async fn exports_leave_hashes_out_unless_asked_and_import_elsewhere() {
     let cli = Cli::new();
     let file = cli.write("users.htpasswd", &format!("alice:{}\n", bcrypt_2y(PASSWORD)));
-    cli.ok(&["users", "import", &file, "--format", "htpasswd"]);
-    let (json, _) = cli.ok(&["users", "export", "--format", "json"]);
+    cli.ok(&["users", "import", &file, "--format", "htpasswd"], None);
+    let json = cli.ok(&["users", "export", "--format", "json"], None);
     assert!(!json.contains("$2y$") && !json.contains("password_hash"), "{json}");
-    let (csv, _) = cli.ok(&["users", "export", "--format", "csv", "--with-hashes"]);
+    let csv = cli.ok(&["users", "export", "--format", "csv", "--with-hashes"], None);
     assert!(csv.starts_with("username,email,name,roles,disabled") && csv.contains("$2y$"), "{csv}");
 
     let other = Cli::new();
     let file = other.write("export.csv", &csv);
-    other.ok(&["users", "import", &file, "--format", "csv"]);
-    let server = other.server().await;
+    other.ok(&["users", "import", &file, "--format", "csv"], None);
+    let server = server(&other).await;
     assert_eq!(server.browser().sign_in("alice", PASSWORD, false).await.status(), 303);
 }
 
 #[tokio::test]
 async fn invitations_from_the_cli_print_the_link_and_write_the_mail() {
     let cli = Cli::new();
-    let (stdout, _) = cli.ok(&["users", "invite", "Guest@Example.com", "--role", "viewer"]);
+    let stdout = cli.ok(&["users", "invite", "Guest@Example.com", "--role", "viewer"], None);
     let link = stdout.lines().last().unwrap();
     assert!(link.contains("/_gatehouse/register?invite="), "{stdout}");
     let outbox = common::mail::Outbox::new(cli.dir.path().join("gatehouse-outbox"));
     let mail = outbox.next("guest@example.com", "invite").await;
     assert!(link.ends_with(&mail.link_path()), "{link} vs {}", mail.link_path());
-    let output = cli.run(&["users", "invite", "not-an-address"]);
+    let output = cli.run(&["users", "invite", "not-an-address"], None);
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -194,10 +152,10 @@ async fn updates_keep_what_the_file_does_not_have_and_disabled_accounts_stay_dis
     let cli = Cli::new();
     let csv = "username,email,name,roles,disabled\nadmin,admin@example.com,The Admin,admin,false\ngone,gone@example.com,Left Us,,true\n";
     let file = cli.write("users.csv", csv);
-    cli.ok(&["users", "import", &file, "--format", "csv"]);
+    cli.ok(&["users", "import", &file, "--format", "csv"], None);
     // An htpasswd file has only names and hashes: --update sets the hash and keeps the rest.
     let file = cli.write("users.htpasswd", &format!("admin:{}\n", bcrypt_2y(PASSWORD)));
-    cli.ok(&["users", "import", &file, "--format", "htpasswd", "--update"]);
+    cli.ok(&["users", "import", &file, "--format", "htpasswd", "--update"], None);
     let users = cli.users();
     let admin = users.iter().find(|u| u["username"] == "admin").unwrap();
     assert_eq!(admin["roles"], serde_json::json!(["admin"]));
@@ -206,14 +164,14 @@ async fn updates_keep_what_the_file_does_not_have_and_disabled_accounts_stay_dis
         (Some("admin@example.com"), Some("The Admin"))
     );
     assert_eq!(users.iter().find(|u| u["username"] == "gone").unwrap()["disabled"], true);
-    let server = cli.server().await;
+    let server = server(&cli).await;
     assert_eq!(server.browser().sign_in("admin", PASSWORD, false).await.status(), 303);
 
     // An export of it imports elsewhere with the disabled account still disabled.
-    let (exported, _) = cli.ok(&["users", "export", "--format", "csv"]);
+    let exported = cli.ok(&["users", "export", "--format", "csv"], None);
     let other = Cli::new();
     let file = other.write("export.csv", &exported);
-    other.ok(&["users", "import", &file, "--format", "csv"]);
+    other.ok(&["users", "import", &file, "--format", "csv"], None);
     assert_eq!(other.users().iter().find(|u| u["username"] == "gone").unwrap()["disabled"], true);
 }
 
@@ -222,7 +180,7 @@ async fn hashes_that_would_stall_the_server_are_refused() {
     let cli = Cli::new();
     let heavy = bcrypt::hash("x", 4).unwrap().replacen("$04$", "$20$", 1);
     let file = cli.write("heavy.htpasswd", &format!("ok:{}\nheavy:{heavy}\n", bcrypt_2y(PASSWORD)));
-    let output = cli.run(&["users", "import", &file, "--format", "htpasswd"]);
+    let output = cli.run(&["users", "import", &file, "--format", "htpasswd"], None);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("line 2") && stderr.contains("cost 20"), "{stderr}");

@@ -2,6 +2,7 @@
 //! movable clock and (usually) the echo upstream; and a tiny cookie-keeping browser on top of reqwest.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod cluster;
 pub mod mail;
 pub mod postgres;
