@@ -3,10 +3,10 @@
 //! per concern, and one conformance suite (`tests/store_conformance.rs`) holds every backend to the same
 //! behaviour. Nothing outside this module knows which database is underneath.
 
-mod accounts_sql;
 pub mod copy;
 mod postgres;
 mod rows;
+mod shared;
 mod sqlite;
 
 use std::sync::Arc;

@@ -1,6 +1,5 @@
-//! Accounts (registrations, invitations, email challenges, imports) in PostgreSQL: the shared SQL of
-//! `store::accounts_sql`.
-
-crate::store::accounts_sql::account_store!(PostgresStore, sqlx::PgConnection);
+//! Accounts (registrations, invitations, email challenges, imports) in PostgreSQL: the shared SQL of `store::shared::accounts`.
 
 use super::PostgresStore;
+
+crate::store::shared::accounts::account_store!(PostgresStore, sqlx::PgConnection);

@@ -1,6 +1,5 @@
-//! Accounts (registrations, invitations, email challenges, imports) in SQLite: the shared SQL of
-//! `store::accounts_sql`.
-
-crate::store::accounts_sql::account_store!(SqliteStore, sqlx::SqliteConnection);
+//! Accounts (registrations, invitations, email challenges, imports) in SQLite: the shared SQL of `store::shared::accounts`.
 
 use super::SqliteStore;
+
+crate::store::shared::accounts::account_store!(SqliteStore, sqlx::SqliteConnection);

@@ -1,24 +1,5 @@
-//! Server settings in SQLite: insert-if-absent, then read, so racing instances agree on one value.
-
-use async_trait::async_trait;
+//! Server settings in SQLite: the shared SQL of `store::shared::settings`.
 
 use super::SqliteStore;
-use crate::store::rows::db_error;
-use crate::store::{SettingsStore, StoreResult};
 
-#[async_trait]
-impl SettingsStore for SqliteStore {
-    async fn setting_or_insert(&self, key: &str, value_if_absent: &str) -> StoreResult<String> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value_if_absent)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)
-    }
-}
+crate::store::shared::settings::settings_store!(SqliteStore);

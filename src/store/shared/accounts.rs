@@ -1,8 +1,5 @@
-//! [`AccountStore`](super::AccountStore) for both SQL backends. The SQL is the same on SQLite and PostgreSQL
-//! (`$n` placeholders in ascending order, which sqlx's SQLite driver binds by number; `TRUE`/`FALSE`, which
-//! both accept), so it is written once, as a macro each backend instantiates for its store type (sqlx's
-//! executors are not generic enough for a plain generic function). Each backend supplies its own
-//! `USER_COLUMNS`, the only part that differs (how roles are folded into one column).
+//! [`AccountStore`](crate::store::AccountStore) for both SQL backends: registrations, invitations, email
+//! challenges and imports, and the one user insert and role replacement every kind of account uses.
 
 macro_rules! account_store {
     ($store:ty, $connection:ty) => {
@@ -74,7 +71,12 @@ macro_rules! account_store {
             roles.iter().map(Role::as_str).collect::<Vec<_>>().join(",")
         }
 
-        async fn replace_roles(conn: &mut $connection, id: &UserId, roles: &[Role]) -> StoreResult<()> {
+        /// Replaces a user's roles (sorted, without duplicates) inside the caller's transaction.
+        pub(in crate::store) async fn replace_roles(
+            conn: &mut $connection,
+            id: &UserId,
+            roles: &[Role],
+        ) -> StoreResult<()> {
             sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
                 .bind(&id.0)
                 .execute(&mut *conn)
@@ -387,4 +389,4 @@ macro_rules! account_store {
     };
 }
 
-pub(super) use account_store;
+pub(crate) use account_store;
