@@ -80,7 +80,7 @@ impl Accounts {
         self.store.set_password_hash(&user.id, &hash, self.clock.now()).await?;
         // A reset link still waiting in a mailbox must not undo this.
         self.store.delete_one_time_tokens_for(super::recovery::RESET_PURPOSE, &user.id.0).await?;
-        let ended = self.end_other_sessions(user, current_session).await?;
+        let ended = self.end_sessions_except(user, current_session).await?;
         let who = user.username.as_str();
         self.audit(AuditKind::PasswordChanged, Some(who), who, client, &format!("other_sessions_ended={ended}")).await;
         self.notify_password_changed(user);
@@ -108,8 +108,16 @@ impl Accounts {
         Ok(())
     }
 
-    /// Ends every session of the account except `keep`; returns how many ended.
-    pub async fn end_other_sessions(&self, user: &User, keep: &SessionId) -> AccountResult<usize> {
+    /// "End all other sessions" on the account page: every session of the account except `keep`; returns
+    /// how many ended.
+    pub async fn end_other_sessions(&self, user: &User, keep: &SessionId, client: &ClientInfo) -> AccountResult<usize> {
+        let ended = self.end_sessions_except(user, keep).await?;
+        let who = user.username.as_str();
+        self.audit(AuditKind::SessionEnded, Some(who), who, client, &format!("account_page_others={ended}")).await;
+        Ok(ended)
+    }
+
+    async fn end_sessions_except(&self, user: &User, keep: &SessionId) -> AccountResult<usize> {
         let mut ended = 0;
         for session in self.store.sessions_for_user(&user.id).await? {
             if &session.id != keep && self.sessions.end(&session.id).await? {

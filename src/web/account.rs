@@ -234,14 +234,7 @@ pub async fn end_other_sessions(
     let client = client_info(&state, peer, &headers);
     let csrf_token = std::mem::take(&mut form.csrf_token);
     change(&state, &headers, &csrf_token, "sessions", |state, auth| async move {
-        let ended = state.accounts.end_other_sessions(&auth.user, &auth.session.id).await?;
-        let who = auth.user.username.as_str();
-        let event = crate::domain::AuditEvent::new(state.clock.now(), crate::domain::AuditKind::SessionEnded)
-            .actor(who)
-            .subject(who)
-            .client(client.ip.clone(), client.user_agent.clone())
-            .detail(format!("account_page_others={ended}"));
-        state.store.append_audit(&event).await?;
+        state.accounts.end_other_sessions(&auth.user, &auth.session.id, &client).await?;
         Ok(format!("{ACCOUNT_PATH}?done=others"))
     })
     .await

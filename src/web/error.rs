@@ -57,26 +57,29 @@ impl ErrorReply {
     }
 
     pub fn too_many_attempts(wait_secs: u64) -> Self {
+        Self::throttled("Too many failed sign-in attempts.", wait_secs)
+    }
+
+    /// A self-service form was used too often (registration, codes, recovery).
+    pub fn slow_down(wait_secs: u64) -> Self {
+        Self::throttled("This was tried too often.", wait_secs)
+    }
+
+    fn throttled(what: &str, wait_secs: u64) -> Self {
         let mut reply = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             "Too many attempts",
-            format!("Too many failed sign-in attempts. Try again in {}.", human_wait(wait_secs)),
+            format!("{what} Try again in {}.", human_wait(wait_secs)),
         );
         reply.retry_after = Some(wait_secs);
         reply
     }
 
-    /// A self-service form was used too often (registration, codes, recovery).
-    pub fn slow_down(wait_secs: u64) -> Self {
-        let mut reply = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "Too many attempts",
-            format!("This was tried too often. Try again in {}.", human_wait(wait_secs)),
-        );
-        reply.retry_after = Some(wait_secs);
-        reply
+    /// A wait in whole seconds, rounded up (waiting exactly as long as told must be enough), at least 1.
+    pub fn wait_secs(wait: time::Duration) -> u64 {
+        let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+        u64::try_from(secs).unwrap_or(1).max(1)
     }
 
     pub fn starting() -> Self {

@@ -125,9 +125,7 @@ pub async fn submit(
             Ok(redisplay(StatusCode::FORBIDDEN, "This account is disabled. Ask an administrator to enable it."))
         }
         Err(LoginError::Throttled(wait)) => {
-            // Rounded up: waiting exactly as long as told must be enough.
-            let secs =
-                u64::try_from((wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0)).max(1)).unwrap_or(1);
+            let secs = ErrorReply::wait_secs(wait);
             let reply = ErrorReply::too_many_attempts(secs);
             let mut response = redisplay(StatusCode::TOO_MANY_REQUESTS, &reply.message);
             response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));

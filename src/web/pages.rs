@@ -59,8 +59,7 @@ pub fn form_problem(err: AccountError) -> Result<FormProblem, ErrorReply> {
             Ok(FormProblem { status: StatusCode::FORBIDDEN, message, retry_after: None })
         }
         AccountError::Throttled(wait) => {
-            let secs =
-                u64::try_from(wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0)).unwrap_or(1).max(1);
+            let secs = ErrorReply::wait_secs(wait);
             let reply = ErrorReply::slow_down(secs);
             Ok(FormProblem { status: StatusCode::TOO_MANY_REQUESTS, message: reply.message, retry_after: Some(secs) })
         }
