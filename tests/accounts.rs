@@ -23,19 +23,28 @@ macro_rules! on_both {
 
             #[tokio::test]
             async fn sqlite() {
-                let gatehouse = TestGatehouse::start_on(None, Some(start_echo_upstream().await), $config).await;
+                let gatehouse =
+                    with_admin(TestGatehouse::start_on(None, Some(start_echo_upstream().await), $config).await).await;
                 $flow(&gatehouse).await;
             }
 
             #[tokio::test]
             async fn postgres() {
                 let Some(schema) = TestSchema::for_test(concat!(stringify!($name), "::postgres")).await else { return };
-                let gatehouse =
-                    TestGatehouse::start_on(Some(schema.url()), Some(start_echo_upstream().await), $config).await;
+                let gatehouse = with_admin(
+                    TestGatehouse::start_on(Some(schema.url()), Some(start_echo_upstream().await), $config).await,
+                )
+                .await;
                 $flow(&gatehouse).await;
             }
         }
     };
+}
+
+/// Registration opens once the first administrator exists (see `registration_waits_for_the_first_administrator`).
+async fn with_admin(gatehouse: TestGatehouse) -> TestGatehouse {
+    gatehouse.add_user("admin", PASSWORD, &["admin"]).await;
+    gatehouse
 }
 
 async fn register(browser: &mut Browser, username: &str, email: &str, password: &str) -> reqwest::Response {
@@ -211,7 +220,7 @@ on_both!(invitation, "signup.mode = \"invite\"\n", an_invitation_fixes_the_addre
 
 #[tokio::test]
 async fn the_emailed_link_verifies_after_a_click_and_only_once() {
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     let mut browser = gatehouse.browser();
     register(&mut browser, "linker", "linker@example.com", PASSWORD).await;
     let mail = gatehouse.outbox().next("linker@example.com", "verify_email").await;
@@ -238,7 +247,7 @@ async fn the_emailed_link_verifies_after_a_click_and_only_once() {
 
 #[tokio::test]
 async fn codes_allow_five_guesses_and_resending_is_limited() {
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     let mut browser = gatehouse.browser();
     let verify_page = location(&register(&mut browser, "guesser", "guesser@example.com", PASSWORD).await);
     let code = gatehouse.outbox().next("guesser@example.com", "verify_email").await.code();
@@ -270,7 +279,7 @@ async fn codes_allow_five_guesses_and_resending_is_limited() {
 
 #[tokio::test]
 async fn codes_expire_and_pending_registrations_are_swept() {
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     let mut browser = gatehouse.browser();
     let verify_page = location(&register(&mut browser, "slowpoke", "slowpoke@example.com", PASSWORD).await);
     let code = gatehouse.outbox().next("slowpoke@example.com", "verify_email").await.code();
@@ -289,7 +298,7 @@ async fn codes_expire_and_pending_registrations_are_swept() {
 #[tokio::test]
 async fn without_verification_an_open_registration_signs_in_at_once() {
     let config = "signup.mode = \"open\"\nsignup.require_email_verification = false\n";
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), config).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), config).await).await;
     let mut browser = gatehouse.browser();
     let response = register(&mut browser, "quick", "quick@example.com", PASSWORD).await;
     assert_eq!(response.status(), 303);
@@ -315,7 +324,7 @@ async fn closed_mode_has_no_registration() {
 #[tokio::test]
 async fn invite_mode_accepts_pre_authorised_addresses_only() {
     let config = "signup.mode = \"invite\"\nsignup.invited_emails = [\"listed@example.com\"]\n";
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), config).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), config).await).await;
     let response = register(&mut gatehouse.browser(), "stranger", "stranger@example.com", PASSWORD).await;
     assert_eq!(response.status(), 422);
     assert!(response.text().await.unwrap().contains("needs an invitation"));
@@ -327,7 +336,7 @@ async fn invite_mode_accepts_pre_authorised_addresses_only() {
 #[tokio::test]
 async fn open_mode_can_be_limited_to_domains() {
     let config = "signup.mode = \"open\"\nsignup.allowed_email_domains = [\"corp.example\"]\n";
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), config).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), config).await).await;
     let response = register(&mut gatehouse.browser(), "outsider", "outsider@gmail.example", PASSWORD).await;
     assert_eq!(response.status(), 422);
     assert!(response.text().await.unwrap().contains("corp.example"));
@@ -337,7 +346,7 @@ async fn open_mode_can_be_limited_to_domains() {
 
 #[tokio::test]
 async fn registration_refuses_weak_passwords_taken_usernames_and_forged_forms() {
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     gatehouse.add_user("taken", PASSWORD, &[]).await;
     let response = register(&mut gatehouse.browser(), "weakling", "weak@example.com", "password1").await;
     assert_eq!(response.status(), 422);
@@ -352,7 +361,7 @@ async fn registration_refuses_weak_passwords_taken_usernames_and_forged_forms() 
 
 #[tokio::test]
 async fn registrations_are_limited_per_client() {
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     for i in 0..10 {
         let response =
             register(&mut gatehouse.browser(), &format!("user{i}"), &format!("u{i}@example.com"), PASSWORD).await;
@@ -364,7 +373,7 @@ async fn registrations_are_limited_per_client() {
 
 #[tokio::test]
 async fn an_unproven_registration_does_not_hold_its_address() {
-    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     register(&mut gatehouse.browser(), "squatter", "victim@example.com", PASSWORD).await;
     let mut victim = gatehouse.browser();
     let verify_page = location(&register(&mut victim, "victim", "victim@example.com", PASSWORD).await);
@@ -381,4 +390,13 @@ async fn an_unproven_registration_does_not_hold_its_address() {
     }
     assert!(statuses.contains(&303), "{statuses:?}");
     assert!(!gatehouse.store().user_by_login("victim").await.unwrap().unwrap().is_pending());
+}
+
+#[tokio::test]
+async fn registration_waits_for_the_first_administrator() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await;
+    let response = register(&mut gatehouse.browser(), "early", "early@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("not set up yet"));
+    assert_eq!(gatehouse.store().count_users().await.unwrap(), 0, "the setup link still works");
 }

@@ -78,6 +78,13 @@ impl Accounts {
                 "Accounts are created by an administrator here. Ask one for an invitation.".into(),
             ));
         }
+        if self.store.count_users().await? == 0 {
+            // The first account is the administrator, made through the setup link printed at start; a
+            // registration first would close that page and leave nobody in charge.
+            return Err(AccountError::NotAllowed(
+                "Gatehouse is not set up yet: registration opens once the first administrator exists.".into(),
+            ));
+        }
         let invite = match form.invite.as_deref().filter(|t| !t.is_empty()) {
             Some(token) => Some(self.invitation(token).await?.ok_or_else(|| {
                 AccountError::NotAllowed("This invitation is invalid, used or expired. Ask for a new one.".into())
