@@ -22,6 +22,7 @@ use crate::store::SharedStore;
 pub struct AppState {
     pub config: Arc<Config>,
     pub accounts: Accounts,
+    pub admin: crate::admin::Admin,
     pub store: SharedStore,
     pub clock: SharedClock,
     pub sessions: Sessions,
@@ -97,9 +98,18 @@ impl AppState {
         let config = Arc::new(config);
         let accounts =
             Accounts::new(store.clone(), clock.clone(), passwords.clone(), sessions.clone(), mailer, config.clone());
+        let admin = crate::admin::Admin::new(
+            store.clone(),
+            clock.clone(),
+            sessions.clone(),
+            passwords.clone(),
+            accounts.clone(),
+            config.clone(),
+        );
         Ok(Arc::new(AppState {
             config,
             accounts,
+            admin,
             store,
             clock,
             sessions,

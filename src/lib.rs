@@ -4,6 +4,7 @@
 //! the state's shutdown token is cancelled. The CLI (`main.rs`, `cli/`) and the tests both start it this way.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -28,7 +29,8 @@ use app::SharedState;
 use domain::ThrottlePolicy;
 
 /// How often expired sessions, stale throttling counters, expired one-time tokens, email challenges and
-/// invitations, and unverified registrations past their time are swept out.
+/// invitations, unverified registrations past their time, and audit events past `[audit] retention` are
+/// swept out.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Serves `state` on `listener` until `state.shutdown` is cancelled, then finishes in-flight requests.
@@ -46,9 +48,8 @@ pub async fn serve(listener: TcpListener, state: SharedState) -> std::io::Result
     served
 }
 
-/// Applies sessions ended by other instances (and `gatehouse users`) here at once, where the store can tell
-/// (PostgreSQL's LISTEN/NOTIFY). Without such a feed, the 1 s session cache and the tunnels' re-check bound
-/// how long an ended session lingers.
+/// Applies sessions ended by other instances (and `gatehouse users`) here at once: PostgreSQL's LISTEN/NOTIFY,
+/// or SQLite's table of ended sessions read every 250 ms. Open tunnels of those sessions close.
 async fn follow_session_events(state: &SharedState) {
     let mut events = match state.store.session_events().await {
         Ok(Some(events)) => events,
@@ -87,14 +88,18 @@ async fn sweep_expired_sessions(state: SharedState) {
         let swept = async {
             let sessions = store.delete_expired_sessions(now).await?;
             let counters = store.delete_stale_throttle(now - ThrottlePolicy::default().reset_after).await?;
-            let tokens =
+            let mut records =
                 store.delete_expired_one_time_tokens(now).await? + store.delete_expired_account_records(now).await?;
-            Ok::<_, store::StoreError>((sessions, counters, tokens))
+            let retention = state.config.audit.retention.and_then(|r| time::Duration::try_from(r).ok());
+            if let Some(cutoff) = retention.and_then(|r| now.checked_sub(r)) {
+                records += store.delete_audit_before(cutoff).await?;
+            }
+            Ok::<_, store::StoreError>((sessions, counters, records))
         };
         match swept.await {
             Ok((0, 0, 0)) => {}
-            Ok((sessions, counters, tokens)) => {
-                tracing::info!(sessions, counters, tokens, "swept expired records")
+            Ok((sessions, counters, records)) => {
+                tracing::info!(sessions, counters, records, "swept expired records")
             }
             Err(err) => tracing::warn!(error = %err, "could not sweep expired records"),
         }

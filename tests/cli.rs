@@ -50,6 +50,13 @@ fn users_are_managed_end_to_end() {
     cli.ok(&["users", "roles", "alice", "--add", "admin", "--remove", "analyst"], None);
     assert_eq!(cli.json(&["users", "show", "alice", "--json"])["roles"], serde_json::json!(["admin"]));
 
+    // The shell obeys the console's rule: the last administrator cannot be disabled, demoted or deleted.
+    for refused in [vec!["users", "disable", "alice"], vec!["users", "roles", "alice", "--remove", "admin"]] {
+        let output = cli.run(&refused, None);
+        assert_eq!(exit_code(&output), 2, "{refused:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("last administrator"), "{refused:?}");
+    }
+    cli.ok(&["users", "roles", "bob", "--add", "admin"], None);
     cli.ok(&["users", "disable", "alice"], None);
     assert_eq!(cli.json(&["users", "show", "alice", "--json"])["disabled"], true);
     cli.ok(&["users", "enable", "alice"], None);

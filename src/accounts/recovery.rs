@@ -43,6 +43,29 @@ impl Accounts {
         if self.limits.hit("recovery-mail", &user.id.0, MAILS_PER_ACCOUNT).await?.is_err() {
             return Ok(());
         }
+        self.mail_reset_link(&user, &email, None, client).await
+    }
+
+    /// An administrator sends `user` a reset link (also how an account created without a password gets one).
+    /// Refused for accounts that are disabled, pending or without an address; the per-account mail limit
+    /// applies, so the console cannot be used to flood someone's inbox either.
+    pub async fn send_reset_link_as_admin(&self, user: &User, actor: &str, client: &ClientInfo) -> AccountResult<()> {
+        let Some(email) = self.recoverable_address(user) else {
+            return Err(AccountError::NotAllowed(
+                "A reset link can only be sent to an enabled, verified account with an email address.".into(),
+            ));
+        };
+        self.limit("recovery-mail", &user.id.0, MAILS_PER_ACCOUNT).await?;
+        self.mail_reset_link(user, &email, Some(actor), client).await
+    }
+
+    async fn mail_reset_link(
+        &self,
+        user: &User,
+        email: &Email,
+        actor: Option<&str>,
+        client: &ClientInfo,
+    ) -> AccountResult<()> {
         let now = self.clock.now();
         let lifetime = time::Duration::try_from(self.config.password.reset_link_lifetime).unwrap_or_default();
         let token = crate::random::url_token(32);
@@ -62,9 +85,10 @@ impl Accounts {
             name => user.name_for_display(), username => user.username.as_str(), link => &link,
             minutes => lifetime.whole_minutes(), app_url => self.app_url(),
         };
-        self.mailer.send("reset_password", &email, context);
+        self.mailer.send("reset_password", email, context);
         let name = user.username.as_str();
-        self.audit(AuditKind::PasswordResetRequested, None, name, client, "").await;
+        let detail = if actor.is_some() { "sent_by_admin" } else { "" };
+        self.audit(AuditKind::PasswordResetRequested, actor, name, client, detail).await;
         Ok(())
     }
 

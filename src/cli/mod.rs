@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch. One file per command group; each returns
 //! `Result<(), CliError>` so `main` can map usage problems to exit code 2 and runtime failures to 1.
 
+mod audit;
 mod check_config;
 mod db;
 mod hash;
@@ -66,6 +67,8 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Show or export the audit log.
+    Audit(audit::AuditArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Validate the configuration and list every problem.
@@ -107,8 +110,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => server::serve(cli.config, args).await,
         Command::Hash => hash::hash(),
         Command::Users(command) => users::users(cli.config, command).await,
+        Command::Audit(args) => audit::audit(cli.config, args).await,
         Command::Migrate => migrate::migrate(cli.config).await,
-        Command::CheckConfig => check_config::check_config(cli.config),
+        Command::CheckConfig => check_config::check_config(cli.config).await,
         Command::Db(command) => db::db(command).await,
     }
 }

@@ -50,7 +50,12 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone()).await?;
     let upstream = state.upstream.clone().expect("run always has an upstream");
 
-    let extra_env = vec![("GATEHOUSE_ASSERTION_PUBLIC_KEY".to_owned(), state.assertions.public_key_b64())];
+    // What the `streamlit-gatehouse` helper needs to check `X-Gatehouse-Assertion` and show the admin link.
+    let extra_env = vec![
+        ("GATEHOUSE_ASSERTION_PUBLIC_KEY".to_owned(), state.assertions.public_key_b64()),
+        ("GATEHOUSE_PUBLIC_URL".to_owned(), state.config.server.public_url.origin().ascii_serialization()),
+        ("GATEHOUSE_ADMIN_ROLE".to_owned(), state.config.admin.role.as_str().to_owned()),
+    ];
     let command =
         child_command(&args.command, port, extra_env).ok_or_else(|| CliError::usage("no command given after --"))?;
     for flag in &command.dropped_flags {

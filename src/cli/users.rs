@@ -1,5 +1,6 @@
-//! `gatehouse users ...`: manage accounts from the shell. Every change is audited with the actor `cli`;
-//! disabling, deleting or changing the password of a user ends their sessions.
+//! `gatehouse users ...`: manage accounts from the shell. Changes go through the same administration rules as
+//! the admin console (`crate::admin`) and are audited with the actor `cli`; disabling, deleting or changing
+//! the password of a user ends their sessions, and running servers close their open tabs within a second.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{CliError, read_new_password};
+use crate::admin::{Actor, Admin, AdminError};
 use crate::auth::password::hash_blocking;
 use crate::domain::password_policy::check_new_password;
 use crate::domain::user::parse_display_name;
@@ -147,44 +149,33 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             }
         }
         UsersCommand::Passwd { username, password_stdin } => {
+            let admin = cli_admin(&config, store.clone())?;
             let user = find(&store, &username).await?;
             let password = read_new_password(password_stdin)?;
-            check_new_password(
-                &password,
-                config.password.min_length,
-                user.username.as_str(),
-                user.email.as_ref().map(|e| e.as_str()),
-            )
-            .map_err(|e| CliError::usage(e.0))?;
-            let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
-            store.set_password_hash(&user.id, &hash, now).await?;
-            let ended = store.delete_user_sessions(&user.id).await?;
-            store.append_audit(&audit(AuditKind::PasswordChanged, user.username.as_str())).await?;
-            println!("password changed for {}; {} session(s) ended", user.username, ended.len());
+            let ended = admin.set_password(&Actor::cli(), &user, &password).await.map_err(admin_error)?;
+            println!("password changed for {}; {ended} session(s) ended", user.username);
         }
         UsersCommand::Roles { username, add, remove } => {
+            let admin = cli_admin(&config, store.clone())?;
             let user = find(&store, &username).await?;
             let add = parse_roles(&add)?;
             let remove = parse_roles(&remove)?;
             let mut roles: Vec<Role> = user.roles.iter().filter(|r| !remove.contains(r)).cloned().collect();
             roles.extend(add);
-            store.set_roles(&user.id, &roles, now).await?;
-            let updated = find(&store, &username).await?;
+            let updated = admin.set_roles(&Actor::cli(), &user, roles).await.map_err(admin_error)?;
             let listed = updated.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
-            store.append_audit(&audit(AuditKind::RolesChanged, user.username.as_str()).detail(listed.clone())).await?;
             println!("{} now has roles: {}", updated.username, if listed.is_empty() { "(none)" } else { &listed });
         }
         UsersCommand::Disable { username } => {
+            let admin = cli_admin(&config, store.clone())?;
             let user = find(&store, &username).await?;
-            store.set_disabled(&user.id, true, now).await?;
-            let ended = store.delete_user_sessions(&user.id).await?;
-            store.append_audit(&audit(AuditKind::UserDisabled, user.username.as_str())).await?;
-            println!("disabled {}; {} session(s) ended", user.username, ended.len());
+            let ended = admin.set_disabled(&Actor::cli(), &user, true).await.map_err(admin_error)?;
+            println!("disabled {}; {ended} session(s) ended", user.username);
         }
         UsersCommand::Enable { username } => {
+            let admin = cli_admin(&config, store.clone())?;
             let user = find(&store, &username).await?;
-            store.set_disabled(&user.id, false, now).await?;
-            store.append_audit(&audit(AuditKind::UserEnabled, user.username.as_str())).await?;
+            admin.set_disabled(&Actor::cli(), &user, false).await.map_err(admin_error)?;
             println!("enabled {}", user.username);
         }
         UsersCommand::Invite { email, roles, no_mail } => {
@@ -212,11 +203,10 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             super::import::export(&store, format, with_hashes).await?;
         }
         UsersCommand::Delete { username } => {
+            let admin = cli_admin(&config, store.clone())?;
             let user = find(&store, &username).await?;
-            let ended = store.delete_user_sessions(&user.id).await?;
-            store.delete_user(&user.id).await?;
-            store.append_audit(&audit(AuditKind::UserDeleted, user.username.as_str())).await?;
-            println!("deleted {}; {} session(s) ended", user.username, ended.len());
+            let ended = admin.delete_user(&Actor::cli(), &user).await.map_err(admin_error)?;
+            println!("deleted {}; {ended} session(s) ended", user.username);
         }
     }
     Ok(())
@@ -224,6 +214,19 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
 
 /// The account services, for commands that send mail (no server needed).
 fn cli_accounts(config: &crate::config::Config, store: SharedStore) -> Result<crate::accounts::Accounts, CliError> {
+    Ok(cli_services(config, store)?.0)
+}
+
+/// The administration services, so the shell obeys the console's rules (the last administrator stays) and
+/// audits the same way, as actor `cli`. Sessions ended here reach running servers through the database.
+fn cli_admin(config: &crate::config::Config, store: SharedStore) -> Result<Admin, CliError> {
+    Ok(cli_services(config, store)?.1)
+}
+
+fn cli_services(
+    config: &crate::config::Config,
+    store: SharedStore,
+) -> Result<(crate::accounts::Accounts, Admin), CliError> {
     let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
     let mailer = crate::mail::Mailer::without_delivery_task(&config.mail).map_err(CliError::Runtime)?;
     let hub = crate::auth::RevocationHub::default();
@@ -231,7 +234,27 @@ fn cli_accounts(config: &crate::config::Config, store: SharedStore) -> Result<cr
         crate::auth::Sessions::new(store.clone(), clock.clone(), &config.session, hub, (std::time::Duration::ZERO, 1));
     let passwords = crate::auth::Passwords::new();
     let config = std::sync::Arc::new(config.clone());
-    Ok(crate::accounts::Accounts::new(store, clock, passwords, sessions, mailer, config))
+    let accounts = crate::accounts::Accounts::new(
+        store.clone(),
+        clock.clone(),
+        passwords.clone(),
+        sessions.clone(),
+        mailer,
+        config.clone(),
+    );
+    let admin = Admin::new(store, clock, sessions, passwords, accounts.clone(), config);
+    Ok((accounts, admin))
+}
+
+/// Refusals and bad input are the caller's to fix (exit 2); database trouble is a runtime failure.
+fn admin_error(err: AdminError) -> CliError {
+    match err {
+        AdminError::Invalid(problem) => CliError::usage(problem.0),
+        AdminError::Refused(message) => CliError::usage(message),
+        AdminError::NoSuchUser => CliError::usage("no such user"),
+        AdminError::Store(err) => err.into(),
+        AdminError::Internal(message) => CliError::Runtime(anyhow::anyhow!(message)),
+    }
 }
 
 async fn find(store: &SharedStore, username: &str) -> Result<User, CliError> {

@@ -3,6 +3,7 @@
 //! complete [`Config`] or every problem found, each saying where the bad value came from. Nothing is
 //! required: an empty configuration protects an app on `127.0.0.1:8501` with a `gatehouse.db` beside it.
 
+mod access;
 mod accounts;
 mod reader;
 mod secret;
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
 use url::Url;
 
+pub use access::{AdminConfig, AuditConfig};
 pub use accounts::{MailConfig, SignupConfig, SignupMode, SmtpSettings, SmtpTls, parse_smtp_url};
 pub use reader::{ConfigProblem, ConfigReader, config_path};
 pub use secret::Secret;
@@ -35,6 +37,10 @@ pub struct Config {
     pub signup: SignupConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
+    /// `[[access]]`: which paths need which roles, or no sign-in.
+    pub access: crate::domain::access::AccessPolicy,
+    pub admin: AdminConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +207,10 @@ impl Config {
         let signup = accounts::read_signup(&mut r);
         let mail = accounts::read_mail(&mut r, public_url.as_ref());
 
+        let access = access::read_access(&mut r);
+        let admin = access::read_admin(&mut r);
+        let audit = access::read_audit(&mut r);
+
         let format = r
             .parsed("log.format", |s| match s {
                 "text" => Ok(LogFormat::Text),
@@ -230,6 +240,9 @@ impl Config {
             signup,
             mail,
             log: LogConfig { format, level },
+            access,
+            admin,
+            audit,
         })
     }
 

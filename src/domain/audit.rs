@@ -35,10 +35,11 @@ pub enum AuditKind {
     InviteCreated,
     InviteRevoked,
     UsersImported,
+    UserUpdated,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 25] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignOut,
@@ -63,6 +64,7 @@ impl AuditKind {
         AuditKind::InviteCreated,
         AuditKind::InviteRevoked,
         AuditKind::UsersImported,
+        AuditKind::UserUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +93,7 @@ impl AuditKind {
             AuditKind::InviteCreated => "invite_created",
             AuditKind::InviteRevoked => "invite_revoked",
             AuditKind::UsersImported => "users_imported",
+            AuditKind::UserUpdated => "user_updated",
         }
     }
 }
@@ -150,9 +153,45 @@ impl AuditEvent {
     }
 }
 
+/// A point in time as people type it in filters: an RFC 3339 time (`2026-11-24T09:00:00Z`), a UTC date
+/// (`2026-11-24`, meaning its midnight), or a time ago (`24h`, `7d`, `90m`).
+pub fn parse_point_in_time(raw: &str, now: OffsetDateTime) -> Result<OffsetDateTime, super::InvalidInput> {
+    let raw = raw.trim();
+    if let Ok(t) = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(date) = time::Date::parse(raw, &date_format) {
+        return Ok(date.midnight().assume_utc());
+    }
+    if let Ok(ago) = humantime::parse_duration(raw)
+        && let Ok(ago) = time::Duration::try_from(ago)
+        && let Some(t) = now.checked_sub(ago)
+    {
+        return Ok(t);
+    }
+    Err(super::InvalidInput::new(format!(
+        "'{raw}' is not a time: use a date like 2026-11-24, a time like 2026-11-24T09:00:00Z, or a time ago like 24h or 7d"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_in_time_are_dates_times_or_durations_ago() {
+        let now = time::macros::datetime!(2026-11-24 12:00 UTC);
+        assert_eq!(parse_point_in_time("2026-11-20", now).unwrap(), time::macros::datetime!(2026-11-20 0:00 UTC));
+        assert_eq!(
+            parse_point_in_time("2026-11-20T08:30:00+01:00", now).unwrap(),
+            time::macros::datetime!(2026-11-20 7:30 UTC)
+        );
+        assert_eq!(parse_point_in_time("24h", now).unwrap(), time::macros::datetime!(2026-11-23 12:00 UTC));
+        assert_eq!(parse_point_in_time(" 7d ", now).unwrap(), time::macros::datetime!(2026-11-17 12:00 UTC));
+        assert!(parse_point_in_time("yesterday", now).is_err());
+        assert!(parse_point_in_time("2026-13-01", now).is_err());
+    }
 
     #[test]
     fn kinds_round_trip_through_their_names() {

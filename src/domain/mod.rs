@@ -2,6 +2,7 @@
 //! how failed sign-ins are throttled and which return paths are safe. No I/O, no SQL, no HTTP here, so every
 //! rule can be tested on its own and shared by every store and every front end.
 
+pub mod access;
 pub mod audit;
 pub mod email_challenge;
 pub mod invite;

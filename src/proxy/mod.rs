@@ -25,6 +25,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::app::SharedState;
 use crate::auth::cookies::read_cookie;
+use crate::domain::access::Access;
 use crate::web::context::{Answer, REQUEST_ID, RequestId, wants_html};
 use crate::web::error::ErrorReply;
 use crate::web::extract::current_session;
@@ -55,12 +56,19 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
         return Answer::Own(ErrorReply::not_found().into_response());
     };
 
-    // 2. authenticate
+    // 2. authenticate and authorize: the most specific `[[access]]` rule says what this path needs.
+    let access = state.config.access.decide(request_host(&request), request.uri().path());
     let current = match current_session(state, request.headers()).await {
-        Ok(Some(current)) => current,
+        Ok(Some(current)) => Some(current),
+        Ok(None) | Err(_) if access == Access::Public => None,
         Ok(None) => return Answer::Own(unauthenticated(&request)),
         Err(reply) => return Answer::Own(reply.into_response()),
     };
+    if let Some(current) = &current
+        && !access.allows(&current.user.roles)
+    {
+        return Answer::Own(ErrorReply::role_required(access, current.user.username.as_str()).into_response());
+    }
 
     if upstream.status.get() == UpstreamState::Starting {
         return Answer::Own(ErrorReply::starting().into_response());
@@ -81,8 +89,11 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
             state.config.server.public_url.scheme(),
         );
         remove_gatehouse_cookies(headers, &state.cookies);
-        let identity = current.identity(&state.assertions, state.clock.now());
-        inject_identity(headers, identity, &state.config.upstream.header_aliases);
+        // A public path reached without a session goes to the app with no identity at all.
+        if let Some(current) = &current {
+            let identity = current.identity(&state.assertions, state.clock.now());
+            inject_identity(headers, identity, &state.config.upstream.header_aliases);
+        }
         headers.insert(REQUEST_ID, request_id.header_value().clone());
     }
 
@@ -91,8 +102,8 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
     let original_uri = request.uri().clone();
     let started = Instant::now();
     let result = if upgrade {
-        let live = state.sessions.revocations().register(&current.session.id);
-        if let Some(cookie) = session_cookie {
+        let live = current.as_ref().map(|current| state.sessions.revocations().register(&current.session.id));
+        if let (Some(cookie), Some(live)) = (session_cookie, &live) {
             watch_session(state.clone(), cookie, live.cancelled.clone());
         }
         // Boxed, like every rare path here, to keep the common path's future small.
@@ -121,6 +132,15 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
             })
         }
     }
+}
+
+/// The host the request was addressed to (HTTP/1 `Host`, or the authority of an absolute URI), for host rules.
+fn request_host(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| request.uri().authority().map(|authority| authority.as_str()))
 }
 
 /// Closes a tunnel (by cancelling `revoke`) once its session stops being valid. An open tab counts as

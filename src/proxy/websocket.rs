@@ -15,7 +15,7 @@ use crate::auth::revocation::LiveConnection;
 pub async fn forward_websocket(
     upstream: &Upstream,
     mut request: Request<Body>,
-    live: LiveConnection,
+    live: Option<LiveConnection>,
     shutdown: CancellationToken,
 ) -> Result<Response<Body>, ProxyError> {
     let client_upgrade = hyper::upgrade::on(&mut request);
@@ -50,6 +50,8 @@ pub async fn forward_websocket(
         return Err(ProxyError::Upstream("the app switched to a protocol other than WebSocket".into()));
     }
 
+    // A public path's anonymous tunnel has no session to end; it only stops with a side or the server.
+    let revoked = live.as_ref().map(|live| live.cancelled.clone()).unwrap_or_default();
     let upstream_upgrade = hyper::upgrade::on(&mut response);
     tokio::spawn(async move {
         let (client, app) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
@@ -68,7 +70,7 @@ pub async fn forward_websocket(
                     tracing::debug!(error = %err, "WebSocket tunnel closed with an error");
                 }
             }
-            _ = live.cancelled.cancelled() => tracing::info!("WebSocket closed: its session ended"),
+            _ = revoked.cancelled() => tracing::info!("WebSocket closed: its session ended"),
             _ = shutdown.cancelled() => {}
         }
         metrics::gauge!("gatehouse_websockets_open").decrement(1.0);

@@ -75,15 +75,86 @@ pub trait SessionStore: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub since: Option<OffsetDateTime>,
+    /// Only events before this time.
+    pub until: Option<OffsetDateTime>,
     pub subject_or_actor: Option<String>,
     pub kind: Option<AuditKind>,
+    /// Only events older than the one with this id (the next page).
+    pub before_id: Option<i64>,
+    /// At most this many; 0 means 1000.
     pub limit: i64,
+}
+
+/// An audit event as stored, with its position in the log (for paging: ask for events before an id).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: AuditEvent,
 }
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
-    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+    /// Events matching `filter`, newest first.
+    async fn list_audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
+        Ok(self.list_audit_entries(filter).await?.into_iter().map(|entry| entry.event).collect())
+    }
+    /// Retention: deletes events older than `before`; the only way events ever leave the log.
+    async fn delete_audit_before(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// How many events of each of `kinds` happened per UTC day since `since` (days as Unix days).
+    async fn daily_audit_counts(&self, kinds: &[AuditKind], since: OffsetDateTime) -> StoreResult<Vec<DailyCount>>;
+}
+
+/// A count for one UTC day (`day` = Unix seconds / 86400) and, where counted per kind, one kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyCount {
+    pub day: i64,
+    pub kind: Option<AuditKind>,
+    pub count: i64,
+}
+
+/// Which accounts the admin console lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Disabled,
+    /// Registered, waiting for their email to be verified.
+    Pending,
+}
+
+/// One page of the admin console's user list: filters, then `offset`/`limit` in username order.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Found anywhere in the username, email or display name, ignoring case.
+    pub text: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// What the admin console reads beyond single users.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// The users on one page of `query`, and how many match in all.
+    async fn search_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, i64)>;
+    /// Enabled accounts holding `role` (the last administrator may not be removed).
+    async fn count_enabled_with_role(&self, role: &Role) -> StoreResult<i64>;
+    /// Every role some account holds, sorted.
+    async fn known_roles(&self) -> StoreResult<Vec<String>>;
+    /// Accounts created per UTC day since `since`.
+    async fn daily_new_users(&self, since: OffsetDateTime) -> StoreResult<Vec<DailyCount>>;
+    /// An administrator's edit: display name and email (an address an administrator sets counts as verified;
+    /// `None` removes it). [`StoreError::Conflict`] if another account has the address.
+    async fn set_profile(
+        &self,
+        id: &UserId,
+        display_name: &str,
+        email: Option<&Email>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -206,15 +277,15 @@ pub enum SessionEvent {
 /// Everything Gatehouse persists.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore + AccountStore
+    UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore + AccountStore + AdminStore
 {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Short name of the backend for logs and health output.
     fn backend(&self) -> &'static str;
     /// A feed of sessions ended by any process using this database, so that every instance closes their
-    /// tunnels and forgets them at once. `None` where the backend has no such channel (SQLite: one machine,
-    /// where the CLI's changes are seen within the session cache's second and the tunnels' re-check).
+    /// tunnels and forgets them at once (PostgreSQL: LISTEN/NOTIFY; SQLite: a table of ended sessions that a
+    /// trigger fills, read a few times a second). `None` where the backend has no such feed.
     async fn session_events(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<SessionEvent>>> {
         Ok(None)
     }

@@ -159,6 +159,9 @@ pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response 
     let (content_type, body) = if html {
         let action = match reply.status {
             StatusCode::UNAUTHORIZED => Some(("/_gatehouse/login", "Sign in")),
+            StatusCode::FORBIDDEN if reply.code == "role_required" => {
+                Some(("/_gatehouse/logout", "Sign in as someone else"))
+            }
             StatusCode::SERVICE_UNAVAILABLE if reply.code == "upstream_starting" => None,
             _ => Some(("/", "Back to the app")),
         };

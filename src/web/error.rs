@@ -22,6 +22,12 @@ impl ErrorReply {
         Self { status, code, title, message: message.into(), retry_after: None }
     }
 
+    /// The same reply with another message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", "Bad request", message)
     }
@@ -32,6 +38,27 @@ impl ErrorReply {
 
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Access denied", message)
+    }
+
+    /// A signed-in user without the role an `[[access]]` rule (or the admin console) needs.
+    pub fn role_required(access: crate::domain::access::Access<'_>, username: &str) -> Self {
+        let needed = match access {
+            crate::domain::access::Access::AnyRole(roles) if roles.len() == 1 => {
+                format!("the role '{}'", roles[0])
+            }
+            crate::domain::access::Access::AnyRole(roles) => {
+                format!("one of the roles {}", roles.iter().map(|r| format!("'{r}'")).collect::<Vec<_>>().join(", "))
+            }
+            _ => "a role you do not have".to_owned(),
+        };
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "role_required",
+            "Access denied",
+            format!(
+                "You are signed in as {username}, but this page needs {needed}. Ask an administrator for access, or sign in as someone else."
+            ),
+        )
     }
 
     pub fn csrf() -> Self {

@@ -2,7 +2,9 @@
 //! them and applies what every page gets: security headers, a small body limit and a 404 page for unknown
 //! Gatehouse paths (which never fall through to the app).
 
-mod account;
+pub(crate) mod account;
+mod admin;
+mod assertion_key;
 pub mod context;
 pub mod error;
 pub mod extract;
@@ -54,6 +56,8 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/account/password", post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-others", post(account::end_other_sessions))
+        .merge(admin::routes())
+        .route("/assertion-key", get(assertion_key::assertion_key))
         .route("/auth", get(forward_auth::forward_auth))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics_endpoint::metrics))

@@ -18,7 +18,7 @@ use super::templates::render;
 use crate::app::{AppState, SharedState};
 use crate::domain::password_policy::check_new_password;
 use crate::domain::user::parse_display_name;
-use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, Role, TokenHash, Username};
+use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, TokenHash, Username};
 use crate::store::{OneTimeToken, SharedStore, StoreError};
 
 pub const SETUP_PURPOSE: &str = "setup";
@@ -178,5 +178,5 @@ fn validate(state: &AppState, form: &SetupForm) -> Result<NewUser, InvalidInput>
         return Err(InvalidInput::new("The two passwords do not match."));
     }
     check_new_password(&form.password, state.config.password.min_length, username.as_str(), Some(email.as_str()))?;
-    Ok(NewUser::by_admin(username, Some(email), display_name, vec![Role::admin()]))
+    Ok(NewUser::by_admin(username, Some(email), display_name, vec![state.config.admin.role.clone()]))
 }

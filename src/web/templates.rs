@@ -19,6 +19,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("reset_password.html", include_str!("../../templates/reset_password.html")),
     ("sent.html", include_str!("../../templates/sent.html")),
     ("account.html", include_str!("../../templates/account.html")),
+    ("admin_base.html", include_str!("../../templates/admin_base.html")),
+    ("admin_chart.html", include_str!("../../templates/admin_chart.html")),
+    ("admin_dashboard.html", include_str!("../../templates/admin_dashboard.html")),
+    ("admin_users.html", include_str!("../../templates/admin_users.html")),
+    ("admin_user.html", include_str!("../../templates/admin_user.html")),
+    ("admin_delete.html", include_str!("../../templates/admin_delete.html")),
+    ("admin_invites.html", include_str!("../../templates/admin_invites.html")),
+    ("admin_audit.html", include_str!("../../templates/admin_audit.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {

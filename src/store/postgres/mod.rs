@@ -4,6 +4,7 @@
 //! instances starting together do not race.
 
 mod accounts;
+mod admin;
 mod audit;
 mod notify;
 mod sessions;

@@ -6,6 +6,7 @@
 //! notifies other instances of ended sessions).
 
 pub(super) mod accounts;
+pub(super) mod admin;
 pub(super) mod audit;
 pub(super) mod settings;
 pub(super) mod throttle;

@@ -3,7 +3,9 @@
 //! the CLI (e.g. `gatehouse users add` while the server runs).
 
 mod accounts;
+mod admin;
 mod audit;
+mod ended;
 mod sessions;
 mod settings;
 mod throttle;
@@ -65,6 +67,10 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn session_events(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::SessionEvent>>> {
+        ended::listen(self.pool.clone()).await.map(Some)
     }
 }
 

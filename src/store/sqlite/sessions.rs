@@ -75,6 +75,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        // The record of ended sessions only needs to outlive the servers' next look at it.
+        sqlx::query("DELETE FROM ended_sessions WHERE ended_at < ?")
+            .bind(unix(now) - super::ended::KEEP_SECS)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
         let result =
             sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + idle_timeout_secs <= ?1")
                 .bind(unix(now))

@@ -1,0 +1,318 @@
+//! `/_gatehouse/admin/users/{username}`: one user's page — profile and roles to edit, disable/enable, a
+//! password-reset link to send, their sessions (end one or all), their recent audit trail, and delete behind
+//! a confirmation page. Each action is a small form posting to its own path; the result comes back as a
+//! notice (after a redirect) or as the page with the problem shown.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::users::{parse_roles, status_of};
+use super::{admin_page, admin_problem, format_optional_time, format_time, require_admin};
+use crate::admin::{Actor, Admin, AdminError, AdminResult};
+use crate::app::SharedState;
+use crate::auth::Authenticated;
+use crate::domain::{Role, SessionId, User};
+use crate::store::AuditFilter;
+use crate::web::account::describe_device;
+use crate::web::error::ErrorReply;
+use crate::web::extract::{client_info, verify_csrf};
+use crate::web::form::HtmlForm;
+
+/// Events of the user's trail shown on the page; the audit page has the rest.
+const TRAIL_LENGTH: i64 = 15;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    done: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf_token: String,
+}
+
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct RolesForm {
+    csrf_token: String,
+    #[serde(default)]
+    roles: String,
+}
+
+#[derive(Deserialize)]
+pub struct SessionForm {
+    csrf_token: String,
+    #[serde(default)]
+    session_id: String,
+}
+
+fn user_path(username: &str) -> String {
+    format!("/_gatehouse/admin/users/{username}")
+}
+
+pub async fn show(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, ErrorReply> {
+    let admin = match require_admin(&state, &headers, &user_path(&username)).await {
+        Ok(admin) => admin,
+        Err(answer) => return Ok(answer),
+    };
+    let user = find(&state, &username).await?;
+    let notice = match query.done.as_str() {
+        "created" => Some("The user was created."),
+        "profile" => Some("Name and email were saved."),
+        "roles" => Some("The roles were saved. The app sees them on the user's next request."),
+        "disabled" => Some("The user was disabled; their sessions ended and open tabs were closed."),
+        "enabled" => Some("The user was enabled."),
+        "reset" => Some("A password-reset link was sent."),
+        "session" => Some("The session was ended."),
+        "sessions" => Some("Every session of the user was ended."),
+        _ => None,
+    };
+    user_page(&state, &headers, &admin, &user, StatusCode::OK, notice, None).await
+}
+
+/// Runs one action on the user named in the path, then redirects back with `done`, or shows the problem.
+async fn act<F, Fut, T>(
+    state: &SharedState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    username: &str,
+    csrf_token: &str,
+    done: &str,
+    action: F,
+) -> Result<Response, ErrorReply>
+where
+    F: FnOnce(Admin, Actor, User) -> Fut,
+    Fut: std::future::Future<Output = AdminResult<T>>,
+{
+    let admin = match require_admin(state, headers, &user_path(username)).await {
+        Ok(admin) => admin,
+        Err(answer) => return Ok(answer),
+    };
+    verify_csrf(state, headers, csrf_token)?;
+    let user = find(state, username).await?;
+    let actor = Actor::user(&admin.user, client_info(state, peer, headers));
+    match action(state.admin.clone(), actor, user.clone()).await {
+        Ok(_) => Ok(Redirect::to(&format!("{}?done={done}", user_path(user.username.as_str()))).into_response()),
+        Err(err) => {
+            let (status, message) = admin_problem(err)?;
+            // The page shows the account as it is now.
+            let user = find(state, username).await?;
+            user_page(state, headers, &admin, &user, status, None, Some(&message)).await
+        }
+    }
+}
+
+pub async fn update_profile(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<ProfileForm>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "profile", |admin, actor, user| async move {
+        admin.update_profile(&actor, &user, &form.name, &form.email).await
+    })
+    .await
+}
+
+pub async fn set_roles(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<RolesForm>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "roles", |admin, actor, user| async move {
+        let roles = parse_roles(&form.roles)?;
+        admin.set_roles(&actor, &user, roles).await
+    })
+    .await
+}
+
+pub async fn disable(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<CsrfOnly>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "disabled", |admin, actor, user| async move {
+        admin.set_disabled(&actor, &user, true).await
+    })
+    .await
+}
+
+pub async fn enable(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<CsrfOnly>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "enabled", |admin, actor, user| async move {
+        admin.set_disabled(&actor, &user, false).await
+    })
+    .await
+}
+
+pub async fn send_reset_link(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<CsrfOnly>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "reset", |admin, actor, user| async move {
+        admin.send_reset_link(&actor, &user).await
+    })
+    .await
+}
+
+pub async fn end_session(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<SessionForm>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "session", |admin, actor, user| async move {
+        admin.end_session(&actor, &user, &SessionId(form.session_id)).await
+    })
+    .await
+}
+
+pub async fn end_all_sessions(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<CsrfOnly>,
+) -> Result<Response, ErrorReply> {
+    act(&state, peer, &headers, &username, &form.csrf_token, "sessions", |admin, actor, user| async move {
+        admin.end_all_sessions(&actor, &user).await
+    })
+    .await
+}
+
+/// The confirmation page: deleting cannot be undone, so it is one more deliberate click.
+pub async fn confirm_delete(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Result<Response, ErrorReply> {
+    let admin = match require_admin(&state, &headers, &user_path(&username)).await {
+        Ok(admin) => admin,
+        Err(answer) => return Ok(answer),
+    };
+    let user = find(&state, &username).await?;
+    let sessions = state.store.sessions_for_user(&user.id).await?.len();
+    let context = minijinja::context! {
+        username => user.username.as_str(),
+        name => user.name_for_display(),
+        sessions => sessions,
+    };
+    Ok(admin_page(&state, &headers, StatusCode::OK, "admin_delete.html", "users", &admin, context))
+}
+
+pub async fn delete(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<CsrfOnly>,
+) -> Result<Response, ErrorReply> {
+    let admin = match require_admin(&state, &headers, &user_path(&username)).await {
+        Ok(admin) => admin,
+        Err(answer) => return Ok(answer),
+    };
+    verify_csrf(&state, &headers, &form.csrf_token)?;
+    let user = find(&state, &username).await?;
+    let actor = Actor::user(&admin.user, client_info(&state, peer, &headers));
+    match state.admin.delete_user(&actor, &user).await {
+        Ok(_) => Ok(Redirect::to("/_gatehouse/admin/users?done=deleted").into_response()),
+        Err(err) => {
+            let (status, message) = admin_problem(err)?;
+            user_page(&state, &headers, &admin, &user, status, None, Some(&message)).await
+        }
+    }
+}
+
+async fn find(state: &SharedState, username: &str) -> Result<User, ErrorReply> {
+    match state.admin.user_by_name(username).await {
+        Ok(user) => Ok(user),
+        Err(AdminError::Invalid(_)) | Err(AdminError::NoSuchUser) => Err(super::no_such_user()),
+        Err(err) => Err(admin_problem(err).err().unwrap_or_else(ErrorReply::internal)),
+    }
+}
+
+async fn user_page(
+    state: &SharedState,
+    headers: &HeaderMap,
+    admin: &Authenticated,
+    user: &User,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<Response, ErrorReply> {
+    let now = state.clock.now();
+    let mut sessions: Vec<_> =
+        state.store.sessions_for_user(&user.id).await?.into_iter().filter(|s| s.is_valid_at(now)).collect();
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.last_seen_at));
+    let sessions: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            minijinja::context! {
+                id => s.id.0.as_str(),
+                device => describe_device(s.user_agent.as_deref()),
+                ip => s.client_ip.as_deref().unwrap_or("unknown"),
+                last_seen => format_time(s.last_seen_at),
+                created => format_time(s.created_at),
+                current => s.id == admin.session.id,
+            }
+        })
+        .collect();
+    let filter = AuditFilter {
+        subject_or_actor: Some(user.username.as_str().to_owned()),
+        limit: TRAIL_LENGTH,
+        ..Default::default()
+    };
+    let trail: Vec<_> = state.store.list_audit(&filter).await?.iter().map(super::audit::event_row).collect();
+    let is_self = admin.user.id == user.id;
+    let context = minijinja::context! {
+        username => user.username.as_str(),
+        name => &user.display_name,
+        display => user.name_for_display(),
+        email => user.email.as_ref().map(|e| e.as_str()),
+        email_verified => user.email_verified,
+        roles => user.roles.iter().map(Role::as_str).collect::<Vec<_>>().join(", "),
+        status => status_of(user),
+        created => format_time(user.created_at),
+        last_login => format_optional_time(user.last_login_at),
+        login_count => user.login_count,
+        sessions => sessions,
+        trail => trail,
+        is_self => is_self,
+        notice => notice,
+        error => error,
+        admin_role => state.admin.admin_role().as_str(),
+    };
+    Ok(admin_page(state, headers, status, "admin_user.html", "users", admin, context))
+}
