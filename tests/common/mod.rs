@@ -190,6 +190,8 @@ impl Drop for TestGatehouse {
     }
 }
 
+pub const TEST_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) GatehouseTests/1.0";
+
 /// A cookie-keeping HTTP client that behaves like a browser loading pages (`Sec-Fetch-Mode: navigate`).
 pub struct Browser {
     pub addr: SocketAddr,
@@ -199,7 +201,12 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(addr: SocketAddr) -> Self {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // A user agent like a browser's, so what Gatehouse records about clients can be checked.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(TEST_USER_AGENT)
+            .build()
+            .unwrap();
         Self { addr, client, cookies: BTreeMap::new() }
     }
 
