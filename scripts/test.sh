@@ -5,8 +5,9 @@
 #
 # Steps: system packages (Debian Chromium for the browser tests), the Python
 # venv, rustfmt, clippy, cargo build, cargo test (the store tests also against
-# PostgreSQL: see scripts/postgres.sh), and the end-to-end browser tests in
-# tests/e2e (pytest + Playwright against the debug binary).
+# PostgreSQL: see scripts/postgres.sh), the unit tests of the Python helper
+# package in python/tests, and the end-to-end browser tests in tests/e2e
+# (pytest + Playwright against the debug binary).
 # Honours CARGO_TARGET_DIR. Needs root or sudo only to apt-get install what
 # is missing.
 set -euo pipefail
@@ -76,6 +77,10 @@ section "cargo test"
 postgres_for_tests
 cargo test
 steps_done+=("cargo-test")
+
+section "pytest python/tests (helper package unit tests)"
+python -m pytest "$repo/python/tests" -q
+steps_done+=("python-unit")
 
 section "pytest tests/e2e (browser tests)"
 target_dir="${CARGO_TARGET_DIR:-target}"

@@ -54,7 +54,9 @@ async fn require_admin(state: &SharedState, headers: &HeaderMap, path: &str) -> 
     let Some(current) = current else {
         let is_page_load = super::context::wants_html(headers);
         return Err(if is_page_load {
-            let rd = percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC);
+            const RD: &percent_encoding::AsciiSet =
+                &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-').remove(b'.');
+            let rd = percent_encoding::utf8_percent_encode(path, RD);
             Redirect::to(&format!("/_gatehouse/login?rd={rd}")).into_response()
         } else {
             ErrorReply::unauthorized().into_response()
