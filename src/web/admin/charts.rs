@@ -31,6 +31,8 @@ pub struct Tick {
     pub x: f64,
     pub y: f64,
     pub label: String,
+    /// SVG `text-anchor`.
+    pub anchor: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,21 +89,27 @@ pub fn bar_chart(first_day: OffsetDateTime, series: &[(&DaySeries, &'static str)
             });
         }
     }
-    // A label every week, and the last day.
+    // A label every week and one for the last day (today), skipping a weekly label too close to it; the last
+    // label is drawn right-aligned (see `anchor`) so it stays inside the chart.
     let x_ticks = (0..days)
-        .filter(|day| day % 7 == 0 || *day == days - 1)
+        .filter(|day| *day == days - 1 || (day % 7 == 0 && days - 1 - day >= 4))
         .map(|day| Tick {
-            x: round(LEFT + day as f64 * slot + slot / 2.0),
+            x: if day == days - 1 { WIDTH } else { round(LEFT + day as f64 * slot + slot / 2.0) },
             y: HEIGHT - 6.0,
             label: day_label(first_day + Duration::days(day as i64)),
+            anchor: if day == days - 1 { "end" } else { "middle" },
         })
         .collect();
-    let y_ticks = [0, scale_max / 2, scale_max]
+    // A middle line only where it falls on a whole number.
+    let middle = (scale_max % 2 == 0).then_some(scale_max / 2);
+    let y_ticks = [Some(0), middle, Some(scale_max)]
         .into_iter()
+        .flatten()
         .map(|value| Tick {
             x: LEFT - 6.0,
             y: round(baseline - if scale_max == 0 { 0.0 } else { plot_height * value as f64 / scale_max as f64 }),
             label: value.to_string(),
+            anchor: "end",
         })
         .collect();
     let legend: Vec<Legend> = series
