@@ -50,6 +50,12 @@ else
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 fi
+if ! command -v psql >/dev/null 2>&1; then
+    # The PostgreSQL browser test makes its own schema with psql.
+    echo "installing Debian's postgresql-client (apt-get)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client
+fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found on PATH (install the Rust toolchain)" >&2
     exit 1

@@ -131,10 +131,10 @@ async fn an_admin_manages_a_user_from_creation_to_deletion(gatehouse: &TestGateh
         .collect();
     assert_eq!(session_ids.len(), 2, "{page}");
     let ended =
-        submit(&mut admin, bob_page, "/_gatehouse/admin/users/bob/sessions/end", &[("session_id", &session_ids[0])])
+        submit(&mut admin, bob_page, "/_gatehouse/admin/users/bob/end-session", &[("session_id", &session_ids[0])])
             .await;
     assert_eq!(location(&ended), "/_gatehouse/admin/users/bob?done=session");
-    let all = submit(&mut admin, bob_page, "/_gatehouse/admin/users/bob/sessions/end-all", &[]).await;
+    let all = submit(&mut admin, bob_page, "/_gatehouse/admin/users/bob/end-sessions", &[]).await;
     assert_eq!(location(&all), "/_gatehouse/admin/users/bob?done=sessions");
     assert_eq!(bob.get("/").await.status(), 303);
     let mut second = second;
@@ -196,8 +196,8 @@ async fn only_administrators_reach_the_console() {
         ("/_gatehouse/admin/users/root/disable", vec![]),
         ("/_gatehouse/admin/users/root/enable", vec![]),
         ("/_gatehouse/admin/users/root/reset-link", vec![]),
-        ("/_gatehouse/admin/users/root/sessions/end", vec![("session_id", "x")]),
-        ("/_gatehouse/admin/users/root/sessions/end-all", vec![]),
+        ("/_gatehouse/admin/users/root/end-session", vec![("session_id", "x")]),
+        ("/_gatehouse/admin/users/root/end-sessions", vec![]),
         ("/_gatehouse/admin/users/root/delete", vec![]),
         ("/_gatehouse/admin/invites", vec![("email", "friend@example.com"), ("roles", "admin")]),
         ("/_gatehouse/admin/invites/revoke", vec![("invite_id", "x")]),
@@ -215,6 +215,10 @@ async fn only_administrators_reach_the_console() {
     assert_eq!(alice_now.roles, vec![Role::parse("analyst").unwrap()]);
     assert!(gatehouse.store().list_invites().await.unwrap().is_empty());
     assert_eq!(root.get("/_gatehouse/admin").await.status(), 200);
+    // An action that does not exist is not found, whoever asks.
+    let token = root.csrf_token("/_gatehouse/admin/users/alice").await;
+    let unknown = root.post_form("/_gatehouse/admin/users/alice/promote", &[("csrf_token", &token)]).await;
+    assert_eq!(unknown.status(), 404);
     // And an administrator's forms need the CSRF token too.
     let forged = root.post_form("/_gatehouse/admin/users/alice/disable", &[("csrf_token", "forged")]).await;
     assert_eq!(forged.status(), 403);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::users::{parse_roles, status_of};
 use super::{admin_page, admin_problem, format_optional_time, format_time, require_admin};
-use crate::admin::{Actor, Admin, AdminError, AdminResult};
+use crate::admin::{Actor, AdminError, AdminResult};
 use crate::app::SharedState;
 use crate::auth::Authenticated;
 use crate::domain::{Role, SessionId, User};
@@ -31,32 +31,61 @@ pub struct PageQuery {
     done: String,
 }
 
+/// The fields of every action form; each action reads the ones it needs.
 #[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf_token: String,
-}
-
-#[derive(Deserialize)]
-pub struct ProfileForm {
+pub struct ActionForm {
     csrf_token: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
     email: String,
-}
-
-#[derive(Deserialize)]
-pub struct RolesForm {
-    csrf_token: String,
     #[serde(default)]
     roles: String,
-}
-
-#[derive(Deserialize)]
-pub struct SessionForm {
-    csrf_token: String,
     #[serde(default)]
     session_id: String,
+}
+
+/// What an administrator can do to a user, by the last segment of the form's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserAction {
+    Profile,
+    Roles,
+    Disable,
+    Enable,
+    ResetLink,
+    EndSession,
+    EndAllSessions,
+    Delete,
+}
+
+impl UserAction {
+    fn from_path(segment: &str) -> Option<Self> {
+        Some(match segment {
+            "profile" => Self::Profile,
+            "roles" => Self::Roles,
+            "disable" => Self::Disable,
+            "enable" => Self::Enable,
+            "reset-link" => Self::ResetLink,
+            "end-session" => Self::EndSession,
+            "end-sessions" => Self::EndAllSessions,
+            "delete" => Self::Delete,
+            _ => return None,
+        })
+    }
+
+    /// The notice the user's page shows afterwards (`?done=`).
+    fn done(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Roles => "roles",
+            Self::Disable => "disabled",
+            Self::Enable => "enabled",
+            Self::ResetLink => "reset",
+            Self::EndSession => "session",
+            Self::EndAllSessions => "sessions",
+            Self::Delete => "deleted",
+        }
+    }
 }
 
 fn user_path(username: &str) -> String {
@@ -88,29 +117,67 @@ pub async fn show(
     user_page(&state, &headers, &admin, &user, StatusCode::OK, notice, None).await
 }
 
-/// Runs one action on the user named in the path, then redirects back with `done`, or shows the problem.
-async fn act<F, Fut, T>(
+/// `POST /_gatehouse/admin/users/{username}/{action}`.
+pub async fn act(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((username, action)): Path<(String, String)>,
+    HtmlForm(form): HtmlForm<ActionForm>,
+) -> Result<Response, ErrorReply> {
+    let Some(action) = UserAction::from_path(&action) else { return Err(ErrorReply::not_found()) };
+    perform(&state, peer, &headers, &username, action, form).await
+}
+
+/// `POST /_gatehouse/admin/users/{username}/delete` (the path also serves the confirmation page).
+pub async fn delete(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    HtmlForm(form): HtmlForm<ActionForm>,
+) -> Result<Response, ErrorReply> {
+    perform(&state, peer, &headers, &username, UserAction::Delete, form).await
+}
+
+/// Runs one action on the user named in the path, then redirects back with a notice, or shows the user's
+/// page with the problem.
+async fn perform(
     state: &SharedState,
     peer: SocketAddr,
     headers: &HeaderMap,
     username: &str,
-    csrf_token: &str,
-    done: &str,
-    action: F,
-) -> Result<Response, ErrorReply>
-where
-    F: FnOnce(Admin, Actor, User) -> Fut,
-    Fut: std::future::Future<Output = AdminResult<T>>,
-{
+    action: UserAction,
+    form: ActionForm,
+) -> Result<Response, ErrorReply> {
     let admin = match require_admin(state, headers, &user_path(username)).await {
         Ok(admin) => admin,
         Err(answer) => return Ok(answer),
     };
-    verify_csrf(state, headers, csrf_token)?;
+    verify_csrf(state, headers, &form.csrf_token)?;
     let user = find(state, username).await?;
     let actor = Actor::user(&admin.user, client_info(state, peer, headers));
-    match action(state.admin.clone(), actor, user.clone()).await {
-        Ok(_) => Ok(Redirect::to(&format!("{}?done={done}", user_path(user.username.as_str()))).into_response()),
+    let service = &state.admin;
+    let done: AdminResult<()> = match action {
+        UserAction::Profile => service.update_profile(&actor, &user, &form.name, &form.email).await.map(drop),
+        UserAction::Roles => match parse_roles(&form.roles) {
+            Ok(roles) => service.set_roles(&actor, &user, roles).await.map(drop),
+            Err(problem) => Err(problem),
+        },
+        UserAction::Disable => service.set_disabled(&actor, &user, true).await.map(drop),
+        UserAction::Enable => service.set_disabled(&actor, &user, false).await.map(drop),
+        UserAction::ResetLink => service.send_reset_link(&actor, &user).await,
+        UserAction::EndSession => service.end_session(&actor, &user, &SessionId(form.session_id)).await,
+        UserAction::EndAllSessions => service.end_all_sessions(&actor, &user).await.map(drop),
+        UserAction::Delete => service.delete_user(&actor, &user).await.map(drop),
+    };
+    match done {
+        Ok(()) if action == UserAction::Delete => {
+            Ok(Redirect::to("/_gatehouse/admin/users?done=deleted").into_response())
+        }
+        Ok(()) => {
+            Ok(Redirect::to(&format!("{}?done={}", user_path(user.username.as_str()), action.done())).into_response())
+        }
         Err(err) => {
             let (status, message) = admin_problem(err)?;
             // The page shows the account as it is now.
@@ -118,98 +185,6 @@ where
             user_page(state, headers, &admin, &user, status, None, Some(&message)).await
         }
     }
-}
-
-pub async fn update_profile(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<ProfileForm>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "profile", |admin, actor, user| async move {
-        admin.update_profile(&actor, &user, &form.name, &form.email).await
-    })
-    .await
-}
-
-pub async fn set_roles(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<RolesForm>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "roles", |admin, actor, user| async move {
-        let roles = parse_roles(&form.roles)?;
-        admin.set_roles(&actor, &user, roles).await
-    })
-    .await
-}
-
-pub async fn disable(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<CsrfOnly>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "disabled", |admin, actor, user| async move {
-        admin.set_disabled(&actor, &user, true).await
-    })
-    .await
-}
-
-pub async fn enable(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<CsrfOnly>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "enabled", |admin, actor, user| async move {
-        admin.set_disabled(&actor, &user, false).await
-    })
-    .await
-}
-
-pub async fn send_reset_link(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<CsrfOnly>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "reset", |admin, actor, user| async move {
-        admin.send_reset_link(&actor, &user).await
-    })
-    .await
-}
-
-pub async fn end_session(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<SessionForm>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "session", |admin, actor, user| async move {
-        admin.end_session(&actor, &user, &SessionId(form.session_id)).await
-    })
-    .await
-}
-
-pub async fn end_all_sessions(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<CsrfOnly>,
-) -> Result<Response, ErrorReply> {
-    act(&state, peer, &headers, &username, &form.csrf_token, "sessions", |admin, actor, user| async move {
-        admin.end_all_sessions(&actor, &user).await
-    })
-    .await
 }
 
 /// The confirmation page: deleting cannot be undone, so it is one more deliberate click.
@@ -230,29 +205,6 @@ pub async fn confirm_delete(
         sessions => sessions,
     };
     Ok(admin_page(&state, &headers, StatusCode::OK, "admin_delete.html", "users", &admin, context))
-}
-
-pub async fn delete(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    HtmlForm(form): HtmlForm<CsrfOnly>,
-) -> Result<Response, ErrorReply> {
-    let admin = match require_admin(&state, &headers, &user_path(&username)).await {
-        Ok(admin) => admin,
-        Err(answer) => return Ok(answer),
-    };
-    verify_csrf(&state, &headers, &form.csrf_token)?;
-    let user = find(&state, &username).await?;
-    let actor = Actor::user(&admin.user, client_info(&state, peer, &headers));
-    match state.admin.delete_user(&actor, &user).await {
-        Ok(_) => Ok(Redirect::to("/_gatehouse/admin/users?done=deleted").into_response()),
-        Err(err) => {
-            let (status, message) = admin_problem(err)?;
-            user_page(&state, &headers, &admin, &user, status, None, Some(&message)).await
-        }
-    }
 }
 
 async fn find(state: &SharedState, username: &str) -> Result<User, ErrorReply> {
