@@ -1,6 +1,7 @@
 //! `gatehouse audit [--since T] [--until T] [--user U] [--kind K] [--json]`: the audit log from the shell,
-//! oldest first (as logs read), for review or export to another system. `--json` writes one JSON array;
-//! events are read from the database a page at a time, so a long log does not have to fit in memory.
+//! oldest first (as logs read), for review or export to another system. `--json` writes one JSON array.
+//! Events are read a page at a time (each page one indexed query) and printed once all are read, since the
+//! output runs oldest first and the pages come newest first.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -135,7 +135,7 @@ async fn render(
         invites => invites,
         notice => notice,
         error => error,
-        invite_mode => state.config.signup.mode == SignupMode::Invite,
+        signup_closed => state.config.signup.mode == SignupMode::Closed,
     };
     Ok(admin_page(state, headers, status, "admin_invites.html", "invites", admin, context))
 }
