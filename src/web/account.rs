@@ -19,7 +19,7 @@ use super::pages::{form_page, form_problem};
 use crate::accounts::AccountError;
 use crate::app::SharedState;
 use crate::auth::Authenticated;
-use crate::domain::SessionId;
+use crate::domain::{Session, SessionId};
 
 const ACCOUNT_PATH: &str = "/_gatehouse/account";
 
@@ -80,20 +80,7 @@ async fn account_page(
 ) -> Result<Response, ErrorReply> {
     let user = &auth.user;
     let sessions = state.accounts.sessions_of(user).await.map_err(|_| ErrorReply::database_unavailable())?;
-    let sessions: Vec<_> = sessions
-        .iter()
-        .map(|s| {
-            minijinja::context! {
-                id => s.id.0.as_str(),
-                device => describe_device(s.user_agent.as_deref()),
-                ip => s.client_ip.as_deref().unwrap_or("unknown"),
-                last_seen => format_time(s.last_seen_at),
-                last_seen_iso => s.last_seen_at.format(&Rfc3339).unwrap_or_default(),
-                created => format_time(s.created_at),
-                current => s.id == auth.session.id,
-            }
-        })
-        .collect();
+    let sessions: Vec<_> = sessions.iter().map(|s| session_row(s, &auth.session.id)).collect();
     let notice = match done {
         Some("name") => Some("Your display name was saved."),
         Some("email") => Some("Your email address was changed."),
@@ -240,7 +227,22 @@ pub async fn end_other_sessions(
     .await
 }
 
-fn format_time(t: OffsetDateTime) -> String {
+/// One session as the session lists show it (the account page and an administrator's view of a user);
+/// `current` is the session of the browser looking at the list.
+pub(crate) fn session_row(session: &Session, current: &SessionId) -> minijinja::Value {
+    minijinja::context! {
+        id => session.id.0.as_str(),
+        device => describe_device(session.user_agent.as_deref()),
+        ip => session.client_ip.as_deref().unwrap_or("unknown"),
+        last_seen => format_time(session.last_seen_at),
+        last_seen_iso => session.last_seen_at.format(&Rfc3339).unwrap_or_default(),
+        created => format_time(session.created_at),
+        current => &session.id == current,
+    }
+}
+
+/// "2026-11-24 14:05 UTC" (stored times are UTC).
+pub(crate) fn format_time(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
 }
 

@@ -6,7 +6,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 
 use super::charts::bar_chart;
-use super::{admin_page, admin_problem, require_admin};
+use super::{admin_failure, admin_page, require_admin};
 use crate::app::SharedState;
 use crate::web::error::ErrorReply;
 
@@ -15,10 +15,7 @@ pub async fn show(State(state): State<SharedState>, headers: HeaderMap) -> Resul
         Ok(admin) => admin,
         Err(answer) => return Ok(answer),
     };
-    let dashboard = match state.admin.dashboard().await {
-        Ok(dashboard) => dashboard,
-        Err(err) => return Err(admin_problem(err).err().unwrap_or_else(ErrorReply::internal)),
-    };
+    let dashboard = state.admin.dashboard().await.map_err(admin_failure)?;
     let sign_ins = bar_chart(dashboard.first_day, &[(&dashboard.sign_ins, "ok"), (&dashboard.failed_sign_ins, "bad")]);
     let new_users = bar_chart(dashboard.first_day, &[(&dashboard.new_users, "new")]);
     let context = minijinja::context! {

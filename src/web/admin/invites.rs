@@ -9,14 +9,12 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::users::parse_roles;
-use super::{admin_page, admin_problem, format_time, require_admin};
-use crate::admin::Actor;
+use super::{admin_form, admin_page, admin_problem, format_time, require_admin};
 use crate::app::SharedState;
 use crate::auth::Authenticated;
 use crate::config::SignupMode;
 use crate::domain::Role;
 use crate::web::error::ErrorReply;
-use crate::web::extract::{client_info, verify_csrf};
 use crate::web::form::HtmlForm;
 
 const INVITES_PATH: &str = "/_gatehouse/admin/invites";
@@ -65,12 +63,10 @@ pub async fn create(
     headers: HeaderMap,
     HtmlForm(form): HtmlForm<InviteForm>,
 ) -> Result<Response, ErrorReply> {
-    let admin = match require_admin(&state, &headers, INVITES_PATH).await {
-        Ok(admin) => admin,
+    let (admin, actor) = match admin_form(&state, peer, &headers, INVITES_PATH, &form.csrf_token).await {
+        Ok(pair) => pair,
         Err(answer) => return Ok(answer),
     };
-    verify_csrf(&state, &headers, &form.csrf_token)?;
-    let actor = Actor::user(&admin.user, client_info(&state, peer, &headers));
     let sent = match parse_roles(&form.roles) {
         Ok(roles) => state.admin.invite(&actor, &form.email, roles).await,
         Err(err) => Err(err),
@@ -90,12 +86,10 @@ pub async fn revoke(
     headers: HeaderMap,
     HtmlForm(form): HtmlForm<RevokeForm>,
 ) -> Result<Response, ErrorReply> {
-    let admin = match require_admin(&state, &headers, INVITES_PATH).await {
-        Ok(admin) => admin,
+    let (admin, actor) = match admin_form(&state, peer, &headers, INVITES_PATH, &form.csrf_token).await {
+        Ok(pair) => pair,
         Err(answer) => return Ok(answer),
     };
-    verify_csrf(&state, &headers, &form.csrf_token)?;
-    let actor = Actor::user(&admin.user, client_info(&state, peer, &headers));
     match state.admin.revoke_invite(&actor, &form.invite_id).await {
         Ok(()) => Ok(Redirect::to(&format!("{INVITES_PATH}?done=revoked")).into_response()),
         Err(err) => {

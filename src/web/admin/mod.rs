@@ -10,6 +10,7 @@ mod invites;
 mod user;
 mod users;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,12 +20,13 @@ use http::{HeaderMap, StatusCode};
 use time::OffsetDateTime;
 
 use super::error::ErrorReply;
-use super::extract::current_session;
+use super::extract::{client_info, current_session, verify_csrf};
 use super::pages::form_page;
-use crate::admin::AdminError;
+use crate::admin::{Actor, AdminError};
 use crate::app::SharedState;
 use crate::auth::Authenticated;
 use crate::domain::access::Access;
+use crate::web::account::format_time;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -64,6 +66,29 @@ async fn require_admin(state: &SharedState, headers: &HeaderMap, path: &str) -> 
     Ok(current)
 }
 
+/// What every admin form needs before it acts: a signed-in administrator (see [`require_admin`]), the form's
+/// CSRF token, and the [`Actor`] to audit the action under.
+async fn admin_form(
+    state: &SharedState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    path: &str,
+    csrf_token: &str,
+) -> Result<(Arc<Authenticated>, Actor), Response> {
+    let admin = require_admin(state, headers, path).await?;
+    verify_csrf(state, headers, csrf_token).map_err(IntoResponse::into_response)?;
+    let actor = Actor::user(&admin.user, client_info(state, peer, headers));
+    Ok((admin, actor))
+}
+
+/// A failure that has no place on the page that asked (the page could not even be drawn).
+fn admin_failure(err: AdminError) -> ErrorReply {
+    match admin_problem(err) {
+        Ok((status, message)) => ErrorReply { status, ..ErrorReply::bad_request(message) },
+        Err(reply) => reply,
+    }
+}
+
 /// Renders an admin page: `template` with the console's navigation (`section` highlighted) and the signed-in
 /// administrator's name.
 fn admin_page(
@@ -100,12 +125,6 @@ fn admin_problem(err: AdminError) -> Result<(StatusCode, String), ErrorReply> {
 fn no_such_user() -> ErrorReply {
     ErrorReply { status: StatusCode::NOT_FOUND, ..ErrorReply::not_found() }
         .with_message("There is no user with that name (they may have been deleted).")
-}
-
-/// "2026-11-24 14:05 UTC".
-fn format_time(t: OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
 }
 
 fn format_optional_time(t: Option<OffsetDateTime>) -> String {

@@ -11,15 +11,14 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::users::{parse_roles, status_of};
-use super::{admin_page, admin_problem, format_optional_time, format_time, require_admin};
-use crate::admin::{Actor, AdminError, AdminResult};
+use super::{admin_failure, admin_form, admin_page, admin_problem, format_optional_time, require_admin};
+use crate::admin::{AdminError, AdminResult};
 use crate::app::SharedState;
 use crate::auth::Authenticated;
 use crate::domain::{Role, SessionId, User};
 use crate::store::AuditFilter;
-use crate::web::account::describe_device;
+use crate::web::account::{format_time, session_row};
 use crate::web::error::ErrorReply;
-use crate::web::extract::{client_info, verify_csrf};
 use crate::web::form::HtmlForm;
 
 /// Events of the user's trail shown on the page; the audit page has the rest.
@@ -150,13 +149,11 @@ async fn perform(
     action: UserAction,
     form: ActionForm,
 ) -> Result<Response, ErrorReply> {
-    let admin = match require_admin(state, headers, &user_path(username)).await {
-        Ok(admin) => admin,
+    let (admin, actor) = match admin_form(state, peer, headers, &user_path(username), &form.csrf_token).await {
+        Ok(pair) => pair,
         Err(answer) => return Ok(answer),
     };
-    verify_csrf(state, headers, &form.csrf_token)?;
     let user = find(state, username).await?;
-    let actor = Actor::user(&admin.user, client_info(state, peer, headers));
     let service = &state.admin;
     let done: AdminResult<()> = match action {
         UserAction::Profile => service.update_profile(&actor, &user, &form.name, &form.email).await.map(drop),
@@ -211,7 +208,7 @@ async fn find(state: &SharedState, username: &str) -> Result<User, ErrorReply> {
     match state.admin.user_by_name(username).await {
         Ok(user) => Ok(user),
         Err(AdminError::Invalid(_)) | Err(AdminError::NoSuchUser) => Err(super::no_such_user()),
-        Err(err) => Err(admin_problem(err).err().unwrap_or_else(ErrorReply::internal)),
+        Err(err) => Err(admin_failure(err)),
     }
 }
 
@@ -224,23 +221,8 @@ async fn user_page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Result<Response, ErrorReply> {
-    let now = state.clock.now();
-    let mut sessions: Vec<_> =
-        state.store.sessions_for_user(&user.id).await?.into_iter().filter(|s| s.is_valid_at(now)).collect();
-    sessions.sort_by_key(|s| std::cmp::Reverse(s.last_seen_at));
-    let sessions: Vec<_> = sessions
-        .iter()
-        .map(|s| {
-            minijinja::context! {
-                id => s.id.0.as_str(),
-                device => describe_device(s.user_agent.as_deref()),
-                ip => s.client_ip.as_deref().unwrap_or("unknown"),
-                last_seen => format_time(s.last_seen_at),
-                created => format_time(s.created_at),
-                current => s.id == admin.session.id,
-            }
-        })
-        .collect();
+    let sessions = state.accounts.sessions_of(user).await.map_err(|_| ErrorReply::database_unavailable())?;
+    let sessions: Vec<_> = sessions.iter().map(|s| session_row(s, &admin.session.id)).collect();
     let filter = AuditFilter {
         subject_or_actor: Some(user.username.as_str().to_owned()),
         limit: TRAIL_LENGTH,

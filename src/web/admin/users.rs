@@ -9,14 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{admin_page, admin_problem, format_optional_time, require_admin};
-use crate::admin::{Actor, CreateUser};
+use super::{admin_form, admin_page, admin_problem, format_optional_time, require_admin};
+use crate::admin::CreateUser;
 use crate::app::SharedState;
 use crate::auth::Authenticated;
 use crate::domain::{Role, User};
 use crate::store::{UserQuery, UserStatus};
 use crate::web::error::ErrorReply;
-use crate::web::extract::{client_info, verify_csrf};
 use crate::web::form::HtmlForm;
 
 const PAGE_SIZE: i64 = 50;
@@ -70,12 +69,10 @@ pub async fn create(
     headers: HeaderMap,
     HtmlForm(form): HtmlForm<CreateForm>,
 ) -> Result<Response, ErrorReply> {
-    let admin = match require_admin(&state, &headers, USERS_PATH).await {
-        Ok(admin) => admin,
+    let (admin, actor) = match admin_form(&state, peer, &headers, USERS_PATH, &form.csrf_token).await {
+        Ok(pair) => pair,
         Err(answer) => return Ok(answer),
     };
-    verify_csrf(&state, &headers, &form.csrf_token)?;
-    let actor = Actor::user(&admin.user, client_info(&state, peer, &headers));
     let created = match parse_roles(&form.roles) {
         Ok(roles) => {
             let request = CreateUser {
