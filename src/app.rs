@@ -23,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub accounts: Accounts,
     pub admin: crate::admin::Admin,
+    /// The OpenID Connect provider.
+    pub oidc: crate::oidc::Provider,
     pub store: SharedStore,
     pub clock: SharedClock,
     pub sessions: Sessions,
@@ -106,7 +108,9 @@ impl AppState {
             accounts.clone(),
             config.clone(),
         );
+        let oidc = crate::oidc::Provider::new(config.clone(), store.clone(), clock.clone(), passwords.clone());
         Ok(Arc::new(AppState {
+            oidc,
             config,
             accounts,
             admin,

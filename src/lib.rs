@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod import;
 pub mod mail;
+pub mod oidc;
 pub mod proxy;
 pub mod random;
 pub mod server;
@@ -90,6 +91,7 @@ async fn sweep_expired_sessions(state: SharedState) {
             let counters = store.delete_stale_throttle(now - ThrottlePolicy::default().reset_after).await?;
             let mut records =
                 store.delete_expired_one_time_tokens(now).await? + store.delete_expired_account_records(now).await?;
+            records += state.oidc.sweep().await?;
             let retention = state.config.audit.retention.and_then(|r| time::Duration::try_from(r).ok());
             if let Some(cutoff) = retention.and_then(|r| now.checked_sub(r)) {
                 records += store.delete_audit_before(cutoff).await?;

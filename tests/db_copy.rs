@@ -79,7 +79,60 @@ async fn fill(store: &SharedStore) -> SessionToken {
     store.create_invite(&invite).await.unwrap();
     let (challenge, _) = EmailChallenge::new(Some(ids[0].clone()), ChallengePurpose::EmailChange, email, t0());
     store.create_email_challenge(&challenge).await.unwrap();
+    fill_oidc(store, &ids[0]).await;
     token
+}
+
+/// One of each OpenID Connect record: a client, a refresh token, a consent and a signing key.
+async fn fill_oidc(store: &SharedStore, user: &gatehouse::domain::UserId) {
+    use gatehouse::domain::oidc::*;
+    let client = OidcClient {
+        client_id: "reports".into(),
+        name: "Reports".into(),
+        secret: ClientSecret::Sha256(SessionToken::generate().hash()),
+        redirect_uris: vec!["https://reports.example/oauth2callback".into()],
+        post_logout_redirect_uris: vec![],
+        first_party: true,
+        allowed_roles: vec![Role::parse("viewer").unwrap()],
+        source: ClientSource::Database,
+        created_at: Some(t0()),
+    };
+    store.create_oidc_client(&client, t0()).await.unwrap();
+    let token = GrantToken {
+        token_hash: SessionToken::generate().hash(),
+        kind: GrantTokenKind::Refresh,
+        grant_id: "grant-1".into(),
+        client_id: "reports".into(),
+        user_id: user.clone(),
+        session_id: None,
+        scope: "openid email".into(),
+        auth_time: t0(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(30),
+        used_at: None,
+        redirect_uri: None,
+        nonce: None,
+        code_challenge: None,
+    };
+    store.create_grant_token(&token).await.unwrap();
+    let consent =
+        Consent { user_id: user.clone(), client_id: "reports".into(), scope: "openid".into(), granted_at: t0() };
+    store.save_consent(&consent).await.unwrap();
+    let key = gatehouse::oidc::keys::generate(SigningAlgorithm::EdDsa, t0()).unwrap();
+    store.add_signing_key(&key, None).await.unwrap();
+}
+
+/// The OpenID Connect records, read back through the store.
+async fn oidc_snapshot(store: &SharedStore) -> String {
+    let clients = store.list_oidc_clients().await.unwrap();
+    let consent = store.consent(&clients_user(store).await, "reports").await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let key_material: Vec<_> = keys.iter().map(|k| (&k.private_pkcs8, &k.public_jwk)).collect();
+    format!("{clients:?}\n{consent:?}\n{keys:?}\n{key_material:?}")
+}
+
+async fn clients_user(store: &SharedStore) -> gatehouse::domain::UserId {
+    store.list_users().await.unwrap()[0].id.clone()
 }
 
 /// Everything a copy must keep, read back through the store.
@@ -91,7 +144,8 @@ async fn snapshot(store: &SharedStore, token: &SessionToken) -> String {
     let key = store.setting_or_insert("csrf_hmac_key", "another").await.unwrap();
     let invites = store.list_invites().await.unwrap();
     let challenge = store.latest_email_challenge(&user.id, ChallengePurpose::EmailChange).await.unwrap();
-    format!("{users:?}\n{session:?}\n{user:?}\n{audit:?}\n{throttle:?}\n{key}\n{invites:?}\n{challenge:?}")
+    let oidc = oidc_snapshot(store).await;
+    format!("{users:?}\n{session:?}\n{user:?}\n{audit:?}\n{throttle:?}\n{key}\n{invites:?}\n{challenge:?}\n{oidc}")
 }
 
 fn sqlite_url(dir: &tempfile::TempDir, name: &str) -> String {
@@ -120,6 +174,10 @@ async fn an_installation_moves_to_postgres_and_back_unchanged() {
         ("email_challenges", 1),
         ("throttle", 1),
         ("settings", 1),
+        ("oidc_clients", 1),
+        ("oidc_tokens", 1),
+        ("oidc_consents", 1),
+        ("oidc_signing_keys", 1),
     ];
     assert_eq!(counts, expected.to_vec());
     let moved = gatehouse::store::open(&schema.url()).await.unwrap();

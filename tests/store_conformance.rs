@@ -5,6 +5,7 @@
 
 mod common;
 
+use gatehouse::domain::oidc::{GrantToken, GrantTokenKind, TokenUse};
 use gatehouse::domain::{
     AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, SessionId,
     SessionToken, TokenHash, UserId, Username,
@@ -434,6 +435,126 @@ async fn imports_write_everything_or_nothing(store: SharedStore) {
     assert_eq!(store.count_users().await.unwrap(), 3);
 }
 
+fn grant_token(kind: GrantTokenKind, secret: &str, user: &UserId, grant: &str) -> GrantToken {
+    GrantToken {
+        token_hash: TokenHash::of(secret),
+        kind,
+        grant_id: grant.into(),
+        client_id: "app".into(),
+        user_id: user.clone(),
+        session_id: Some(SessionId("s1".into())),
+        scope: "openid email".into(),
+        auth_time: t0(),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(1),
+        used_at: None,
+        redirect_uri: Some("https://app.example/cb".into()),
+        nonce: Some("n".into()),
+        code_challenge: None,
+    }
+}
+
+async fn racing_code_exchanges_get_one_fresh_use_and_replays(store: SharedStore) {
+    let user = store.create_user(new_user("alice", &[]), t0()).await.unwrap();
+    let code = grant_token(GrantTokenKind::Code, "code", &user.id, "g1");
+    store.create_grant_token(&code).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.use_grant_token(GrantTokenKind::Code, &TokenHash::of("code"), t0()).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            TokenUse::Fresh(token) => {
+                assert_eq!(token, code);
+                fresh += 1;
+            }
+            TokenUse::Replayed(token) => assert_eq!(token.used_at, Some(t0())),
+            TokenUse::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    // The kind is part of the key: a code is not a refresh token.
+    assert_eq!(
+        store.use_grant_token(GrantTokenKind::Refresh, &TokenHash::of("code"), t0()).await.unwrap(),
+        TokenUse::Unknown
+    );
+}
+
+async fn grants_are_revoked_together_and_swept(store: SharedStore) {
+    let user = store.create_user(new_user("alice", &[]), t0()).await.unwrap();
+    for (kind, secret, grant) in [
+        (GrantTokenKind::Code, "c1", "g1"),
+        (GrantTokenKind::Access, "a1", "g1"),
+        (GrantTokenKind::Refresh, "r1", "g1"),
+        (GrantTokenKind::Access, "a2", "g2"),
+    ] {
+        store.create_grant_token(&grant_token(kind, secret, &user.id, grant)).await.unwrap();
+    }
+    assert_eq!(store.revoke_grant("g1").await.unwrap(), 2, "access and refresh tokens; the code row stays");
+    assert!(store.grant_token(GrantTokenKind::Access, &TokenHash::of("a1")).await.unwrap().is_none());
+    assert!(store.grant_token(GrantTokenKind::Code, &TokenHash::of("c1")).await.unwrap().is_some());
+    assert!(store.grant_token(GrantTokenKind::Access, &TokenHash::of("a2")).await.unwrap().is_some());
+    assert_eq!(store.revoke_session_grants(&SessionId("s1".into())).await.unwrap(), 1);
+    assert_eq!(store.delete_expired_grant_tokens(t0() + Duration::minutes(2)).await.unwrap(), 1);
+    // Deleting the user deletes what was issued to them.
+    store.create_grant_token(&grant_token(GrantTokenKind::Access, "a3", &user.id, "g3")).await.unwrap();
+    store.delete_user(&user.id).await.unwrap();
+    assert!(store.grant_token(GrantTokenKind::Access, &TokenHash::of("a3")).await.unwrap().is_none());
+}
+
+async fn oidc_clients_consents_and_keys_round_trip(store: SharedStore) {
+    use gatehouse::domain::oidc::{ClientSecret, ClientSource, Consent, OidcClient, SigningAlgorithm};
+    let client = OidcClient {
+        client_id: "app".into(),
+        name: "App".into(),
+        secret: ClientSecret::Sha256(TokenHash::of("secret")),
+        redirect_uris: vec!["https://app.example/cb".into(), "http://localhost:8501/cb".into()],
+        post_logout_redirect_uris: vec!["https://app.example/".into()],
+        first_party: true,
+        allowed_roles: vec![Role::parse("analyst").unwrap()],
+        source: ClientSource::Database,
+        created_at: Some(t0()),
+    };
+    store.create_oidc_client(&client, t0()).await.unwrap();
+    assert_eq!(store.oidc_client("app").await.unwrap(), Some(client.clone()));
+    assert!(matches!(store.create_oidc_client(&client, t0()).await, Err(StoreError::Conflict("client_id"))));
+    let public =
+        OidcClient { client_id: "desk".into(), secret: ClientSecret::None, first_party: false, ..client.clone() };
+    store.create_oidc_client(&public, t0()).await.unwrap();
+    let ids: Vec<String> = store.list_oidc_clients().await.unwrap().into_iter().map(|c| c.client_id).collect();
+    assert_eq!(ids, ["app", "desk"]);
+
+    let user = store.create_user(new_user("alice", &[]), t0()).await.unwrap();
+    let consent =
+        Consent { user_id: user.id.clone(), client_id: "desk".into(), scope: "openid".into(), granted_at: t0() };
+    store.save_consent(&consent).await.unwrap();
+    let wider = Consent { scope: "openid email".into(), ..consent.clone() };
+    store.save_consent(&wider).await.unwrap();
+    assert_eq!(store.consent(&user.id, "desk").await.unwrap(), Some(wider));
+    assert!(store.delete_oidc_client("desk").await.unwrap());
+    assert_eq!(store.consent(&user.id, "desk").await.unwrap(), None, "a removed client's consents go with it");
+    assert!(!store.delete_oidc_client("desk").await.unwrap());
+
+    // Keys: one current at a time; a rotation that lost a race gives way.
+    let first = gatehouse::oidc::keys::generate(SigningAlgorithm::EdDsa, t0()).unwrap();
+    store.add_signing_key(&first, None).await.unwrap();
+    let second = gatehouse::oidc::keys::generate(SigningAlgorithm::Es256, t0() + Duration::hours(1)).unwrap();
+    assert!(matches!(store.add_signing_key(&second, None).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.add_signing_key(&second, Some("not-current")).await, Err(StoreError::Conflict(_))));
+    store.add_signing_key(&second, Some(&first.kid)).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!((keys[0].kid.as_str(), keys[0].retired_at), (second.kid.as_str(), None));
+    assert_eq!((keys[1].kid.as_str(), keys[1].retired_at), (first.kid.as_str(), Some(second.created_at)));
+    assert_eq!(keys[1].private_pkcs8, first.private_pkcs8);
+    assert_eq!(store.delete_signing_keys_retired_before(t0() + Duration::hours(2)).await.unwrap(), 1);
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+}
+
 /// Runs every listed test once per backend, each on its own fresh database.
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
@@ -485,6 +606,9 @@ backends!(
     email_challenges_replace_count_and_are_taken_once,
     parallel_code_guesses_never_exceed_the_attempt_limit,
     imports_write_everything_or_nothing,
+    racing_code_exchanges_get_one_fresh_use_and_replays,
+    grants_are_revoked_together_and_swept,
+    oidc_clients_consents_and_keys_round_trip,
 );
 
 #[tokio::test]

@@ -3,9 +3,11 @@
 
 mod audit;
 mod check_config;
+mod clients;
 mod db;
 mod hash;
 mod import;
+mod keys;
 mod migrate;
 mod progress;
 mod server;
@@ -67,6 +69,12 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Manage OpenID Connect clients (apps that sign people in with Gatehouse, e.g. st.login()).
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+    /// Manage the OpenID Connect provider's signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Show or export the audit log.
     Audit(audit::AuditArgs),
     /// Apply database migrations and exit.
@@ -110,6 +118,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => server::serve(cli.config, args).await,
         Command::Hash => hash::hash(),
         Command::Users(command) => users::users(cli.config, command).await,
+        Command::Clients(command) => clients::clients(cli.config, command).await,
+        Command::Keys(command) => keys::keys(cli.config, command).await,
         Command::Audit(args) => audit::audit(cli.config, args).await,
         Command::Migrate => migrate::migrate(cli.config).await,
         Command::CheckConfig => check_config::check_config(cli.config).await,

@@ -5,6 +5,7 @@
 
 mod access;
 mod accounts;
+mod oidc;
 mod reader;
 mod secret;
 
@@ -19,6 +20,7 @@ use url::Url;
 
 pub use access::{AdminConfig, AuditConfig};
 pub use accounts::{MailConfig, SignupConfig, SignupMode, SmtpSettings, SmtpTls, parse_smtp_url};
+pub use oidc::OidcConfig;
 pub use reader::{ConfigProblem, ConfigReader, config_path};
 pub use secret::Secret;
 
@@ -41,6 +43,8 @@ pub struct Config {
     pub access: crate::domain::access::AccessPolicy,
     pub admin: AdminConfig,
     pub audit: AuditConfig,
+    /// `[oidc]`: the OpenID Connect provider.
+    pub oidc: OidcConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +214,7 @@ impl Config {
         let access = access::read_access(&mut r);
         let admin = access::read_admin(&mut r);
         let audit = access::read_audit(&mut r);
+        let oidc = oidc::read_oidc(&mut r);
 
         let format = r
             .parsed("log.format", |s| match s {
@@ -243,6 +248,7 @@ impl Config {
             access,
             admin,
             audit,
+            oidc,
         })
     }
 

@@ -36,10 +36,16 @@ pub enum AuditKind {
     InviteRevoked,
     UsersImported,
     UserUpdated,
+    AppSignIn,
+    ConsentGranted,
+    TokenReplay,
+    ClientAdded,
+    ClientRemoved,
+    SigningKeyRotated,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 31] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignOut,
@@ -65,6 +71,12 @@ impl AuditKind {
         AuditKind::InviteRevoked,
         AuditKind::UsersImported,
         AuditKind::UserUpdated,
+        AuditKind::AppSignIn,
+        AuditKind::ConsentGranted,
+        AuditKind::TokenReplay,
+        AuditKind::ClientAdded,
+        AuditKind::ClientRemoved,
+        AuditKind::SigningKeyRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +106,12 @@ impl AuditKind {
             AuditKind::InviteRevoked => "invite_revoked",
             AuditKind::UsersImported => "users_imported",
             AuditKind::UserUpdated => "user_updated",
+            AuditKind::AppSignIn => "app_sign_in",
+            AuditKind::ConsentGranted => "consent_granted",
+            AuditKind::TokenReplay => "token_replay",
+            AuditKind::ClientAdded => "client_added",
+            AuditKind::ClientRemoved => "client_removed",
+            AuditKind::SigningKeyRotated => "signing_key_rotated",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod audit;
 pub mod email_challenge;
 pub mod invite;
+pub mod oidc;
 pub mod password_policy;
 pub mod return_path;
 pub mod session;

@@ -128,6 +128,59 @@ const TABLES: &[Table] = &[
     },
     Table { name: "throttle", columns: &[("key", Text), ("failures", Int), ("last_failure_at", Int)], order_by: "key" },
     Table { name: "settings", columns: &[("key", Text), ("value", Text)], order_by: "key" },
+    Table {
+        name: "oidc_clients",
+        columns: &[
+            ("client_id", Text),
+            ("name", Text),
+            ("secret_hash", OptionalText),
+            ("redirect_uris", Text),
+            ("post_logout_redirect_uris", Text),
+            ("first_party", Flag),
+            ("allowed_roles", Text),
+            ("created_at", Int),
+        ],
+        order_by: "client_id",
+    },
+    Table {
+        name: "oidc_tokens",
+        columns: &[
+            ("token_hash", Text),
+            ("kind", Text),
+            ("grant_id", Text),
+            ("client_id", Text),
+            ("user_id", Text),
+            ("session_id", OptionalText),
+            ("scope", Text),
+            ("auth_time", Int),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("used_at", OptionalInt),
+            ("redirect_uri", OptionalText),
+            ("nonce", OptionalText),
+            ("code_challenge", OptionalText),
+        ],
+        order_by: "token_hash",
+    },
+    Table {
+        name: "oidc_consents",
+        columns: &[("user_id", Text), ("client_id", Text), ("scope", Text), ("granted_at", Int)],
+        order_by: "user_id, client_id",
+    },
+    // `is_current` is not copied: the current key is the one not retired, and the copy's next rotation
+    // marks its successor.
+    Table {
+        name: "oidc_signing_keys",
+        columns: &[
+            ("kid", Text),
+            ("algorithm", Text),
+            ("private_pkcs8", Text),
+            ("public_jwk", Text),
+            ("created_at", Int),
+            ("retired_at", OptionalInt),
+        ],
+        order_by: "kid",
+    },
 ];
 
 /// Rows per INSERT statement (well under both backends' limit on bound values).

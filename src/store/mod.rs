@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
+use crate::domain::oidc::{Consent, GrantToken, GrantTokenKind, OidcClient, SigningKeyRecord, TokenUse};
 use crate::domain::{
     AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, Session,
     SessionId, ThrottleState, TokenHash, User, UserId,
@@ -265,6 +266,47 @@ pub trait SettingsStore: Send + Sync {
     async fn setting_or_insert(&self, key: &str, value_if_absent: &str) -> StoreResult<String>;
 }
 
+/// The OpenID Connect provider's records: clients registered from the CLI, codes and tokens (by hash),
+/// consents and ID token signing keys.
+#[async_trait]
+pub trait OidcStore: Send + Sync {
+    /// [`StoreError::Conflict`] if the client id is taken.
+    async fn create_oidc_client(&self, client: &OidcClient, now: OffsetDateTime) -> StoreResult<()>;
+    async fn oidc_client(&self, client_id: &str) -> StoreResult<Option<OidcClient>>;
+    /// Ordered by client id.
+    async fn list_oidc_clients(&self) -> StoreResult<Vec<OidcClient>>;
+    /// Deletes the client with every token issued to it and every consent given to it.
+    async fn delete_oidc_client(&self, client_id: &str) -> StoreResult<bool>;
+    async fn create_grant_token(&self, token: &GrantToken) -> StoreResult<()>;
+    /// The token with this hash, expired or used or not (the caller decides).
+    async fn grant_token(&self, kind: GrantTokenKind, hash: &TokenHash) -> StoreResult<Option<GrantToken>>;
+    /// Uses a code or refresh token up. Of two racing callers one gets [`TokenUse::Fresh`] and the other
+    /// [`TokenUse::Replayed`]; expiry is for the caller to check.
+    async fn use_grant_token(
+        &self,
+        kind: GrantTokenKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<TokenUse>;
+    /// Deletes the access and refresh tokens of a grant; returns how many.
+    async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64>;
+    /// Deletes the access and refresh tokens issued from a Gatehouse session (signed out through a client).
+    async fn revoke_session_grants(&self, session_id: &SessionId) -> StoreResult<u64>;
+    /// Deletes codes and tokens that expired before `before`.
+    async fn delete_expired_grant_tokens(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    async fn consent(&self, user_id: &UserId, client_id: &str) -> StoreResult<Option<Consent>>;
+    /// Stores or replaces the user's consent for the client.
+    async fn save_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Makes `key` the current signing key, retiring `replaces` (the key the caller saw as current, `None` if
+    /// there was none) as of `key.created_at`. [`StoreError::Conflict`] if the current key is no longer
+    /// `replaces` (another process rotated at the same moment).
+    async fn add_signing_key(&self, key: &SigningKeyRecord, replaces: Option<&str>) -> StoreResult<()>;
+    /// Forgets retired keys no token can need any more.
+    async fn delete_signing_keys_retired_before(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// What other processes sharing the database did to sessions, as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -277,7 +319,15 @@ pub enum SessionEvent {
 /// Everything Gatehouse persists.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + AuditStore + ThrottleStore + TokenStore + SettingsStore + AccountStore + AdminStore
+    UserStore
+    + SessionStore
+    + AuditStore
+    + ThrottleStore
+    + TokenStore
+    + SettingsStore
+    + AccountStore
+    + AdminStore
+    + OidcStore
 {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;

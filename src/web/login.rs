@@ -21,6 +21,8 @@ pub struct LoginQuery {
     signed_out: Option<String>,
     reset: Option<String>,
     verified: Option<String>,
+    /// Show the form even to a signed-in browser (an OpenID Connect client asked for a fresh sign-in).
+    reauth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +32,7 @@ pub struct LoginForm {
     remember: Option<String>,
     csrf_token: String,
     rd: Option<String>,
+    reauth: Option<String>,
 }
 
 /// What the form shows besides its fields.
@@ -40,6 +43,9 @@ struct FormState<'a> {
     rd: &'a str,
     error: Option<&'a str>,
     notice: Option<&'a str>,
+    reauth: bool,
+    /// The OpenID Connect client the sign-in is for, when `rd` resumes its authorization request.
+    client: Option<crate::oidc::ReturningClient>,
 }
 
 fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form: FormState<'_>) -> Response {
@@ -56,9 +62,15 @@ fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form
             signup_open => state.config.signup.mode != crate::config::SignupMode::Closed,
             error => form.error,
             notice => form.notice,
+            reauth => form.reauth,
+            client_name => form.client.as_ref().map(|c| c.name.clone()),
         },
     );
-    with_cookies(html_page(status, html), csrf.set_cookie)
+    let mut response = with_cookies(html_page(status, html), csrf.set_cookie);
+    // The form's redirect chain ends at the client's redirect URI, which CSP `form-action` must allow.
+    let targets: Vec<String> = form.client.map(|c| c.origin).into_iter().collect();
+    super::oidc::allow_form_targets(&mut response, &targets);
+    response
 }
 
 pub async fn show(
@@ -67,9 +79,13 @@ pub async fn show(
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, ErrorReply> {
     let rd = safe_return_path(query.rd.as_deref().unwrap_or("/"));
-    if current_session(&state, &headers).await?.is_some() {
+    let reauth = query.reauth.is_some();
+    let current = current_session(&state, &headers).await?;
+    if current.is_some() && !reauth {
         return Ok(Redirect::to(&rd).into_response());
     }
+    let client = state.oidc.client_for_return_path(&rd).await;
+    let username = current.as_ref().map(|c| c.user.username.as_str().to_owned()).unwrap_or_default();
     let notice = if query.verified.is_some() {
         Some("Your email address is confirmed. Sign in to continue.")
     } else if query.reset.is_some() {
@@ -77,7 +93,12 @@ pub async fn show(
     } else {
         query.signed_out.is_some().then_some("You have been signed out.")
     };
-    Ok(login_page(&state, &headers, StatusCode::OK, FormState { rd: &rd, notice, ..Default::default() }))
+    Ok(login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        FormState { rd: &rd, notice, reauth, client, username: &username, ..Default::default() },
+    ))
 }
 
 pub async fn submit(
@@ -89,14 +110,18 @@ pub async fn submit(
     let rd = safe_return_path(form.rd.as_deref().unwrap_or("/"));
     let remember = form.remember.as_deref().is_some_and(|v| !v.is_empty());
     let username = form.username.trim();
+    let reauth = form.reauth.is_some();
+    let client = state.oidc.client_for_return_path(&rd).await;
     let redisplay = |status, error| {
         login_page(
             &state,
             &headers,
             status,
-            FormState { username, remember, rd: &rd, error: Some(error), notice: None },
+            FormState { username, remember, rd: &rd, error: Some(error), notice: None, reauth, client: client.clone() },
         )
     };
+    // Signing in again (prompt=login) replaces the browser's session: the old one ends with it.
+    let previous = current_session(&state, &headers).await.ok().flatten();
     if verify_csrf(&state, &headers, &form.csrf_token).is_err() {
         // A stale tab is the usual cause: show the form again with a fresh token rather than a dead end.
         return Ok(redisplay(StatusCode::FORBIDDEN, "This sign-in form had expired. Please try again."));
@@ -115,6 +140,9 @@ pub async fn submit(
             let max_age = state.sessions.cookie_max_age(&signed_in.session);
             let cookie = state.cookies.build(state.cookies.session, signed_in.token.expose().to_owned(), max_age);
             tracing::info!(user = %signed_in.user.username, "signed in");
+            if let Some(previous) = previous {
+                state.sessions.end(&previous.session.id).await?;
+            }
             let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
             Ok(with_cookies(Redirect::to(&rd), [cookie]))
         }

@@ -14,6 +14,7 @@ mod health;
 mod login;
 mod logout;
 mod metrics_endpoint;
+pub mod oidc;
 mod pages;
 mod recovery;
 mod register;
@@ -57,6 +58,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-others", post(account::end_other_sessions))
         .merge(admin::routes())
+        .merge(oidc::routes())
         .route("/assertion-key", get(assertion_key::assertion_key))
         .route("/auth", get(forward_auth::forward_auth))
         .route("/health", get(health::health))
@@ -77,8 +79,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 pub fn apply_security_headers(headers: &mut http::HeaderMap) {
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
+    // A page may have set its own policy (one that lets its form lead to an OpenID Connect client).
+    headers.entry(CONTENT_SECURITY_POLICY).or_insert(
         HeaderValue::from_static(
             "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),

@@ -27,6 +27,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin_delete.html", include_str!("../../templates/admin_delete.html")),
     ("admin_invites.html", include_str!("../../templates/admin_invites.html")),
     ("admin_audit.html", include_str!("../../templates/admin_audit.html")),
+    ("oidc_consent.html", include_str!("../../templates/oidc_consent.html")),
+    ("oidc_logout.html", include_str!("../../templates/oidc_logout.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {

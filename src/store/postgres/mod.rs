@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod audit;
 mod notify;
+mod oidc;
 mod sessions;
 mod settings;
 mod throttle;

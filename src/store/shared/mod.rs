@@ -8,6 +8,7 @@
 pub(super) mod accounts;
 pub(super) mod admin;
 pub(super) mod audit;
+pub(super) mod oidc;
 pub(super) mod settings;
 pub(super) mod throttle;
 pub(super) mod tokens;

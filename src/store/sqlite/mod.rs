@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod audit;
 mod ended;
+mod oidc;
 mod sessions;
 mod settings;
 mod throttle;

@@ -1,0 +1,250 @@
+//! The token endpoint (RFC 6749 §4.1.3 and §6, OpenID Connect Core §3.1.3) and userinfo (Core §5.3).
+//! A code is used once, within [`CODE_LIFETIME`](super::CODE_LIFETIME), by the client it was issued to,
+//! with the same redirect URI and the PKCE verifier of its challenge; a second use revokes every token the
+//! first one produced. Refresh tokens rotate on every use, and presenting a rotated one revokes the grant.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::claims::{IdTokenFacts, id_token_claims, user_claims};
+use super::clients::credentials;
+use super::error::{ErrorCode, OAuthError};
+use super::request::Params;
+use super::{Provider, REPLAY_MEMORY};
+use crate::domain::oidc::{GrantToken, GrantTokenKind, OidcClient, Scopes, TokenUse};
+use crate::domain::{AuditEvent, AuditKind, TokenHash, User};
+use crate::store::StoreError;
+
+/// A failed token request: the error, and whether to challenge for HTTP Basic (the client tried it).
+#[derive(Debug)]
+pub struct TokenFailure {
+    pub error: OAuthError,
+    pub basic_challenge: bool,
+}
+
+impl From<OAuthError> for TokenFailure {
+    fn from(error: OAuthError) -> Self {
+        Self { error, basic_challenge: false }
+    }
+}
+
+impl From<StoreError> for TokenFailure {
+    fn from(err: StoreError) -> Self {
+        OAuthError::from(err).into()
+    }
+}
+
+impl Provider {
+    /// Answers a token request (the form body, and the `Authorization` header if any) with the JSON token
+    /// response.
+    pub async fn token(&self, form: &Params, authorization: Option<&str>) -> Result<Value, TokenFailure> {
+        let credentials = credentials(authorization, form)?;
+        let client = self.clients.authenticate(&credentials).await.map_err(|error| TokenFailure {
+            basic_challenge: credentials.basic && error.code == ErrorCode::InvalidClient,
+            error,
+        })?;
+        match form.get("grant_type") {
+            Some("authorization_code") => Ok(self.exchange_code(&client, form).await?),
+            Some("refresh_token") => Ok(self.refresh(&client, form).await?),
+            Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant_type is not supported").into()),
+            None => Err(OAuthError::invalid_request("grant_type is missing").into()),
+        }
+    }
+
+    async fn exchange_code(&self, client: &OidcClient, form: &Params) -> Result<Value, OAuthError> {
+        let code = form.get("code").ok_or(OAuthError::invalid_request("code is missing"))?;
+        let now = self.now();
+        let grant = match self.store.use_grant_token(GrantTokenKind::Code, &TokenHash::of(code), now).await? {
+            TokenUse::Fresh(grant) => grant,
+            TokenUse::Replayed(grant) => {
+                self.revoke_after_replay(&grant, "authorization code used twice").await?;
+                return Err(OAuthError::invalid_grant("the authorization code was already used"));
+            }
+            TokenUse::Unknown => return Err(OAuthError::invalid_grant("the authorization code is not valid")),
+        };
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        }
+        if now >= grant.expires_at {
+            return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        }
+        if form.get("redirect_uri") != grant.redirect_uri.as_deref() {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        match (&grant.code_challenge, form.get("code_verifier")) {
+            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+            (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match")),
+            (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant("code_verifier sent for a request without code_challenge"));
+            }
+            (None, None) => {}
+        }
+        let user = self
+            .usable_user(&grant.user_id, client)
+            .await?
+            .ok_or(OAuthError::invalid_grant("the user can no longer sign in to this client"))?;
+        self.issue_tokens(client, &user, &grant, grant.nonce.as_deref()).await
+    }
+
+    async fn refresh(&self, client: &OidcClient, form: &Params) -> Result<Value, OAuthError> {
+        let token = form.get("refresh_token").ok_or(OAuthError::invalid_request("refresh_token is missing"))?;
+        let now = self.now();
+        let grant = match self.store.use_grant_token(GrantTokenKind::Refresh, &TokenHash::of(token), now).await? {
+            TokenUse::Fresh(grant) => grant,
+            TokenUse::Replayed(grant) => {
+                self.revoke_after_replay(&grant, "refresh token used twice").await?;
+                return Err(OAuthError::invalid_grant("the refresh token was already used"));
+            }
+            TokenUse::Unknown => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
+        };
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        }
+        if now >= grant.expires_at {
+            return Err(OAuthError::invalid_grant("the refresh token has expired"));
+        }
+        let mut grant = grant;
+        if let Some(asked) = form.get("scope") {
+            let asked = Scopes::parse(asked);
+            if !Scopes::parse(&grant.scope).covers(&asked) || !asked.contains("openid") {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds what was granted"));
+            }
+            grant.scope = asked.to_string();
+        }
+        let user = self
+            .usable_user(&grant.user_id, client)
+            .await?
+            .ok_or(OAuthError::invalid_grant("the user can no longer sign in to this client"))?;
+        // A refreshed ID token has no nonce (Core §12.2): the nonce belonged to the original request.
+        self.issue_tokens(client, &user, &grant, None).await
+    }
+
+    /// An access token, a refresh token and an ID token for the grant `from` belongs to.
+    async fn issue_tokens(
+        &self,
+        client: &OidcClient,
+        user: &User,
+        from: &GrantToken,
+        nonce: Option<&str>,
+    ) -> Result<Value, OAuthError> {
+        let now = self.now();
+        let lifetimes = &self.config.oidc;
+        let access_lifetime = time::Duration::try_from(lifetimes.access_token_lifetime).unwrap_or(time::Duration::HOUR);
+        let refresh_lifetime =
+            time::Duration::try_from(lifetimes.refresh_token_lifetime).unwrap_or(time::Duration::days(30));
+        let access = crate::random::url_token(32);
+        let refresh = crate::random::url_token(32);
+        let stored = |kind, secret: &str, lifetime| GrantToken {
+            token_hash: TokenHash::of(secret),
+            kind,
+            created_at: now,
+            expires_at: now + lifetime,
+            used_at: None,
+            redirect_uri: None,
+            nonce: None,
+            code_challenge: None,
+            ..from.clone()
+        };
+        // A rotated refresh token is kept (used) until it expires, so presenting it again is seen as reuse.
+        self.store.create_grant_token(&stored(GrantTokenKind::Access, &access, access_lifetime)).await?;
+        self.store.create_grant_token(&stored(GrantTokenKind::Refresh, &refresh, refresh_lifetime)).await?;
+
+        let scopes = Scopes::parse(&from.scope);
+        let key = self.keys.current(now).await?;
+        let claims = id_token_claims(&IdTokenFacts {
+            issuer: &self.issuer,
+            client_id: &client.client_id,
+            user,
+            scopes: &scopes,
+            session_id: from.session_id.as_ref(),
+            auth_time: from.auth_time,
+            nonce,
+            access_token: &access,
+            algorithm: key.algorithm,
+            now,
+            lifetime: lifetimes.id_token_lifetime,
+        });
+        let mut header = jsonwebtoken::Header::new(key.jwt_algorithm());
+        header.kid = Some(key.kid.clone());
+        let id_token = jsonwebtoken::encode(&header, &claims, &key.key).map_err(|err| {
+            tracing::error!(error = %err, "could not sign an ID token");
+            OAuthError::new(ErrorCode::ServerError, "the server could not sign the ID token")
+        })?;
+        Ok(json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": access_lifetime.whole_seconds(),
+            "refresh_token": refresh,
+            "id_token": id_token,
+            "scope": scopes.to_string(),
+        }))
+    }
+
+    /// A code or refresh token came back a second time: someone else may hold it. Everything issued from
+    /// that authorization stops working, and the event is audited.
+    async fn revoke_after_replay(&self, grant: &GrantToken, what: &str) -> Result<(), StoreError> {
+        let revoked = self.store.revoke_grant(&grant.grant_id).await?;
+        tracing::warn!(client = %grant.client_id, revoked, "{what}: the grant's tokens were revoked");
+        let user = self.store.user_by_id(&grant.user_id).await?;
+        let mut event = AuditEvent::new(self.now(), AuditKind::TokenReplay)
+            .actor(format!("client {}", grant.client_id))
+            .detail(format!("{what}; {revoked} token(s) revoked"));
+        if let Some(user) = user {
+            event = event.subject(user.username.as_str());
+        }
+        self.audit(event).await
+    }
+
+    /// The userinfo claims for a bearer access token, or `invalid_token`.
+    pub async fn userinfo(&self, access_token: &str) -> Result<Value, OAuthError> {
+        let invalid = OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid");
+        let Some(grant) = self.store.grant_token(GrantTokenKind::Access, &TokenHash::of(access_token)).await? else {
+            return Err(invalid);
+        };
+        if self.now() >= grant.expires_at {
+            return Err(invalid);
+        }
+        let Some(client) = self.clients.find(&grant.client_id).await? else { return Err(invalid) };
+        let Some(user) = self.usable_user(&grant.user_id, &client).await? else { return Err(invalid) };
+        Ok(Value::Object(user_claims(&user, &Scopes::parse(&grant.scope))))
+    }
+
+    /// Deletes expired codes and tokens (kept a while for replay detection) and retired signing keys no ID
+    /// token can need any more.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        let now = self.now();
+        let tokens = self.store.delete_expired_grant_tokens(now - REPLAY_MEMORY).await?;
+        let keys = self.store.delete_signing_keys_retired_before(self.keys.retired_keys_expire_before(now)).await?;
+        Ok(tokens + keys)
+    }
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, compared in constant time. The verifier must be
+/// 43-128 unreserved characters.
+pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !well_formed {
+        return false;
+    }
+    use base64::Engine;
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pkce_matches;
+
+    #[test]
+    fn pkce_follows_the_rfc_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(challenge, verifier));
+        assert!(!pkce_matches(challenge, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
+        assert!(!pkce_matches(challenge, "short"));
+    }
+}

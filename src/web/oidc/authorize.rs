@@ -1,0 +1,201 @@
+//! `GET|POST /_gatehouse/oidc/authorize` and `POST /_gatehouse/oidc/consent`. A request that cannot be
+//! trusted to redirect (unknown client, unregistered redirect URI) gets an error page; other problems go
+//! back to the client. Signed-out browsers go through the sign-in page and come back here; signed-in ones
+//! go straight back to the client (single sign-on), after the consent page for apps that are not first-party.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, Method, StatusCode};
+
+use super::{allow_form_targets, request_params};
+use crate::app::SharedState;
+use crate::oidc::Step;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::request::{AuthorizationRequest, Params, Rejection};
+use crate::web::error::ErrorReply;
+use crate::web::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
+use crate::web::templates::render;
+
+/// The sign-in page's return path must fit `safe_return_path`'s limit, or the browser would land on `/`.
+const MAX_RETURN_PATH: usize = 2000;
+
+pub async fn authorize_get(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ErrorReply> {
+    let params = request_params(&Method::GET, query.as_deref(), &headers, &Bytes::new());
+    authorize(&state, peer, &headers, params).await
+}
+
+pub async fn authorize_post(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ErrorReply> {
+    let params = request_params(&Method::POST, None, &headers, &body);
+    authorize(&state, peer, &headers, params).await
+}
+
+async fn authorize(
+    state: &SharedState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    params: Result<Params, &'static str>,
+) -> Result<Response, ErrorReply> {
+    let request = checked_request(state, params).await?;
+    let request = match request {
+        Ok(request) => request,
+        Err(redirect) => return Ok(redirect),
+    };
+    let session = current_session(state, headers).await?;
+    match state.oidc.next_step(&request, session.as_deref()).await? {
+        Step::SignIn { login_after } => {
+            let rd = request.resume_path(login_after);
+            if rd.len() > MAX_RETURN_PATH {
+                return Err(ErrorReply::bad_request("This sign-in request is too long (state or nonce)."));
+            }
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("rd", &rd);
+            if login_after.is_some() {
+                query.append_pair("reauth", "1");
+            }
+            Ok(Redirect::to(&format!("/_gatehouse/login?{}", query.finish())).into_response())
+        }
+        Step::Refuse(error) => Ok(back_with_error(state, &request, &error)),
+        Step::NotAdmitted => {
+            let user = &session.as_ref().expect("a step past sign-in has a session").user;
+            Err(ErrorReply::role_required(
+                crate::domain::access::Access::AnyRole(&request.client.allowed_roles),
+                user.username.as_str(),
+            )
+            .with_message(not_admitted_message(&request, user.username.as_str())))
+        }
+        Step::Consent => {
+            let signed_in = session.as_ref().expect("a step past sign-in has a session");
+            Ok(consent_page(state, headers, &request, signed_in.user.username.as_str()))
+        }
+        Step::Issue => {
+            let signed_in = session.as_ref().expect("a step past sign-in has a session");
+            let to = state.oidc.issue_code(&request, signed_in, &client_info(state, peer, headers)).await?;
+            Ok(Redirect::to(&to).into_response())
+        }
+    }
+}
+
+/// A checked request, or the response that ends it: an error page (`Err`) or a redirect back to the client
+/// with an error (`Ok(Err(..))`).
+async fn checked_request(
+    state: &SharedState,
+    params: Result<Params, &'static str>,
+) -> Result<Result<AuthorizationRequest, Response>, ErrorReply> {
+    let params = params.map_err(|why| ErrorReply::bad_request(format!("This sign-in request is malformed: {why}.")))?;
+    match state.oidc.authorization_request(&params).await {
+        Ok(request) => Ok(Ok(request)),
+        Err(Rejection::Page(message)) => Err(ErrorReply::bad_request(message)),
+        Err(Rejection::Redirect { redirect_uri, state: client_state, error }) => {
+            let to = state.oidc.error_redirect(&redirect_uri, client_state.as_deref(), &error);
+            Ok(Err(Redirect::to(&to).into_response()))
+        }
+    }
+}
+
+fn back_with_error(state: &SharedState, request: &AuthorizationRequest, error: &OAuthError) -> Response {
+    Redirect::to(&state.oidc.error_redirect(&request.redirect_uri, request.state.as_deref(), error)).into_response()
+}
+
+fn not_admitted_message(request: &AuthorizationRequest, username: &str) -> String {
+    let roles: Vec<String> = request.client.allowed_roles.iter().map(|r| format!("'{r}'")).collect();
+    let needed = if roles.len() == 1 {
+        format!("the role {}", roles[0])
+    } else {
+        format!("one of the roles {}", roles.join(", "))
+    };
+    format!(
+        "You are signed in as {username}, but {} is open only to people with {needed}. Ask an administrator for access, or sign in as someone else.",
+        request.client.name
+    )
+}
+
+/// What each scope releases, in words.
+fn releases(request: &AuthorizationRequest) -> Vec<&'static str> {
+    request
+        .scopes
+        .iter()
+        .map(|scope| match scope {
+            "openid" => "Your account identifier",
+            "profile" => "Your name and username",
+            "email" => "Your email address",
+            "roles" => "Your roles",
+            _ => "Other account details",
+        })
+        .collect()
+}
+
+fn consent_page(state: &SharedState, headers: &HeaderMap, request: &AuthorizationRequest, username: &str) -> Response {
+    let csrf = csrf_for_page(state, headers);
+    let origin = crate::oidc::origin_of(&request.redirect_uri).unwrap_or_default();
+    let params: Vec<(&str, String)> = request.to_params(None);
+    let html = render(
+        "oidc_consent.html",
+        minijinja::context! {
+            csrf_token => csrf.token,
+            client_name => request.client.name,
+            username => username,
+            releases => releases(request),
+            redirect_origin => origin,
+            params => params,
+        },
+    );
+    let mut response = with_cookies(html_page(StatusCode::OK, html), csrf.set_cookie);
+    allow_form_targets(&mut response, &[origin]);
+    response
+}
+
+/// The consent form's answer. The request it carries is checked again from scratch: the form is only a
+/// way to carry it, not something to trust.
+pub async fn consent(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ErrorReply> {
+    let params = request_params(&Method::POST, None, &headers, &body);
+    let (csrf_token, decision) = match &params {
+        Ok(p) => (p.get("csrf_token").unwrap_or("").to_owned(), p.get("decision").unwrap_or("").to_owned()),
+        Err(_) => (String::new(), String::new()),
+    };
+    verify_csrf(&state, &headers, &csrf_token)?;
+    let request = match checked_request(&state, params).await? {
+        Ok(request) => request,
+        Err(redirect) => return Ok(redirect),
+    };
+    let Some(signed_in) = current_session(&state, &headers).await? else {
+        // Signed out in another tab meanwhile: sign in again, then come back to the same request.
+        let query =
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", &request.resume_path(None)).finish();
+        return Ok(Redirect::to(&format!("/_gatehouse/login?{query}")).into_response());
+    };
+    if !request.client.admits(&signed_in.user) {
+        return Err(ErrorReply::forbidden(not_admitted_message(&request, signed_in.user.username.as_str())));
+    }
+    let client = client_info(&state, peer, &headers);
+    match decision.as_str() {
+        "allow" => {
+            state.oidc.remember_consent(&request, &signed_in.user, &client).await?;
+            let to = state.oidc.issue_code(&request, &signed_in, &client).await?;
+            Ok(Redirect::to(&to).into_response())
+        }
+        "deny" => Ok(back_with_error(
+            &state,
+            &request,
+            &OAuthError::new(ErrorCode::AccessDenied, "the user did not allow the request"),
+        )),
+        _ => Err(ErrorReply::bad_request("Choose Allow or Deny.")),
+    }
+}
