@@ -3,10 +3,12 @@
 #
 #   scripts/test.sh            (from any directory)
 #
-# Steps: system packages (Debian Chromium for the browser tests), the Python
-# venv, rustfmt, clippy, cargo build, cargo test (the store tests also against
-# PostgreSQL: see scripts/postgres.sh), the unit tests of the Python helper
-# package in python/tests, and the end-to-end browser tests in tests/e2e
+# Steps: system packages (Debian Chromium for the browser tests, Node.js and
+# npm for the openid-client test), the Python venv, rustfmt, clippy, cargo
+# build, cargo test (the store tests also against PostgreSQL: see
+# scripts/postgres.sh), the unit tests of the Python helper package in
+# python/tests, the npm packages of tests/e2e/oidc_rp (npm ci, from its
+# package-lock.json), and the end-to-end browser tests in tests/e2e
 # (pytest + Playwright against the debug binary).
 # Honours CARGO_TARGET_DIR. Needs root or sudo only to apt-get install what
 # is missing.
@@ -56,6 +58,12 @@ if ! command -v psql >/dev/null 2>&1; then
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client
 fi
+if ! command -v npm >/dev/null 2>&1; then
+    # tests/e2e/test_oidc.py runs openid-client (npm) as a relying party.
+    echo "installing Debian's nodejs and npm (apt-get)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found on PATH (install the Rust toolchain)" >&2
     exit 1
@@ -87,6 +95,15 @@ steps_done+=("cargo-test")
 section "pytest python/tests (helper package unit tests)"
 python -m pytest "$repo/python/tests" -q
 steps_done+=("python-unit")
+
+section "npm ci tests/e2e/oidc_rp (openid-client)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+    echo "error: openid-client needs Node.js 20 or newer; $(command -v node) is $(node --version)" >&2
+    exit 1
+fi
+(cd "$repo/tests/e2e/oidc_rp" && npm ci --no-audit --no-fund)
+steps_done+=("npm")
 
 section "pytest tests/e2e (browser tests)"
 target_dir="${CARGO_TARGET_DIR:-target}"

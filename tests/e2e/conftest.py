@@ -56,7 +56,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     # Lets a test open Gatehouse under a non-loopback host name, the way users
     # reach a real deployment (Streamlit treats loopback origins specially).
-    f"--host-resolver-rules=MAP {PUBLIC_HOSTNAME} 127.0.0.1",
+    # Every *.test name is 127.0.0.1 (gatehouse.test here; test_oidc.py puts a
+    # second Streamlit app on app-two.test so its cookies are its own).
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
 ]
 
 USERNAME = "alice"
@@ -149,7 +151,8 @@ class Gatehouse:
             )
 
 
-def _run_cli(binary: Path, args: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> None:
+def _run_cli(binary: Path, args: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> str:
+    """Runs `gatehouse ARGS`, logs it, fails the test if it fails; returns what it printed on stdout."""
     result = subprocess.run(
         [str(binary), *args],
         input=stdin.encode(),
@@ -170,6 +173,7 @@ def _run_cli(binary: Path, args: list[str], env: dict[str, str], cwd: Path, stdi
             f"stderr:\n{result.stderr.decode(errors='replace')}",
             pytrace=False,
         )
+    return result.stdout.decode(errors="replace")
 
 
 def _group_alive(pgid: int) -> bool:
