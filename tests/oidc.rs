@@ -105,6 +105,30 @@ async fn exchange(server: &TestGatehouse, code: &str, verifier: Option<&str>) ->
     token_request(server, Some(("app", SECRET)), &form).await
 }
 
+/// The `rd` (return path) of a redirect to the sign-in page.
+fn rd_of(to_login: &str) -> String {
+    let url = url::Url::parse(&format!("http://x{to_login}")).unwrap();
+    url.query_pairs().find(|(k, _)| k == "rd").unwrap().1.into_owned()
+}
+
+/// Answers a forced sign-in (`reauth`) as olivia and returns the response (a redirect to `rd`).
+async fn sign_in_again(browser: &mut Browser, to_login: &str, rd: &str) -> reqwest::Response {
+    let token = browser.csrf_token(to_login).await;
+    let fields = [
+        ("username", "olivia"),
+        ("password", "correct horse battery"),
+        ("csrf_token", &token),
+        ("rd", rd),
+        ("reauth", "1"),
+    ];
+    browser.post_form("/_gatehouse/login", &fields).await
+}
+
+async fn refresh_with(server: &TestGatehouse, refresh_token: &str) -> reqwest::Response {
+    token_request(server, Some(("app", SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+        .await
+}
+
 async fn jwks(server: &TestGatehouse) -> JwkSet {
     reqwest::get(server.url("/_gatehouse/oidc/jwks")).await.unwrap().json().await.unwrap()
 }
@@ -173,13 +197,7 @@ async fn full_code_flow(server: &TestGatehouse) {
     assert_eq!(response.status(), 303);
     let to_login = location(&response);
     assert!(to_login.starts_with("/_gatehouse/login?rd="), "{to_login}");
-    let rd = url::Url::parse(&format!("http://x{to_login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "rd")
-        .unwrap()
-        .1
-        .into_owned();
+    let rd = rd_of(&to_login);
     // The sign-in page names the app and lets its form lead to the app's origin (CSP form-action).
     let login_page = browser.get(&to_login).await;
     let csp = login_page.headers()["content-security-policy"].to_str().unwrap().to_owned();
@@ -222,10 +240,7 @@ async fn full_code_flow(server: &TestGatehouse) {
 
     // Refresh: new tokens, the old refresh token is spent; presenting it again revokes the whole grant.
     let old_refresh = tokens["refresh_token"].as_str().unwrap();
-    let refresh = |token: String| async move {
-        token_request(server, Some(("app", SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", &token)])
-            .await
-    };
+    let refresh = |token: String| async move { refresh_with(server, &token).await };
     let refreshed: Value = refresh(old_refresh.to_owned()).await.json().await.unwrap();
     let new_refresh = refreshed["refresh_token"].as_str().unwrap();
     assert_ne!(new_refresh, old_refresh);
@@ -313,12 +328,7 @@ async fn codes_are_single_use_short_lived_and_bound_to_client_redirect_and_verif
     assert_eq!(replay.status(), 400);
     assert_eq!(error_of(&replay.json().await.unwrap()), "invalid_grant");
     assert_eq!(userinfo(&server, first["access_token"].as_str().unwrap()).await.status(), 401);
-    let refresh = token_request(
-        &server,
-        Some(("app", SECRET)),
-        &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())],
-    )
-    .await;
+    let refresh = refresh_with(&server, first["refresh_token"].as_str().unwrap()).await;
     assert_eq!(error_of(&refresh.json().await.unwrap()), "invalid_grant");
 
     // Wrong verifier, no verifier.
@@ -343,7 +353,8 @@ async fn codes_are_single_use_short_lived_and_bound_to_client_redirect_and_verif
     .await;
     assert_eq!(error_of(&other_uri.json().await.unwrap()), "invalid_grant");
 
-    // Another client's code (the partner client authenticates fine, but the code is not its).
+    // Another client's code (the partner client authenticates fine, but the code is not its): refused, and
+    // not used up, so another client cannot burn (and so revoke) a code it does not own.
     let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
     let stolen = token_request(
         &server,
@@ -352,10 +363,22 @@ async fn codes_are_single_use_short_lived_and_bound_to_client_redirect_and_verif
     )
     .await;
     assert_eq!(error_of(&stolen.json().await.unwrap()), "invalid_grant");
+    assert_eq!(exchange(&server, &code, None).await.status(), 200, "the owner can still use it");
 
-    // A well-formed exchange still works after all that.
+    // Racing exchanges of one code: exactly one wins, and the replays revoke what it got.
     let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
-    assert_eq!(exchange(&server, &code, None).await.status(), 200);
+    let attempts = (0..8).map(|_| exchange(&server, &code, None));
+    let answers = futures_util::future::join_all(attempts).await;
+    let mut winners = Vec::new();
+    for answer in answers {
+        if answer.status() == 200 {
+            winners.push(answer.json::<Value>().await.unwrap());
+        } else {
+            assert_eq!(error_of(&answer.json().await.unwrap()), "invalid_grant");
+        }
+    }
+    assert_eq!(winners.len(), 1, "one exchange wins");
+    assert_eq!(userinfo(&server, winners[0]["access_token"].as_str().unwrap()).await.status(), 401);
 }
 
 #[tokio::test]
@@ -481,26 +504,8 @@ async fn single_sign_on_prompt_login_and_max_age() {
     let form = browser.get(&to_login).await;
     assert_eq!(form.status(), 200, "the form is shown although the browser is signed in");
     assert!(form.text().await.unwrap().contains("value=\"olivia\""));
-    let rd = url::Url::parse(&format!("http://x{to_login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "rd")
-        .unwrap()
-        .1
-        .into_owned();
-    let token = browser.csrf_token(&to_login).await;
-    let signed_in = browser
-        .post_form(
-            "/_gatehouse/login",
-            &[
-                ("username", "olivia"),
-                ("password", "correct horse battery"),
-                ("csrf_token", &token),
-                ("rd", &rd),
-                ("reauth", "1"),
-            ],
-        )
-        .await;
+    let rd = rd_of(&to_login);
+    let signed_in = sign_in_again(&mut browser, &to_login, &rd).await;
     assert_eq!(location(&signed_in), rd);
     assert_ne!(browser.session_cookie().unwrap(), &old_session);
     let code = code_for(&mut browser, &rd).await;
@@ -687,4 +692,119 @@ async fn clients_from_the_cli_sign_people_in_until_removed() {
     let listed = cli.ok(&["keys", "list"], None);
     assert_eq!(listed.matches("current").count(), 1, "{listed}");
     assert_eq!(cli.run(&["keys", "rotate", "--algorithm", "HS256"], None).status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn tokens_end_with_the_gatehouse_session_they_came_from() {
+    let server = provider_on(None, "").await;
+    let mut browser = server.signed_in("olivia", "correct horse battery").await;
+    let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
+    let tokens: Value = exchange(&server, &code, None).await.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&server, access).await.status(), 200);
+    // Signing out of Gatehouse (not through the app) ends what the app received too.
+    browser.sign_out().await;
+    assert_eq!(userinfo(&server, access).await.status(), 401);
+    let refresh = refresh_with(&server, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(error_of(&refresh.json().await.unwrap()), "invalid_grant");
+
+    // A code whose session ended before the exchange is refused too.
+    let mut browser = server.signed_in("olivia", "correct horse battery").await;
+    let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
+    browser.sign_out().await;
+    assert_eq!(error_of(&exchange(&server, &code, None).await.json().await.unwrap()), "invalid_grant");
+
+    // Refresh tokens never outlive the session's absolute end (7 days by default).
+    let mut browser = server.signed_in("olivia", "correct horse battery").await;
+    let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
+    let mut tokens: Value = exchange(&server, &code, None).await.json().await.unwrap();
+    for _ in 0..8 {
+        server.clock.advance(time::Duration::hours(11));
+        let refreshed = refresh_with(&server, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(refreshed.status(), 200, "refreshing keeps the session active");
+        tokens = refreshed.json().await.unwrap();
+    }
+    server.clock.advance(time::Duration::days(7));
+    let late = refresh_with(&server, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(error_of(&late.json().await.unwrap()), "invalid_grant");
+}
+
+#[tokio::test]
+async fn forced_sign_ins_cannot_be_skipped_or_looped_and_consent_survives_signing_in() {
+    let server = provider_on(None, "").await;
+    let mut browser = server.signed_in("olivia", "correct horse battery").await;
+    // An old or a future login_after from the client does not satisfy prompt=login, and asks for a sign-in
+    // after now (not after the client's value, which would loop).
+    for forged in ["0", "99999999999"] {
+        let response =
+            browser.get(&authorize_path("app", REDIRECT, &[("prompt", "login"), ("login_after", forged)])).await;
+        let to_login = location(&response);
+        assert!(to_login.contains("reauth=1"), "{forged}: {to_login}");
+        let now = server.clock.now().unix_timestamp().to_string();
+        assert!(to_login.contains(&format!("login_after%3D{now}")), "{to_login}");
+    }
+    // max_age=0 right after a forced sign-in is satisfied by that sign-in, even a second later.
+    server.clock.advance(time::Duration::seconds(1));
+    let response = browser.get(&authorize_path("app", REDIRECT, &[("max_age", "0")])).await;
+    let to_login = location(&response);
+    let rd = rd_of(&to_login);
+    sign_in_again(&mut browser, &to_login, &rd).await;
+    server.clock.advance(time::Duration::seconds(2));
+    code_for(&mut browser, &rd).await;
+
+    // prompt=consent from a signed-out browser: the consent page comes after the sign-in, first-party or not.
+    let mut fresh = server.browser();
+    let response = fresh.get(&authorize_path("app", REDIRECT, &[("prompt", "consent")])).await;
+    let to_login = location(&response);
+    let rd = rd_of(&to_login);
+    fresh.sign_in_to("olivia", "correct horse battery", false, &rd).await;
+    let page = fresh.get(&rd).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Allow Sales app?"));
+}
+
+#[tokio::test]
+async fn hints_must_match_the_browser_user_and_session() {
+    let server = provider_on(None, "").await;
+    let mut olivia = server.signed_in("olivia", "correct horse battery").await;
+    let code = code_for(&mut olivia, &authorize_path("app", REDIRECT, &[])).await;
+    let olivia_token: Value = exchange(&server, &code, None).await.json().await.unwrap();
+    let olivia_id_token = olivia_token["id_token"].as_str().unwrap().to_owned();
+
+    // prompt=none with a hint for olivia, in a browser signed in as victor: login_required.
+    let mut victor = server.signed_in("victor", "correct horse battery").await;
+    let silent =
+        victor.get(&authorize_path("app", REDIRECT, &[("prompt", "none"), ("id_token_hint", &olivia_id_token)])).await;
+    assert_eq!(redirect_params(&location(&silent))["error"], "login_required");
+    let matching =
+        olivia.get(&authorize_path("app", REDIRECT, &[("prompt", "none"), ("id_token_hint", &olivia_id_token)])).await;
+    assert!(redirect_params(&location(&matching)).contains_key("code"));
+
+    // An ID token from an earlier session of the same user does not sign the new session out unasked.
+    olivia.sign_out().await;
+    let mut olivia = server.signed_in("olivia", "correct horse battery").await;
+    let logout = format!("/_gatehouse/oidc/logout?client_id=app&id_token_hint={olivia_id_token}");
+    let page = olivia.get(&logout).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Sign out?"));
+    assert_eq!(olivia.get("/_gatehouse/account").await.status(), 200, "still signed in");
+}
+
+#[tokio::test]
+async fn repeated_client_authentication_failures_pause_that_client_and_address() {
+    let server = provider_on(None, "").await;
+    let form = [("grant_type", "refresh_token"), ("refresh_token", "whatever")];
+    for _ in 0..10 {
+        let response = token_request(&server, Some(("app", "wrong-wrong-wrong-wrong")), &form).await;
+        assert_eq!(error_of(&response.json().await.unwrap()), "invalid_client");
+    }
+    // Now even the right secret is refused for a while, without being checked...
+    let paused = token_request(&server, Some(("app", SECRET)), &form).await;
+    assert_eq!(paused.status(), 401);
+    let body: Value = paused.json().await.unwrap();
+    assert!(body["error_description"].as_str().unwrap().contains("too many"), "{body}");
+    // ...and accepted again after the pause.
+    server.clock.advance(time::Duration::minutes(11));
+    let resumed = token_request(&server, Some(("app", SECRET)), &form).await;
+    assert_eq!(error_of(&resumed.json().await.unwrap()), "invalid_grant", "the client is authenticated again");
 }

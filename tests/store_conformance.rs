@@ -5,7 +5,7 @@
 
 mod common;
 
-use gatehouse::domain::oidc::{GrantToken, GrantTokenKind, TokenUse};
+use gatehouse::domain::oidc::{GrantToken, GrantTokenKind};
 use gatehouse::domain::{
     AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, SessionId,
     SessionToken, TokenHash, UserId, Username,
@@ -459,29 +459,35 @@ async fn racing_code_exchanges_get_one_fresh_use_and_replays(store: SharedStore)
     let code = grant_token(GrantTokenKind::Code, "code", &user.id, "g1");
     store.create_grant_token(&code).await.unwrap();
     let mut tasks = Vec::new();
-    for _ in 0..10 {
+    for i in 0..10 {
         let store = store.clone();
+        let user = user.id.clone();
         tasks.push(tokio::spawn(async move {
-            store.use_grant_token(GrantTokenKind::Code, &TokenHash::of("code"), t0()).await.unwrap()
+            let issued = [grant_token(GrantTokenKind::Access, &format!("access-{i}"), &user, "g1")];
+            store.redeem_grant_token(GrantTokenKind::Code, &TokenHash::of("code"), t0(), &issued).await.unwrap()
         }));
     }
-    let mut fresh = 0;
+    let mut winners = 0;
     for task in tasks {
-        match task.await.unwrap() {
-            TokenUse::Fresh(token) => {
-                assert_eq!(token, code);
-                fresh += 1;
-            }
-            TokenUse::Replayed(token) => assert_eq!(token.used_at, Some(t0())),
-            TokenUse::Unknown => panic!("the code exists"),
-        }
+        winners += usize::from(task.await.unwrap());
     }
-    assert_eq!(fresh, 1);
+    assert_eq!(winners, 1);
+    let stored = store.grant_token(GrantTokenKind::Code, &TokenHash::of("code")).await.unwrap().unwrap();
+    assert_eq!(stored.used_at, Some(t0()));
+    // Exactly the winner's token was stored; the losers stored nothing.
+    let mut stored_access = 0;
+    for i in 0..10 {
+        let hash = TokenHash::of(&format!("access-{i}"));
+        stored_access += usize::from(store.grant_token(GrantTokenKind::Access, &hash).await.unwrap().is_some());
+    }
+    assert_eq!(stored_access, 1);
     // The kind is part of the key: a code is not a refresh token.
-    assert_eq!(
-        store.use_grant_token(GrantTokenKind::Refresh, &TokenHash::of("code"), t0()).await.unwrap(),
-        TokenUse::Unknown
-    );
+    assert!(!store.redeem_grant_token(GrantTokenKind::Refresh, &TokenHash::of("code"), t0(), &[]).await.unwrap());
+    // The session behind a grant.
+    let (_, session) = new_session(&user.id, t0(), Duration::hours(1), Duration::days(1));
+    store.create_session(session.clone()).await.unwrap();
+    assert_eq!(store.grant_session(&session.id).await.unwrap().unwrap().id, session.id);
+    assert!(store.grant_session(&SessionId("gone".into())).await.unwrap().is_none());
 }
 
 async fn grants_are_revoked_together_and_swept(store: SharedStore) {

@@ -17,7 +17,7 @@ use crate::store::StoreError;
 pub enum ClientsCommand {
     /// Register a client; its secret is printed once.
     Add {
-        /// The client id the app will use (letters, digits, '-', '_', '.', ':').
+        /// The client id the app will use (letters, digits, '-', '_', '.').
         client_id: String,
         /// Where sign-ins may return, e.g. https://app.example.com/oauth2callback (repeatable; exact match).
         #[arg(long = "redirect-uri", value_name = "URI", required = true)]

@@ -43,7 +43,7 @@ pub async fn keys(config_file: Option<PathBuf>, command: KeysCommand) -> Result<
             store.append_audit(&event).await?;
             if algorithm != config.oidc.signing_algorithm {
                 eprintln!(
-                    "note: [oidc] signing_algorithm is {}; running servers will rotate back to it unless you change it",
+                    "note: [oidc] signing_algorithm is {}; a server started with that setting rotates back to it",
                     config.oidc.signing_algorithm.as_str()
                 );
             }

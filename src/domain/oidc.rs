@@ -109,11 +109,12 @@ impl OidcClient {
 pub fn parse_client_id(raw: &str) -> Result<String, InvalidInput> {
     let ok = !raw.is_empty()
         && raw.len() <= 128
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        // No ':', which separates id and secret in HTTP Basic.
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(InvalidInput::new(format!("'{raw}' is not a client id: use 1-128 letters, digits, '-', '_', '.' or ':'")))
+        Err(InvalidInput::new(format!("'{raw}' is not a client id: use 1-128 letters, digits, '-', '_' or '.'")))
     }
 }
 
@@ -174,16 +175,6 @@ pub struct GrantToken {
     pub redirect_uri: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
-}
-
-/// The outcome of using a code or refresh token up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenUse {
-    /// First use: the token as it was.
-    Fresh(GrantToken),
-    /// It had been used before (a replay): the caller revokes its grant.
-    Replayed(GrantToken),
-    Unknown,
 }
 
 /// A user's standing permission for a client to receive some scopes.
@@ -291,6 +282,7 @@ mod tests {
     fn client_ids_and_redirect_uris_are_checked() {
         assert!(parse_client_id("sales-dashboard").is_ok());
         assert!(parse_client_id("").is_err() && parse_client_id("a b").is_err() && parse_client_id("a/b").is_err());
+        assert!(parse_client_id("a:b").is_err(), "':' would split HTTP Basic credentials");
         assert!(parse_redirect_uri("http://localhost:8501/oauth2callback").is_ok());
         assert!(parse_redirect_uri("https://x.example/cb#frag").is_err());
         assert!(parse_redirect_uri("javascript:alert(1)").is_err());

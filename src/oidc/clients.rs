@@ -8,12 +8,14 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
+use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
 use crate::auth::Passwords;
 use crate::auth::password::Verification;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::domain::TokenHash;
 use crate::domain::oidc::{ClientSecret, OidcClient};
@@ -23,6 +25,7 @@ use crate::store::{SharedStore, StoreError};
 pub struct Clients {
     config: Arc<Config>,
     store: SharedStore,
+    clock: SharedClock,
     passwords: Passwords,
 }
 
@@ -45,8 +48,8 @@ pub struct RawBasic {
 }
 
 impl Clients {
-    pub fn new(config: Arc<Config>, store: SharedStore, passwords: Passwords) -> Self {
-        Self { config, store, passwords }
+    pub fn new(config: Arc<Config>, store: SharedStore, clock: SharedClock, passwords: Passwords) -> Self {
+        Self { config, store, clock, passwords }
     }
 
     pub async fn find(&self, client_id: &str) -> Result<Option<OidcClient>, StoreError> {
@@ -57,32 +60,53 @@ impl Clients {
     }
 
     /// The client the credentials prove, or `invalid_client`. Unknown clients, wrong secrets, a secret from a
-    /// public client and a missing secret from a confidential one all give the same answer.
-    pub async fn authenticate(&self, credentials: &Credentials) -> Result<OidcClient, OAuthError> {
-        // RFC 6749 §2.3.1 form-encodes id and secret inside Basic; some clients (Authlib, so `st.login()`)
-        // do not. A value that decodes differently is tried both ways, so secrets with `+` or `%` work
-        // with either kind of client.
-        if credentials.basic
-            && let Some(raw) = &credentials.raw
-            && (raw.client_id != credentials.client_id || Some(&raw.secret) != credentials.secret.as_ref())
-            && let Ok(client) = Box::pin(self.authenticate(&Credentials {
-                client_id: raw.client_id.clone(),
-                secret: Some(raw.secret.clone()),
-                basic: true,
-                raw: None,
-            }))
-            .await
+    /// public client and a missing secret from a confidential one all give the same answer. After
+    /// [`FAILURES_BEFORE_PAUSE`] failures for one client id from one address, that pair is refused without a
+    /// check for [`FAILURE_PAUSE`]: guessing stays slow, and argon2-hashed secrets cannot be used to burn CPU.
+    pub async fn authenticate(&self, credentials: &Credentials, from_ip: &str) -> Result<OidcClient, OAuthError> {
+        let key = throttle_key(&credentials.client_id, from_ip);
+        let now = self.clock.now();
+        if let Some(state) = self.store.throttle_state(&key).await?
+            && state.failures >= FAILURES_BEFORE_PAUSE
+            && now - state.last_failure_at < FAILURE_PAUSE
         {
-            return Ok(client);
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "too many failed attempts; try again in a few minutes",
+            ));
         }
-        let Some(client) = self.find(&credentials.client_id).await? else {
-            return Err(OAuthError::invalid_client());
-        };
+        match self.check(credentials).await {
+            Err(error) if error.code == ErrorCode::InvalidClient => {
+                self.store.record_throttle_failure(&key, now, FAILURE_PAUSE).await?;
+                Err(error)
+            }
+            other => other,
+        }
+    }
+
+    async fn check(&self, credentials: &Credentials) -> Result<OidcClient, OAuthError> {
+        // RFC 6749 §2.3.1 form-encodes id and secret inside Basic; some clients (Authlib, so `st.login()`)
+        // do not. Values that decode differently are tried both ways.
+        let raw = credentials.raw.as_ref();
+        let mut client = self.find(&credentials.client_id).await?;
+        if client.is_none()
+            && let Some(raw) = raw.filter(|raw| raw.client_id != credentials.client_id)
+        {
+            client = self.find(&raw.client_id).await?;
+        }
+        let Some(client) = client else { return Err(OAuthError::invalid_client()) };
         let proven = match (&client.secret, &credentials.secret) {
             (ClientSecret::None, None) => true,
             (ClientSecret::Sha256(expected), Some(presented)) => {
-                TokenHash::of(presented).0.as_bytes().ct_eq(expected.0.as_bytes()).into()
+                let matches =
+                    |secret: &str| -> bool { TokenHash::of(secret).0.as_bytes().ct_eq(expected.0.as_bytes()).into() };
+                // Both forms are always compared, so the time taken does not say which one was close.
+                let decoded = matches(presented);
+                let as_sent = raw.is_some_and(|raw| matches(&raw.secret));
+                decoded | as_sent
             }
+            // One argon2 verification per request, of the RFC's form-decoded value: keep such secrets to
+            // URL-safe characters, or use a generated secret.
             (ClientSecret::Phc(hash), Some(presented)) => {
                 match self.passwords.verify(presented.clone(), Some(hash.clone())).await {
                     Ok(verification) => matches!(verification, Verification::Valid { .. }),
@@ -96,6 +120,17 @@ impl Clients {
         };
         if proven { Ok(client) } else { Err(OAuthError::invalid_client()) }
     }
+}
+
+/// Failed client authentications (per client id and address) before a pause.
+pub const FAILURES_BEFORE_PAUSE: i64 = 10;
+/// How long failures are remembered, and how long the pause lasts after the last one.
+pub const FAILURE_PAUSE: time::Duration = time::Duration::minutes(10);
+
+/// The throttle table never holds what a client typed as its id: a hash of it and the address.
+fn throttle_key(client_id: &str, ip: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{client_id}\n{ip}").as_bytes());
+    format!("oidc-client:{}", &hex::encode(digest)[..32])
 }
 
 /// Reads client credentials from `Authorization: Basic` (values form-urlencoded inside, RFC 6749 §2.3.1) or

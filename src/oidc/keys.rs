@@ -138,22 +138,34 @@ pub struct SigningKeys {
     /// How long retired keys stay published: the ID token lifetime plus a margin.
     publish_retired_for: Duration,
     parsed: Arc<Mutex<HashMap<String, Arc<EncodingKey>>>>,
+    /// Set once this process has made sure the current key has the configured algorithm. Only the first
+    /// signature after start may rotate for that: two instances configured differently (during a rolling
+    /// change) then rotate once each instead of on every request.
+    algorithm_settled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SigningKeys {
     pub fn new(store: SharedStore, algorithm: SigningAlgorithm, id_token_lifetime: std::time::Duration) -> Self {
         let lifetime = Duration::try_from(id_token_lifetime).unwrap_or(Duration::hours(1));
-        Self { store, algorithm, publish_retired_for: lifetime + PUBLICATION_MARGIN, parsed: Arc::default() }
+        Self {
+            store,
+            algorithm,
+            publish_retired_for: lifetime + PUBLICATION_MARGIN,
+            parsed: Arc::default(),
+            algorithm_settled: Arc::default(),
+        }
     }
 
     /// The key to sign with now. Read from the store on every call (one small indexed read), so a rotation
-    /// by `gatehouse keys rotate` or another instance is used at once.
+    /// by `gatehouse keys rotate` or another instance is used at once. Made when there is none; replaced by
+    /// one of the configured algorithm on the first call after start if it has another.
     pub async fn current(&self, now: OffsetDateTime) -> Result<ActiveKey, StoreError> {
         for _ in 0..3 {
             let keys = self.store.signing_keys().await?;
             let current = keys.iter().find(|k| k.retired_at.is_none());
+            let settled = self.algorithm_settled.swap(true, std::sync::atomic::Ordering::Relaxed);
             match current {
-                Some(key) if key.algorithm == self.algorithm => return self.activate(key),
+                Some(key) if key.algorithm == self.algorithm || settled => return self.activate(key),
                 _ => {
                     let replaces = current.map(|k| k.kid.clone());
                     let key = generate_off_thread(self.algorithm, now).await?;

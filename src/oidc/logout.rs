@@ -16,12 +16,15 @@ pub struct Hint {
     /// The user id.
     pub sub: String,
     pub client_id: String,
+    /// The Gatehouse session the token was issued from.
+    pub sid: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct HintClaims {
     sub: String,
     aud: Audience,
+    sid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +68,7 @@ impl Provider {
             Audience::One(aud) => aud,
             Audience::Many(list) => list.into_iter().next()?,
         };
-        Some(Hint { sub: claims.sub, client_id })
+        Some(Hint { sub: claims.sub, client_id, sid: claims.sid })
     }
 
     /// Checks a logout request; the error is a sentence for an error page.

@@ -38,6 +38,9 @@ pub const CODE_LIFETIME: Duration = Duration::seconds(60);
 /// recognised (and revokes what the code or token led to) instead of looking merely unknown.
 pub const REPLAY_MEMORY: Duration = Duration::hours(1);
 
+/// How long a forced sign-in (`prompt=login`, `max_age`) may take before it is asked for again.
+pub const FORCED_SIGN_IN_WINDOW: Duration = Duration::minutes(10);
+
 /// Path of the authorization endpoint; the sign-in page returns here.
 pub const AUTHORIZE_PATH: &str = "/_gatehouse/oidc/authorize";
 
@@ -78,7 +81,7 @@ impl Provider {
     pub fn new(config: Arc<Config>, store: SharedStore, clock: SharedClock, passwords: Passwords) -> Self {
         let issuer = issuer_for(&config);
         let keys = SigningKeys::new(store.clone(), config.oidc.signing_algorithm, config.oidc.id_token_lifetime);
-        let clients = Clients::new(config.clone(), store.clone(), passwords);
+        let clients = Clients::new(config.clone(), store.clone(), clock.clone(), passwords);
         Self { store, clock, config, clients, keys, issuer: Arc::from(issuer) }
     }
 
@@ -152,13 +155,28 @@ impl Provider {
             return Ok(Step::SignIn { login_after: None });
         };
         let auth_time = session.session.created_at.unix_timestamp();
-        let too_old = request.login_after.is_some_and(|after| auth_time < after)
-            || request.max_age.is_some_and(|max_age| now - auth_time > max_age);
-        if too_old || (request.prompt.login && request.login_after.is_none()) {
+        // `login_after` comes back from the sign-in page Gatehouse sent the browser to. It counts only when it
+        // is recent and not in the future, so a client cannot switch `prompt=login` off with an old value or
+        // loop the user with a future one; and once it is satisfied, `max_age` is not checked again (the
+        // sign-in just happened, however long it took).
+        let fresh_sign_in = request.login_after.is_some_and(|after| {
+            after <= now && now - after <= FORCED_SIGN_IN_WINDOW.whole_seconds() && auth_time >= after
+        });
+        let must_sign_in = !fresh_sign_in
+            && (request.prompt.login
+                || request.login_after.is_some()
+                || request.max_age.is_some_and(|max_age| now - auth_time > max_age));
+        if must_sign_in {
             if request.prompt.none {
                 return refuse(ErrorCode::LoginRequired, "the user must sign in again");
             }
             return Ok(Step::SignIn { login_after: Some(now) });
+        }
+        if request.prompt.none
+            && let Some(hint) = &request.id_token_hint
+            && self.verify_id_token_hint(hint).await.is_none_or(|hint| hint.sub != session.user.id.0)
+        {
+            return refuse(ErrorCode::LoginRequired, "the signed-in user is not the one the client expects");
         }
         if !request.client.admits(&session.user) {
             if request.prompt.none {

@@ -63,6 +63,9 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     /// Seconds: a sign-in older than this must be repeated.
     pub max_age: Option<i64>,
+    /// An ID token the client holds for the user it expects (Core §3.1.2.1); with `prompt=none`, a browser
+    /// signed in as someone else gets `login_required`.
+    pub id_token_hint: Option<String>,
     /// Unix time set by Gatehouse itself when it sends the browser to sign in again (prompt=login, max_age):
     /// only a sign-in after it counts. A client setting it can only make its own request stricter.
     pub login_after: Option<i64>,
@@ -169,6 +172,7 @@ pub fn check(params: &Params, client: Option<OidcClient>) -> Result<Authorizatio
         prompt,
         max_age,
         login_after,
+        id_token_hint: params.get("id_token_hint").map(str::to_owned),
     })
 }
 
@@ -196,7 +200,8 @@ fn is_s256_challenge(challenge: &str) -> bool {
 
 impl AuthorizationRequest {
     /// The request as authorize parameters again, for the return trip through the sign-in page or the
-    /// consent form. `prompt` is left out: by then it has been acted upon.
+    /// consent form. Of `prompt`, only `consent` is kept (the consent page has not been shown yet): `login`
+    /// has become `login_after`, and `none` and `select_account` have been acted upon.
     pub fn to_params(&self, login_after: Option<i64>) -> Vec<(&'static str, String)> {
         let mut params = vec![
             ("response_type", "code".to_owned()),
@@ -211,6 +216,7 @@ impl AuthorizationRequest {
             ("code_challenge_method", self.code_challenge.as_ref().map(|_| "S256".to_owned())),
             ("max_age", self.max_age.map(|n| n.to_string())),
             ("login_after", login_after.or(self.login_after).map(|n| n.to_string())),
+            ("prompt", self.prompt.consent.then(|| "consent".to_owned())),
         ];
         params.extend(optional.into_iter().filter_map(|(name, value)| value.map(|v| (name, v))));
         params

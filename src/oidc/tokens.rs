@@ -2,6 +2,8 @@
 //! A code is used once, within [`CODE_LIFETIME`](super::CODE_LIFETIME), by the client it was issued to,
 //! with the same redirect URI and the PKCE verifier of its challenge; a second use revokes every token the
 //! first one produced. Refresh tokens rotate on every use, and presenting a rotated one revokes the grant.
+//! Every token is tied to the Gatehouse session it was signed in from: when that session ends (sign-out,
+//! expiry, an administrator, a password change), the app's tokens stop working with it.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -12,9 +14,15 @@ use super::clients::credentials;
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
 use super::{Provider, REPLAY_MEMORY};
-use crate::domain::oidc::{GrantToken, GrantTokenKind, OidcClient, Scopes, TokenUse};
-use crate::domain::{AuditEvent, AuditKind, TokenHash, User};
+use crate::domain::oidc::{GrantToken, GrantTokenKind, OidcClient, Scopes};
+use crate::domain::{AuditEvent, AuditKind, Session, TokenHash, User};
 use crate::store::StoreError;
+
+/// Tokens made for a grant, not stored yet.
+struct Minted {
+    records: Vec<GrantToken>,
+    response: Value,
+}
 
 /// A failed token request: the error, and whether to challenge for HTTP Basic (the client tried it).
 #[derive(Debug)]
@@ -36,11 +44,16 @@ impl From<StoreError> for TokenFailure {
 }
 
 impl Provider {
-    /// Answers a token request (the form body, and the `Authorization` header if any) with the JSON token
-    /// response.
-    pub async fn token(&self, form: &Params, authorization: Option<&str>) -> Result<Value, TokenFailure> {
+    /// Answers a token request (the form body, the `Authorization` header if any, and the client's address
+    /// for throttling failed client authentication) with the JSON token response.
+    pub async fn token(
+        &self,
+        form: &Params,
+        authorization: Option<&str>,
+        from_ip: &str,
+    ) -> Result<Value, TokenFailure> {
         let credentials = credentials(authorization, form)?;
-        let client = self.clients.authenticate(&credentials).await.map_err(|error| TokenFailure {
+        let client = self.clients.authenticate(&credentials, from_ip).await.map_err(|error| TokenFailure {
             basic_challenge: credentials.basic && error.code == ErrorCode::InvalidClient,
             error,
         })?;
@@ -54,21 +67,8 @@ impl Provider {
 
     async fn exchange_code(&self, client: &OidcClient, form: &Params) -> Result<Value, OAuthError> {
         let code = form.get("code").ok_or(OAuthError::invalid_request("code is missing"))?;
-        let now = self.now();
-        let grant = match self.store.use_grant_token(GrantTokenKind::Code, &TokenHash::of(code), now).await? {
-            TokenUse::Fresh(grant) => grant,
-            TokenUse::Replayed(grant) => {
-                self.revoke_after_replay(&grant, "authorization code used twice").await?;
-                return Err(OAuthError::invalid_grant("the authorization code was already used"));
-            }
-            TokenUse::Unknown => return Err(OAuthError::invalid_grant("the authorization code is not valid")),
-        };
-        if grant.client_id != client.client_id {
-            return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
-        }
-        if now >= grant.expires_at {
-            return Err(OAuthError::invalid_grant("the authorization code has expired"));
-        }
+        let hash = TokenHash::of(code);
+        let grant = self.usable_grant(GrantTokenKind::Code, &hash, client, "authorization code").await?;
         if form.get("redirect_uri") != grant.redirect_uri.as_deref() {
             return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
         }
@@ -81,31 +81,15 @@ impl Provider {
             }
             (None, None) => {}
         }
-        let user = self
-            .usable_user(&grant.user_id, client)
-            .await?
-            .ok_or(OAuthError::invalid_grant("the user can no longer sign in to this client"))?;
-        self.issue_tokens(client, &user, &grant, grant.nonce.as_deref()).await
+        let (user, session) = self.grant_holder(&grant, client).await?;
+        let issued = self.mint(client, &user, &session, &grant, grant.nonce.as_deref()).await?;
+        self.redeem(GrantTokenKind::Code, &hash, &grant, issued, "authorization code used twice").await
     }
 
     async fn refresh(&self, client: &OidcClient, form: &Params) -> Result<Value, OAuthError> {
         let token = form.get("refresh_token").ok_or(OAuthError::invalid_request("refresh_token is missing"))?;
-        let now = self.now();
-        let grant = match self.store.use_grant_token(GrantTokenKind::Refresh, &TokenHash::of(token), now).await? {
-            TokenUse::Fresh(grant) => grant,
-            TokenUse::Replayed(grant) => {
-                self.revoke_after_replay(&grant, "refresh token used twice").await?;
-                return Err(OAuthError::invalid_grant("the refresh token was already used"));
-            }
-            TokenUse::Unknown => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
-        };
-        if grant.client_id != client.client_id {
-            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
-        }
-        if now >= grant.expires_at {
-            return Err(OAuthError::invalid_grant("the refresh token has expired"));
-        }
-        let mut grant = grant;
+        let hash = TokenHash::of(token);
+        let mut grant = self.usable_grant(GrantTokenKind::Refresh, &hash, client, "refresh token").await?;
         if let Some(asked) = form.get("scope") {
             let asked = Scopes::parse(asked);
             if !Scopes::parse(&grant.scope).covers(&asked) || !asked.contains("openid") {
@@ -113,22 +97,87 @@ impl Provider {
             }
             grant.scope = asked.to_string();
         }
+        let (user, session) = self.grant_holder(&grant, client).await?;
+        // Using an app counts as activity of the Gatehouse session it was signed in from.
+        self.store.touch_session(&session.id, self.now()).await?;
+        // A refreshed ID token has no nonce (Core §12.2): the nonce belonged to the original request.
+        let issued = self.mint(client, &user, &session, &grant, None).await?;
+        self.redeem(GrantTokenKind::Refresh, &hash, &grant, issued, "refresh token used twice").await
+    }
+
+    /// The stored code or refresh token, if this client may use it now. Nothing is used up here: a token
+    /// presented by the wrong client, or too late, stays as it was (so nobody can burn another client's code).
+    /// One that was used before is a replay: the grant is revoked.
+    async fn usable_grant(
+        &self,
+        kind: GrantTokenKind,
+        hash: &TokenHash,
+        client: &OidcClient,
+        what: &'static str,
+    ) -> Result<GrantToken, OAuthError> {
+        let Some(grant) = self.store.grant_token(kind, hash).await? else {
+            return Err(OAuthError::invalid_grant(match kind {
+                GrantTokenKind::Code => "the authorization code is not valid",
+                _ => "the refresh token is not valid",
+            }));
+        };
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("the grant was issued to another client"));
+        }
+        if grant.used_at.is_some() {
+            self.revoke_after_replay(&grant, &format!("{what} used twice")).await?;
+            return Err(OAuthError::invalid_grant("the grant was already used"));
+        }
+        if self.now() >= grant.expires_at {
+            return Err(OAuthError::invalid_grant("the grant has expired"));
+        }
+        Ok(grant)
+    }
+
+    /// The user and the Gatehouse session behind a grant, if both can still be used: the account enabled and
+    /// admitted by the client, the session not ended (signing out of Gatehouse, an administrator ending it, a
+    /// password change and session expiry all end what apps received from it).
+    async fn grant_holder(&self, grant: &GrantToken, client: &OidcClient) -> Result<(User, Session), OAuthError> {
+        let ended = OAuthError::invalid_grant("the user's Gatehouse session has ended");
+        let Some(session_id) = &grant.session_id else { return Err(ended) };
+        let Some(session) = self.store.grant_session(session_id).await?.filter(|s| s.is_valid_at(self.now())) else {
+            return Err(ended);
+        };
         let user = self
             .usable_user(&grant.user_id, client)
             .await?
             .ok_or(OAuthError::invalid_grant("the user can no longer sign in to this client"))?;
-        // A refreshed ID token has no nonce (Core §12.2): the nonce belonged to the original request.
-        self.issue_tokens(client, &user, &grant, None).await
+        Ok((user, session))
     }
 
-    /// An access token, a refresh token and an ID token for the grant `from` belongs to.
-    async fn issue_tokens(
+    /// Uses the code or refresh token up and stores the new tokens in one step; if another request used it
+    /// first, this one is a replay.
+    async fn redeem(
+        &self,
+        kind: GrantTokenKind,
+        hash: &TokenHash,
+        grant: &GrantToken,
+        issued: Minted,
+        replay: &str,
+    ) -> Result<Value, OAuthError> {
+        if self.store.redeem_grant_token(kind, hash, self.now(), &issued.records).await? {
+            Ok(issued.response)
+        } else {
+            self.revoke_after_replay(grant, replay).await?;
+            Err(OAuthError::invalid_grant("the grant was already used"))
+        }
+    }
+
+    /// An access token, a refresh token and an ID token for the grant `from` belongs to: the records to
+    /// store and the response to send once they are stored.
+    async fn mint(
         &self,
         client: &OidcClient,
         user: &User,
+        session: &Session,
         from: &GrantToken,
         nonce: Option<&str>,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<Minted, OAuthError> {
         let now = self.now();
         let lifetimes = &self.config.oidc;
         let access_lifetime = time::Duration::try_from(lifetimes.access_token_lifetime).unwrap_or(time::Duration::HOUR);
@@ -136,20 +185,22 @@ impl Provider {
             time::Duration::try_from(lifetimes.refresh_token_lifetime).unwrap_or(time::Duration::days(30));
         let access = crate::random::url_token(32);
         let refresh = crate::random::url_token(32);
-        let stored = |kind, secret: &str, lifetime| GrantToken {
+        // Nothing outlives the session it came from.
+        let stored = |kind, secret: &str, lifetime: time::Duration| GrantToken {
             token_hash: TokenHash::of(secret),
             kind,
             created_at: now,
-            expires_at: now + lifetime,
+            expires_at: (now + lifetime).min(session.expires_at),
             used_at: None,
             redirect_uri: None,
             nonce: None,
             code_challenge: None,
             ..from.clone()
         };
-        // A rotated refresh token is kept (used) until it expires, so presenting it again is seen as reuse.
-        self.store.create_grant_token(&stored(GrantTokenKind::Access, &access, access_lifetime)).await?;
-        self.store.create_grant_token(&stored(GrantTokenKind::Refresh, &refresh, refresh_lifetime)).await?;
+        let records = vec![
+            stored(GrantTokenKind::Access, &access, access_lifetime),
+            stored(GrantTokenKind::Refresh, &refresh, refresh_lifetime),
+        ];
 
         let scopes = Scopes::parse(&from.scope);
         let key = self.keys.current(now).await?;
@@ -172,14 +223,15 @@ impl Provider {
             tracing::error!(error = %err, "could not sign an ID token");
             OAuthError::new(ErrorCode::ServerError, "the server could not sign the ID token")
         })?;
-        Ok(json!({
+        let response = json!({
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": access_lifetime.whole_seconds(),
+            "expires_in": (records[0].expires_at - now).whole_seconds(),
             "refresh_token": refresh,
             "id_token": id_token,
             "scope": scopes.to_string(),
-        }))
+        });
+        Ok(Minted { records, response })
     }
 
     /// A code or refresh token came back a second time: someone else may hold it. Everything issued from
@@ -207,7 +259,7 @@ impl Provider {
             return Err(invalid);
         }
         let Some(client) = self.clients.find(&grant.client_id).await? else { return Err(invalid) };
-        let Some(user) = self.usable_user(&grant.user_id, &client).await? else { return Err(invalid) };
+        let Ok((user, _session)) = self.grant_holder(&grant, &client).await else { return Err(invalid) };
         Ok(Value::Object(user_claims(&user, &Scopes::parse(&grant.scope))))
     }
 

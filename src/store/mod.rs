@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::oidc::{Consent, GrantToken, GrantTokenKind, OidcClient, SigningKeyRecord, TokenUse};
+use crate::domain::oidc::{Consent, GrantToken, GrantTokenKind, OidcClient, SigningKeyRecord};
 use crate::domain::{
     AuditEvent, AuditKind, ChallengePurpose, Email, EmailChallenge, Invite, NewSession, NewUser, Role, Session,
     SessionId, ThrottleState, TokenHash, User, UserId,
@@ -280,14 +280,18 @@ pub trait OidcStore: Send + Sync {
     async fn create_grant_token(&self, token: &GrantToken) -> StoreResult<()>;
     /// The token with this hash, expired or used or not (the caller decides).
     async fn grant_token(&self, kind: GrantTokenKind, hash: &TokenHash) -> StoreResult<Option<GrantToken>>;
-    /// Uses a code or refresh token up. Of two racing callers one gets [`TokenUse::Fresh`] and the other
-    /// [`TokenUse::Replayed`]; expiry is for the caller to check.
-    async fn use_grant_token(
+    /// Uses a code or refresh token up and stores what it was exchanged for, in one transaction: `false` (and
+    /// nothing stored) if it was used already. Of two racing callers exactly one gets `true`, and the other's
+    /// replay can only be seen once the winner's tokens exist, so revoking the grant then catches them.
+    async fn redeem_grant_token(
         &self,
         kind: GrantTokenKind,
         hash: &TokenHash,
         now: OffsetDateTime,
-    ) -> StoreResult<TokenUse>;
+        issued: &[GrantToken],
+    ) -> StoreResult<bool>;
+    /// The Gatehouse session a grant was made in, if it still exists (valid or not).
+    async fn grant_session(&self, session_id: &SessionId) -> StoreResult<Option<Session>>;
     /// Deletes the access and refresh tokens of a grant; returns how many.
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64>;
     /// Deletes the access and refresh tokens issued from a Gatehouse session (signed out through a client).

@@ -1,6 +1,37 @@
 //! [`OidcStore`](crate::store::OidcStore) for both SQL backends: registered clients, codes and tokens (by
-//! hash), consents and signing keys. Using a code or refresh token is one conditional `UPDATE ... RETURNING`,
-//! so of two requests racing with the same code exactly one gets it and the other is seen as a replay.
+//! hash), consents and signing keys. Redeeming a code or refresh token is a conditional `UPDATE` and the
+//! inserts of what it was exchanged for, in one transaction: of two requests racing with the same code
+//! exactly one wins, and the loser's replay revokes tokens that already exist.
+
+/// Inserts a [`GrantToken`](crate::domain::oidc::GrantToken) with `$executor` (the pool or a transaction).
+macro_rules! insert_token {
+    ($executor:expr, $token:expr) => {{
+        let token: &GrantToken = $token;
+        sqlx::query(&format!(
+            "INSERT INTO oidc_tokens ({TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(&token.token_hash.0)
+        .bind(token.kind.as_str())
+        .bind(&token.grant_id)
+        .bind(&token.client_id)
+        .bind(&token.user_id.0)
+        .bind(token.session_id.as_ref().map(|s| s.0.clone()))
+        .bind(&token.scope)
+        .bind(unix(token.auth_time))
+        .bind(unix(token.created_at))
+        .bind(unix(token.expires_at))
+        .bind(token.used_at.map(unix))
+        .bind(&token.redirect_uri)
+        .bind(&token.nonce)
+        .bind(&token.code_challenge)
+        .execute($executor)
+        .await
+        .map_err(db_error)?;
+    }};
+}
+
+pub(crate) use insert_token;
 
 macro_rules! oidc_store {
     ($store:ty) => {
@@ -10,10 +41,11 @@ macro_rules! oidc_store {
 
         use crate::domain::oidc::{
             ClientSecret, ClientSource, Consent, GrantToken, GrantTokenKind, OidcClient, SigningAlgorithm,
-            SigningKeyRecord, TokenUse,
+            SigningKeyRecord,
         };
-        use crate::domain::{Role, SessionId, TokenHash, UserId};
-        use crate::store::rows::db_error;
+        use crate::domain::{Role, Session, SessionId, TokenHash, UserId};
+        use crate::store::rows::{SESSION_COLUMNS, db_error, session_from_row};
+        use crate::store::shared::oidc::insert_token;
         use crate::store::{OidcStore, StoreError, StoreResult, from_unix, unix};
 
         const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, \
@@ -180,27 +212,7 @@ macro_rules! oidc_store {
             }
 
             async fn create_grant_token(&self, token: &GrantToken) -> StoreResult<()> {
-                sqlx::query(&format!(
-                    "INSERT INTO oidc_tokens ({TOKEN_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                ))
-                .bind(&token.token_hash.0)
-                .bind(token.kind.as_str())
-                .bind(&token.grant_id)
-                .bind(&token.client_id)
-                .bind(&token.user_id.0)
-                .bind(token.session_id.as_ref().map(|s| s.0.clone()))
-                .bind(&token.scope)
-                .bind(unix(token.auth_time))
-                .bind(unix(token.created_at))
-                .bind(unix(token.expires_at))
-                .bind(token.used_at.map(unix))
-                .bind(&token.redirect_uri)
-                .bind(&token.nonce)
-                .bind(&token.code_challenge)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
+                insert_token!(&self.pool, token);
                 Ok(())
             }
 
@@ -216,31 +228,41 @@ macro_rules! oidc_store {
                 row.as_ref().map(token_from_row).transpose()
             }
 
-            async fn use_grant_token(
+            async fn redeem_grant_token(
                 &self,
                 kind: GrantTokenKind,
                 hash: &TokenHash,
                 now: OffsetDateTime,
-            ) -> StoreResult<TokenUse> {
-                let fresh = sqlx::query(&format!(
-                    "UPDATE oidc_tokens SET used_at = $3 WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL \
-                     RETURNING {TOKEN_COLUMNS}"
-                ))
+                issued: &[GrantToken],
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let used = sqlx::query(
+                    "UPDATE oidc_tokens SET used_at = $3 WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL",
+                )
                 .bind(&hash.0)
                 .bind(kind.as_str())
                 .bind(unix(now))
-                .fetch_optional(&self.pool)
+                .execute(&mut *tx)
                 .await
-                .map_err(db_error)?;
-                if let Some(row) = fresh {
-                    let mut token = token_from_row(&row)?;
-                    token.used_at = None;
-                    return Ok(TokenUse::Fresh(token));
+                .map_err(db_error)?
+                .rows_affected();
+                if used == 0 {
+                    return Ok(false);
                 }
-                Ok(match self.grant_token(kind, hash).await? {
-                    Some(token) => TokenUse::Replayed(token),
-                    None => TokenUse::Unknown,
-                })
+                for token in issued {
+                    insert_token!(&mut *tx, token);
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(true)
+            }
+
+            async fn grant_session(&self, session_id: &SessionId) -> StoreResult<Option<Session>> {
+                let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1"))
+                    .bind(&session_id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.as_ref().map(session_from_row).transpose()
             }
 
             async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64> {

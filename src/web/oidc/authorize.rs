@@ -54,8 +54,9 @@ async fn authorize(
         Err(redirect) => return Ok(redirect),
     };
     let session = current_session(state, headers).await?;
-    match state.oidc.next_step(&request, session.as_deref()).await? {
-        Step::SignIn { login_after } => {
+    let step = state.oidc.next_step(&request, session.as_deref()).await?;
+    match (step, session.as_deref()) {
+        (Step::SignIn { login_after }, _) => {
             let rd = request.resume_path(login_after);
             if rd.len() > MAX_RETURN_PATH {
                 return Err(ErrorReply::bad_request("This sign-in request is too long (state or nonce)."));
@@ -67,24 +68,24 @@ async fn authorize(
             }
             Ok(Redirect::to(&format!("/_gatehouse/login?{}", query.finish())).into_response())
         }
-        Step::Refuse(error) => Ok(back_with_error(state, &request, &error)),
-        Step::NotAdmitted => {
-            let user = &session.as_ref().expect("a step past sign-in has a session").user;
+        (Step::Refuse(error), _) => Ok(back_with_error(state, &request, &error)),
+        (Step::NotAdmitted, Some(signed_in)) => {
+            let username = signed_in.user.username.as_str();
             Err(ErrorReply::role_required(
                 crate::domain::access::Access::AnyRole(&request.client.allowed_roles),
-                user.username.as_str(),
+                username,
             )
-            .with_message(not_admitted_message(&request, user.username.as_str())))
+            .with_message(not_admitted_message(&request, username)))
         }
-        Step::Consent => {
-            let signed_in = session.as_ref().expect("a step past sign-in has a session");
+        (Step::Consent, Some(signed_in)) => {
             Ok(consent_page(state, headers, &request, signed_in.user.username.as_str()))
         }
-        Step::Issue => {
-            let signed_in = session.as_ref().expect("a step past sign-in has a session");
+        (Step::Issue, Some(signed_in)) => {
             let to = state.oidc.issue_code(&request, signed_in, &client_info(state, peer, headers)).await?;
             Ok(Redirect::to(&to).into_response())
         }
+        // `next_step` answers a browser without a session only with SignIn or Refuse.
+        (Step::NotAdmitted | Step::Consent | Step::Issue, None) => Err(ErrorReply::internal()),
     }
 }
 

@@ -58,15 +58,19 @@ async fn end_session(
         params.map_err(|why| ErrorReply::bad_request(format!("This sign-out request is malformed: {why}.")))?;
     let request = state.oidc.logout_request(&params).await.map_err(ErrorReply::bad_request)?;
     let current = current_session(state, headers).await?;
-    let hint_is_this_user = match (&request.hint, &current) {
-        (Some(hint), Some(current)) => hint.sub == current.user.id.0,
+    // Only a token issued from this very session signs out without asking (RP-Initiated Logout §2): an
+    // old ID token of the same user, replayed by another site, gets the confirmation page.
+    let hint_is_this_session = match (&request.hint, &current) {
+        (Some(hint), Some(current)) => {
+            hint.sub == current.user.id.0 && hint.sid.as_deref() == Some(current.session.id.0.as_str())
+        }
         _ => false,
     };
     let Some(current) = current else {
         // Nobody to sign out here (already signed out, or the session ended): just go back.
         return Ok(finish(&request, None));
     };
-    if !(confirmed || hint_is_this_user) {
+    if !(confirmed || hint_is_this_session) {
         return Ok(confirmation_page(state, headers, &request, &current.user));
     }
     state.sessions.end(&current.session.id).await?;

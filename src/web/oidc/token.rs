@@ -2,7 +2,9 @@
 //! RFC 6750 §3 shapes, errors included (never Gatehouse's own error pages).
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -10,14 +12,21 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use super::{form_params, json_reply};
 use crate::app::SharedState;
 use crate::oidc::error::OAuthError;
+use crate::proxy::forwarded::client_ip;
 
-pub async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match form_params(&headers, &body) {
         Ok(form) => form,
         Err(description) => return oauth_error(&OAuthError::invalid_request(description), false),
     };
     let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match state.oidc.token(&form, authorization).await {
+    let from_ip = client_ip(peer, &headers, &state.config.server.trusted_proxies).to_string();
+    match state.oidc.token(&form, authorization, &from_ip).await {
         Ok(tokens) => json_reply(StatusCode::OK, &tokens),
         Err(failure) => {
             if failure.error.code != crate::oidc::error::ErrorCode::ServerError {
