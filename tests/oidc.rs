@@ -808,3 +808,43 @@ async fn repeated_client_authentication_failures_pause_that_client_and_address()
     let resumed = token_request(&server, Some(("app", SECRET)), &form).await;
     assert_eq!(error_of(&resumed.json().await.unwrap()), "invalid_grant", "the client is authenticated again");
 }
+
+#[test]
+fn check_config_lists_clients_and_warns_about_plain_http_redirects() {
+    let cli = common::cli::Cli::new();
+    let secret = cli.write("secret", "0123456789abcdef0123456789abcdef\n");
+    let config = cli.write(
+        "gatehouse.toml",
+        &format!(
+            r#"
+[[oidc.clients]]
+client_id = "reports"
+client_secret_file = "{secret}"
+redirect_uris = ["http://reports.example.com/oauth2callback"]
+[[oidc.clients]]
+client_id = "laptop"
+redirect_uris = ["http://localhost:8502/oauth2callback"]
+first_party = true
+"#
+        ),
+    );
+    let output = cli.run(&["check-config", "--config", &config], None);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stdout.contains("oidc issuer http://127.0.0.1:8501/_gatehouse (RS256)"), "{stdout}");
+    assert!(stdout.contains("oidc client reports (confidential) -> http://reports.example.com/oauth2callback"));
+    assert!(stdout.contains("oidc client laptop (public, first-party)"), "{stdout}");
+    assert!(stderr.contains("client 'reports' returns to http://reports.example.com/oauth2callback over plain http"));
+    assert!(!stderr.contains("'laptop'"), "loopback redirects are fine: {stderr}");
+
+    let inline = cli.write(
+        "inline.toml",
+        "[[oidc.clients]]\nclient_id = \"x\"\nclient_secret = \"hunter2\"\nredirect_uris = [\"https://x.example/cb\"]\n",
+    );
+    let output = cli.run(&["check-config", "--config", &inline], None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("oidc.clients[0]") && stderr.contains("client_secret_file"), "{stderr}");
+    assert!(!stderr.contains("hunter2"));
+}

@@ -1,7 +1,8 @@
 //! `gatehouse check-config`: validate the configuration and list every problem with where it came from
-//! (exit 2), then summarise what it does, with warnings about the `[[access]]` rules that are valid but
-//! probably not meant: a rule inside another that is looser than it, and roles that no account holds (checked
-//! against the database when it exists; check-config never creates one).
+//! (exit 2), then summarise what it does (including the OpenID Connect issuer and clients), with warnings about
+//! settings that are valid but probably not meant: a rule inside another that is looser than it, roles that
+//! no account holds (checked against the database when it exists; check-config never creates one), and
+//! client redirect URIs on plain http to other machines.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,12 +40,43 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     for rule in config.access.rules() {
         println!("  access      {} -> {}", rule.describe(), describe_access(rule.access()));
     }
+    println!("  oidc issuer {} ({})", crate::oidc::issuer_for(&config), config.oidc.signing_algorithm.as_str());
+    for client in &config.oidc.clients {
+        let kind = if client.is_public() { "public" } else { "confidential" };
+        let party = if client.first_party { ", first-party" } else { "" };
+        println!("  oidc client {} ({kind}{party}) -> {}", client.client_id, client.redirect_uris.join(", "));
+    }
     let mut warnings = config.access.overlap_warnings();
+    warnings.extend(plain_http_redirect_warnings(&config));
     warnings.extend(unknown_role_warnings(&config).await);
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
     Ok(())
+}
+
+/// Redirect URIs on plain http to another machine: codes would cross the network unencrypted. Loopback
+/// addresses (an app on the same laptop) are fine.
+fn plain_http_redirect_warnings(config: &Config) -> Vec<String> {
+    let is_loopback = |url: &url::Url| match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    config
+        .oidc
+        .clients
+        .iter()
+        .flat_map(|client| client.redirect_uris.iter().map(move |uri| (client, uri)))
+        .filter(|(_, uri)| url::Url::parse(uri).is_ok_and(|url| url.scheme() == "http" && !is_loopback(&url)))
+        .map(|(client, uri)| {
+            format!(
+                "client '{}' returns to {uri} over plain http: sign-in codes would cross the network unencrypted (use https)",
+                client.client_id
+            )
+        })
+        .collect()
 }
 
 /// Roles named by access rules that no account holds (a typo, or accounts not set up yet).
