@@ -295,6 +295,15 @@ async fn bad_clients_and_redirect_uris_get_a_page_never_a_redirect() {
         let page = response.text().await.unwrap();
         assert!(page.contains("<h1>Bad request</h1>"), "{page}");
     }
+    // The page shows what the app sent, to compare with what is registered.
+    let page =
+        browser.get(&authorize_path("app", "https://evil.example/oauth2callback", &[])).await.text().await.unwrap();
+    assert!(
+        page.contains("client_id: app, redirect_uri: https:&#x2f;&#x2f;evil.example&#x2f;oauth2callback"),
+        "{page}"
+    );
+    // Without an app, Gatehouse's front page is the account page (where "Back to the app" leads).
+    assert_eq!(location(&browser.get("/").await), "/_gatehouse/account");
 }
 
 #[tokio::test]
@@ -487,6 +496,30 @@ async fn consent_is_asked_once_for_third_party_clients_and_roles_limit_who_signs
     );
     let silent = victor.get(&authorize_path("partner", partner, &[("prompt", "none")])).await;
     assert_eq!(redirect_params(&location(&silent))["error"], "access_denied");
+    // "Sign in as someone else" keeps the request: the sign-in form, then the consent page for olivia.
+    let html = victor.get(&path).await.text().await.unwrap();
+    let link = html
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .find(|href| href.starts_with("/_gatehouse/login"))
+        .unwrap_or_else(|| panic!("no sign-in link: {html}"));
+    assert!(link.starts_with("/_gatehouse/login?rd=") && link.contains("reauth=1"), "{link}");
+    let form = victor.get(&link).await;
+    assert_eq!(form.status(), 200, "the form is shown to the signed-in victor");
+    let to_login = link.clone();
+    let token = victor.csrf_token(&to_login).await;
+    let fields = [
+        ("username", "olivia"),
+        ("password", "correct horse battery"),
+        ("csrf_token", token.as_str()),
+        ("rd", &rd_of(&to_login)),
+        ("reauth", "1"),
+    ];
+    let back = victor.post_form("/_gatehouse/login", &fields).await;
+    assert_eq!(location(&back), rd_of(&to_login));
+    let consent_again = victor.get(&rd_of(&to_login)).await;
+    assert!(redirect_params(&location(&consent_again)).contains_key("code"), "olivia agreed before");
 }
 
 #[tokio::test]
@@ -645,6 +678,11 @@ async fn clients_from_the_cli_sign_people_in_until_removed() {
     let secret = added["client_secret"].as_str().unwrap().to_owned();
     assert_eq!(secret.len(), 43);
     let public = cli.json(&["clients", "add", "desk", "--redirect-uri", REDIRECT, "--public", "--json"]);
+    let remote = cli.run(&["clients", "add", "wiki", "--redirect-uri", "http://wiki.internal/oauth2callback"], None);
+    assert!(
+        String::from_utf8_lossy(&remote.stderr).contains("warning: http://wiki.internal/oauth2callback is plain http")
+    );
+    cli.ok(&["clients", "remove", "wiki"], None);
     assert!(public["client_secret"].is_null());
     let listed = cli.ok(&["clients", "list"], None);
     assert!(listed.contains("reports  (confidential, first-party; database)"), "{listed}");
@@ -812,6 +850,7 @@ async fn repeated_client_authentication_failures_pause_that_client_and_address()
 #[test]
 fn check_config_lists_clients_and_warns_about_plain_http_redirects() {
     let cli = common::cli::Cli::new();
+    cli.ok(&["users", "add", "olivia", "--role", "finance", "--password-stdin"], Some("correct horse battery"));
     let secret = cli.write("secret", "0123456789abcdef0123456789abcdef\n");
     let config = cli.write(
         "gatehouse.toml",
@@ -825,6 +864,7 @@ redirect_uris = ["http://reports.example.com/oauth2callback"]
 client_id = "laptop"
 redirect_uris = ["http://localhost:8502/oauth2callback"]
 first_party = true
+allowed_roles = ["finanse", "finance"]
 "#
         ),
     );
@@ -837,6 +877,8 @@ first_party = true
     assert!(stdout.contains("oidc client laptop (public, first-party)"), "{stdout}");
     assert!(stderr.contains("client 'reports' returns to http://reports.example.com/oauth2callback over plain http"));
     assert!(!stderr.contains("'laptop'"), "loopback redirects are fine: {stderr}");
+    assert!(stderr.contains("no account holds the role 'finanse' named in [[oidc.clients]] (a typo?)"), "{stderr}");
+    assert!(!stderr.contains("'finance'"), "olivia holds finance: {stderr}");
 
     let inline = cli.write(
         "inline.toml",

@@ -55,21 +55,14 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     Ok(())
 }
 
-/// Redirect URIs on plain http to another machine: codes would cross the network unencrypted. Loopback
-/// addresses (an app on the same laptop) are fine.
+/// Redirect URIs on plain http to another machine: codes would cross the network unencrypted.
 fn plain_http_redirect_warnings(config: &Config) -> Vec<String> {
-    let is_loopback = |url: &url::Url| match url.host() {
-        Some(url::Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
     config
         .oidc
         .clients
         .iter()
         .flat_map(|client| client.redirect_uris.iter().map(move |uri| (client, uri)))
-        .filter(|(_, uri)| url::Url::parse(uri).is_ok_and(|url| url.scheme() == "http" && !is_loopback(&url)))
+        .filter(|(_, uri)| crate::domain::oidc::is_plain_http_to_another_machine(uri))
         .map(|(client, uri)| {
             format!(
                 "client '{}' returns to {uri} over plain http: sign-in codes would cross the network unencrypted (use https)",
@@ -79,15 +72,14 @@ fn plain_http_redirect_warnings(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Roles named by access rules that no account holds (a typo, or accounts not set up yet).
+/// Roles named by access rules or client `allowed_roles` that no account holds (a typo, or accounts not set
+/// up yet).
 async fn unknown_role_warnings(config: &Config) -> Vec<String> {
-    let named: Vec<&str> = config
-        .access
-        .rules()
-        .iter()
-        .flat_map(|rule| rule.roles.iter().map(|r| r.as_str()))
-        .filter(|role| *role != config.admin.role.as_str())
-        .collect();
+    let in_rules = config.access.rules().iter().flat_map(|rule| rule.roles.iter().map(|r| (r.as_str(), "[[access]]")));
+    let in_clients =
+        config.oidc.clients.iter().flat_map(|c| c.allowed_roles.iter().map(|r| (r.as_str(), "[[oidc.clients]]")));
+    let named: Vec<(&str, &str)> =
+        in_rules.chain(in_clients).filter(|(role, _)| *role != config.admin.role.as_str()).collect();
     if named.is_empty() {
         return Vec::new();
     }
@@ -95,16 +87,22 @@ async fn unknown_role_warnings(config: &Config) -> Vec<String> {
     if let Some(file) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
         && !std::path::Path::new(file).exists()
     {
-        return vec![format!("the database {file} does not exist yet, so the roles in [[access]] were not checked")];
+        return vec![format!(
+            "the database {file} does not exist yet, so the roles named in the rules and clients were not checked"
+        )];
     }
     let known = async { crate::store::open(url).await?.known_roles().await.map_err(anyhow::Error::from) };
     let known = match tokio::time::timeout(Duration::from_secs(5), known).await {
         Ok(Ok(known)) => known,
-        _ => return vec!["could not read the database, so the roles in [[access]] were not checked".to_owned()],
+        _ => {
+            return vec![
+                "could not read the database, so the roles named in the rules and clients were not checked".to_owned(),
+            ];
+        }
     };
     let mut warnings = Vec::new();
-    for role in named {
-        let message = format!("no account holds the role '{role}' named in [[access]] (a typo?)");
+    for (role, place) in named {
+        let message = format!("no account holds the role '{role}' named in {place} (a typo?)");
         if !known.iter().any(|k| k == role) && !warnings.contains(&message) {
             warnings.push(message);
         }

@@ -94,9 +94,17 @@ pub async fn clients(config_file: Option<PathBuf>, command: ClientsCommand) -> R
             };
             match store.create_oidc_client(&client, now).await {
                 Err(StoreError::Conflict(_)) => {
-                    return Err(CliError::usage(format!("a client '{client_id}' already exists")));
+                    return Err(CliError::usage(format!(
+                        "a client '{client_id}' already exists; to change it, `gatehouse clients remove {client_id}` and add it again (it gets a new secret)"
+                    )));
                 }
                 other => other?,
+            }
+            for uri in client.redirect_uris.iter().filter(|u| crate::domain::oidc::is_plain_http_to_another_machine(u))
+            {
+                eprintln!(
+                    "warning: {uri} is plain http to another machine: sign-in codes would cross the network unencrypted (use https)"
+                );
             }
             let event = AuditEvent::new(now, AuditKind::ClientAdded).actor("cli").detail(format!("client {client_id}"));
             store.append_audit(&event).await?;

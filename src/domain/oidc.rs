@@ -122,14 +122,31 @@ pub fn parse_client_id(raw: &str) -> Result<String, InvalidInput> {
 /// allowed, because apps on a laptop or a private network run without TLS; the docs say to prefer https.
 pub fn parse_redirect_uri(raw: &str) -> Result<String, InvalidInput> {
     let bad = |why: &str| InvalidInput::new(format!("'{raw}' is not a usable redirect URI: {why}"));
-    let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    let url = url::Url::parse(raw).map_err(|_| {
+        bad("it must be a whole http:// or https:// URL with a host, like https://app.example.com/oauth2callback")
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad("it must be an http:// or https:// URL with a host"));
+        return Err(bad(
+            "it must be an http:// or https:// URL with a host, like https://app.example.com/oauth2callback",
+        ));
     }
     if url.fragment().is_some() {
         return Err(bad("it must not have a #fragment"));
     }
     Ok(raw.to_owned())
+}
+
+/// Whether a redirect URI sends codes over plain http to another machine (loopback addresses, an app on the
+/// same computer, are fine).
+pub fn is_plain_http_to_another_machine(uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else { return false };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
 }
 
 /// What a stored code or token is.

@@ -29,11 +29,13 @@ struct Minted {
 pub struct TokenFailure {
     pub error: OAuthError,
     pub basic_challenge: bool,
+    /// The client id the request named, for the log.
+    pub client_id: Option<String>,
 }
 
 impl From<OAuthError> for TokenFailure {
     fn from(error: OAuthError) -> Self {
-        Self { error, basic_challenge: false }
+        Self { error, basic_challenge: false, client_id: None }
     }
 }
 
@@ -53,16 +55,24 @@ impl Provider {
         from_ip: &str,
     ) -> Result<Value, TokenFailure> {
         let credentials = credentials(authorization, form)?;
-        let client = self.clients.authenticate(&credentials, from_ip).await.map_err(|error| TokenFailure {
-            basic_challenge: credentials.basic && error.code == ErrorCode::InvalidClient,
-            error,
+        let named = |mut failure: TokenFailure| {
+            failure.client_id = Some(credentials.client_id.chars().take(128).collect());
+            failure
+        };
+        let client = self.clients.authenticate(&credentials, from_ip).await.map_err(|error| {
+            named(TokenFailure {
+                basic_challenge: credentials.basic && error.code == ErrorCode::InvalidClient,
+                error,
+                client_id: None,
+            })
         })?;
-        match form.get("grant_type") {
-            Some("authorization_code") => Ok(self.exchange_code(&client, form).await?),
-            Some("refresh_token") => Ok(self.refresh(&client, form).await?),
-            Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant_type is not supported").into()),
-            None => Err(OAuthError::invalid_request("grant_type is missing").into()),
-        }
+        let answer = match form.get("grant_type") {
+            Some("authorization_code") => self.exchange_code(&client, form).await,
+            Some("refresh_token") => self.refresh(&client, form).await,
+            Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
+            None => Err(OAuthError::invalid_request("grant_type is missing")),
+        };
+        answer.map_err(|error| named(error.into()))
     }
 
     async fn exchange_code(&self, client: &OidcClient, form: &Params) -> Result<Value, OAuthError> {

@@ -52,7 +52,11 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
     strip_identity_headers(request.headers_mut());
 
     let Some(upstream) = state.upstream.as_ref() else {
-        // `serve` without an app: only Gatehouse's own pages exist.
+        // `serve` without an app (the provider for apps elsewhere): only Gatehouse's own pages exist, and
+        // the front page is the account page, where "Back to the app" on an error page leads.
+        if request.uri().path() == "/" {
+            return Answer::Own(axum::response::Redirect::to("/_gatehouse/account").into_response());
+        }
         return Answer::Own(ErrorReply::not_found().into_response());
     };
 

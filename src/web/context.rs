@@ -157,7 +157,7 @@ fn replace_body(original: Response, mut rendered: Response) -> Response {
 /// Renders an error for a browser (branded page) or a program (JSON).
 pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response {
     let (content_type, body) = if html {
-        let action = match reply.status {
+        let default_action = match reply.status {
             StatusCode::UNAUTHORIZED => Some(("/_gatehouse/login", "Sign in")),
             StatusCode::FORBIDDEN if reply.code == "role_required" => {
                 Some(("/_gatehouse/logout", "Sign in as someone else"))
@@ -165,6 +165,7 @@ pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response 
             StatusCode::SERVICE_UNAVAILABLE if reply.code == "upstream_starting" => None,
             _ => Some(("/", "Back to the app")),
         };
+        let action = reply.action.as_ref().map(|(href, label)| (href.as_str(), *label)).or(default_action);
         let page = render(
             "error.html",
             minijinja::context! {

@@ -15,11 +15,19 @@ pub struct ErrorReply {
     pub message: String,
     /// Seconds, sent as `Retry-After` (and used by the "starting" page to refresh itself).
     pub retry_after: Option<u64>,
+    /// The page's button (address, label), when the default for the status does not fit.
+    pub action: Option<(String, &'static str)>,
 }
 
 impl ErrorReply {
     fn new(status: StatusCode, code: &'static str, title: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, title, message: message.into(), retry_after: None }
+        Self { status, code, title, message: message.into(), retry_after: None, action: None }
+    }
+
+    /// The same reply with another button on its page.
+    pub fn with_action(mut self, href: impl Into<String>, label: &'static str) -> Self {
+        self.action = Some((href.into(), label));
+        self
     }
 
     /// The same reply with another message.

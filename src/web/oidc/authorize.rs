@@ -71,11 +71,18 @@ async fn authorize(
         (Step::Refuse(error), _) => Ok(back_with_error(state, &request, &error)),
         (Step::NotAdmitted, Some(signed_in)) => {
             let username = signed_in.user.username.as_str();
+            tracing::info!(client = %request.client.client_id, user = %username, "authorization refused: the user lacks the client's roles");
+            // "Sign in as someone else" keeps the request: the sign-in form, then back here.
+            let again = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("rd", &request.resume_path(None))
+                .append_pair("reauth", "1")
+                .finish();
             Err(ErrorReply::role_required(
                 crate::domain::access::Access::AnyRole(&request.client.allowed_roles),
                 username,
             )
-            .with_message(not_admitted_message(&request, username)))
+            .with_message(not_admitted_message(&request, username))
+            .with_action(format!("/_gatehouse/login?{again}"), "Sign in as someone else"))
         }
         (Step::Consent, Some(signed_in)) => {
             Ok(consent_page(state, headers, &request, signed_in.user.username.as_str()))
@@ -98,11 +105,37 @@ async fn checked_request(
     let params = params.map_err(|why| ErrorReply::bad_request(format!("This sign-in request is malformed: {why}.")))?;
     match state.oidc.authorization_request(&params).await {
         Ok(request) => Ok(Ok(request)),
-        Err(Rejection::Page(message)) => Err(ErrorReply::bad_request(message)),
+        Err(Rejection::Page(message)) => {
+            // What the app sent, so whoever set it up can compare it with what is registered. Shown escaped,
+            // and nothing here is a secret.
+            let client_id = params.get("client_id").unwrap_or("(none)");
+            let redirect_uri = params.get("redirect_uri").unwrap_or("(none)");
+            tracing::info!(client = %clip(client_id), redirect_uri = %clip(redirect_uri), reason = message, "authorization request refused");
+            Err(ErrorReply::bad_request(format!(
+                "{message} (client_id: {}, redirect_uri: {})",
+                clip(client_id),
+                clip(redirect_uri)
+            )))
+        }
         Err(Rejection::Redirect { redirect_uri, state: client_state, error }) => {
+            tracing::info!(
+                client = %clip(params.get("client_id").unwrap_or("")),
+                error = error.code.as_str(),
+                reason = error.description,
+                "authorization request refused; told the client"
+            );
             let to = state.oidc.error_redirect(&redirect_uri, client_state.as_deref(), &error);
             Ok(Err(Redirect::to(&to).into_response()))
         }
+    }
+}
+
+/// A value from a request, cut short for pages and logs.
+fn clip(value: &str) -> String {
+    if value.chars().count() > 200 {
+        format!("{}…", value.chars().take(200).collect::<String>())
+    } else {
+        value.to_owned()
     }
 }
 

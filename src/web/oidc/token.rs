@@ -31,6 +31,7 @@ pub async fn token(
         Err(failure) => {
             if failure.error.code != crate::oidc::error::ErrorCode::ServerError {
                 tracing::info!(
+                    client = failure.client_id.as_deref().unwrap_or("(none)"),
                     error = failure.error.code.as_str(),
                     reason = failure.error.description,
                     "token request refused"
