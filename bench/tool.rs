@@ -11,6 +11,8 @@
 //! bench-tool hash-time [--samples 20]
 //! bench-tool many-sessions URL --cookies FILE --seconds 10 [--connections 16]
 //! bench-tool first-request URL --cookie C -- COMMAND...   # ms from spawning COMMAND to its first 200
+//! bench-tool code-flows AUTHORIZE_URL --token-url URL --cookie C --client-id ID --client-secret S \
+//!     --redirect-uri R --verifier V --seconds 10 [--connections 8]   # OpenID Connect sign-ins per second
 //! ```
 //!
 //! Latency is measured per request from writing it to having read the whole response, with one keep-alive
@@ -119,6 +121,30 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         samples: u32,
     },
+    /// Closed-loop OpenID Connect code flows with a signed-in browser session, as an app's `st.login()` does
+    /// them: the authorization request (answered with a redirect carrying a code), then the token request
+    /// (client_secret_basic, PKCE); a flow counts when the token response has an ID token.
+    CodeFlows {
+        /// The complete authorization URL (client, redirect URI, scope, PKCE challenge of `--verifier`).
+        authorize_url: String,
+        #[arg(long)]
+        token_url: String,
+        /// The provider's session cookie(s), as a Cookie header value.
+        #[arg(long)]
+        cookie: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret: String,
+        #[arg(long)]
+        redirect_uri: String,
+        #[arg(long)]
+        verifier: String,
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        connections: u32,
+    },
     /// Spawns COMMAND and reports how long until URL answers 200 with the cookie.
     FirstRequest {
         url: String,
@@ -155,6 +181,20 @@ async fn main() {
         }
         Command::HashTime { samples } => hash_time(samples),
         Command::FirstRequest { url, cookie, command } => first_request(&url, &cookie, &command).await,
+        Command::CodeFlows {
+            authorize_url,
+            token_url,
+            cookie,
+            client_id,
+            client_secret,
+            redirect_uri,
+            verifier,
+            seconds,
+            connections,
+        } => {
+            let flow = CodeFlow { authorize_url, token_url, cookie, client_id, client_secret, redirect_uri, verifier };
+            code_flows(Arc::new(flow), seconds, connections).await
+        }
     };
     match result {
         Ok(report) => println!("{report}"),
@@ -756,6 +796,91 @@ async fn first_request(url: &str, cookie: &str, command: &[String]) -> Result<St
         "attempts": attempts,
         "rss_kib_at_first_request": at_first_request,
         "rss_kib_idle": idle,
+    })
+    .to_string())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// code-flows
+// ---------------------------------------------------------------------------------------------------------
+
+struct CodeFlow {
+    authorize_url: String,
+    token_url: String,
+    cookie: String,
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+    verifier: String,
+}
+
+/// One sign-in: the authorization request with the session cookie, then the code exchanged for tokens.
+async fn one_code_flow(connection: &mut Connection, flow: &CodeFlow) -> Result<bool, BoxError> {
+    let authorize: Uri = flow.authorize_url.parse()?;
+    let headers = [(http::header::COOKIE, HeaderValue::from_str(&flow.cookie)?)];
+    let answer = connection.send(Method::GET, &authorize, &headers, Bytes::new()).await?;
+    let Some(location) = answer.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()) else {
+        return Ok(false);
+    };
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let Some(code) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "code").map(|(_, v)| v) else {
+        return Ok(false);
+    };
+    let form = serde_urlencoded::to_string([
+        ("grant_type", "authorization_code"),
+        ("code", code.as_ref()),
+        ("redirect_uri", flow.redirect_uri.as_str()),
+        ("code_verifier", flow.verifier.as_str()),
+    ])?;
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", flow.client_id, flow.client_secret));
+    let token: Uri = flow.token_url.parse()?;
+    let headers = [
+        (http::header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {basic}"))?),
+        (http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded")),
+    ];
+    let answer = connection.send(Method::POST, &token, &headers, Bytes::from(form)).await?;
+    Ok(answer.status == StatusCode::OK && answer.body.windows(10).any(|w| w == b"\"id_token\""))
+}
+
+async fn code_flows(flow: Arc<CodeFlow>, seconds: u64, connections: u32) -> Result<String, BoxError> {
+    let uri: Uri = flow.token_url.parse()?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections.max(1) {
+        let (flow, uri) = (flow.clone(), uri.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0u64);
+            let mut connection = Connection::open(&uri).await?;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                match one_code_flow(&mut connection, &flow).await {
+                    Ok(true) => latencies.push(sent.elapsed()),
+                    Ok(false) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        connection = Connection::open(&uri).await?;
+                    }
+                }
+            }
+            Ok::<_, BoxError>((latencies, errors))
+        }));
+    }
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (l, e) = task.await??;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok(json!({
+        "flows": latencies.len(),
+        "flows_per_s": (latencies.len() as f64 / elapsed).round(),
+        "p50_ms": percentile_ms(&latencies, 50.0),
+        "p99_ms": percentile_ms(&latencies, 99.0),
+        "errors": errors,
     })
     .to_string())
 }

@@ -185,9 +185,14 @@ impl SigningKeys {
     }
 
     /// The public keys relying parties may meet: the current one and those retired less than an ID token
-    /// lifetime ago.
+    /// lifetime ago. Makes the first key if there is none yet, so a client that fetches the set before any
+    /// sign-in can verify the first ID token without fetching again. One read of the store in the usual case.
     pub async fn published(&self, now: OffsetDateTime) -> Result<Vec<serde_json::Value>, StoreError> {
-        let keys = self.store.signing_keys().await?;
+        let mut keys = self.store.signing_keys().await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            self.current(now).await?;
+            keys = self.store.signing_keys().await?;
+        }
         keys.iter()
             .filter(|k| k.retired_at.is_none_or(|retired| retired + self.publish_retired_for > now))
             .map(|k| serde_json::from_str(&k.public_jwk).map_err(|_| key_error("stored public key is not JSON")))

@@ -19,14 +19,7 @@ pub async fn discovery(State(state): State<SharedState>) -> Response {
 }
 
 pub async fn jwks(State(state): State<SharedState>) -> Response {
-    let now = state.clock.now();
-    // Makes the first key if there is none yet, so a client that fetches the set before any sign-in can
-    // still verify the first ID token without fetching again.
-    let published = match state.oidc.keys().current(now).await {
-        Ok(_) => state.oidc.keys().published(now).await,
-        Err(err) => Err(err),
-    };
-    match published {
+    match state.oidc.keys().published(state.clock.now()).await {
         Ok(keys) => {
             let mut response = json_reply(StatusCode::OK, &json!({ "keys": keys }));
             response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
