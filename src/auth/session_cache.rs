@@ -8,13 +8,17 @@
 //! per entry) while still being served from it: a busy session is renewed ahead of time, instead of all its
 //! requests on a worker missing together and waiting for the store when the entry expires.
 //!
+//! A validation read from the store just before an eviction must not be put back after it (a refresh in the
+//! background racing a sign-out elsewhere would otherwise undo the revocation for a whole `ttl`): every
+//! eviction moves an epoch on, and a validation is cached only if no eviction happened since it began.
+//!
 //! The cache has one shard per worker thread ([`crate::server::workers::current`]), so a lookup takes a
 //! lock no other core is using. A busy session is validated once per `ttl` per worker instead of once per
 //! `ttl`; evictions visit every shard.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::{Duration, OffsetDateTime};
@@ -48,13 +52,25 @@ type Shard = Mutex<Entries>;
 pub struct SessionCache {
     ttl: Duration,
     shards: Arc<[Shard]>,
+    /// Moved on by every eviction; see the module notes.
+    epoch: Arc<AtomicU64>,
 }
 
 impl SessionCache {
     /// A zero `ttl` disables the cache. `shards` is normally the number of workers plus one (for work done
     /// outside the workers).
     pub fn new(ttl: Duration, shards: usize) -> Self {
-        Self { ttl, shards: (0..shards.max(1)).map(|_| Shard::default()).collect() }
+        Self { ttl, shards: (0..shards.max(1)).map(|_| Shard::default()).collect(), epoch: Arc::default() }
+    }
+
+    /// Read before validating a session in the store; hand it to [`put`](Self::put).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Called before removing entries, so that a validation begun earlier is not put back afterwards.
+    fn advance_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     fn lock(shard: &Shard) -> MutexGuard<'_, Entries> {
@@ -84,11 +100,16 @@ impl SessionCache {
         Cached::Fresh(authenticated)
     }
 
-    pub fn put(&self, digest: TokenDigest, authenticated: Arc<Authenticated>, now: OffsetDateTime) {
+    /// Caches a validation that began at `epoch`, unless an eviction has happened since (then the store may
+    /// already say otherwise, and the next request asks it again).
+    pub fn put(&self, digest: TokenDigest, authenticated: Arc<Authenticated>, now: OffsetDateTime, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.own_shard();
+        if self.epoch() != epoch {
+            return;
+        }
         if entries.len() >= SWEEP_ABOVE {
             let ttl = self.ttl;
             entries.retain(|_, entry| now - entry.cached_at < ttl);
@@ -102,18 +123,21 @@ impl SessionCache {
     }
 
     pub fn evict_sessions(&self, ids: &[SessionId]) {
+        self.advance_epoch();
         for shard in self.shards.iter() {
             Self::lock(shard).retain(|_, entry| !ids.contains(&entry.authenticated.session.id));
         }
     }
 
     pub fn clear(&self) {
+        self.advance_epoch();
         for shard in self.shards.iter() {
             Self::lock(shard).clear();
         }
     }
 
     pub fn evict_user(&self, user: &UserId) {
+        self.advance_epoch();
         for shard in self.shards.iter() {
             Self::lock(shard).retain(|_, entry| entry.authenticated.user.id != *user);
         }
@@ -162,7 +186,7 @@ mod tests {
         let cache = SessionCache::new(Duration::seconds(1), 1);
         let digest = TokenDigest::of("a-token");
         let now = OffsetDateTime::now_utc();
-        cache.put(digest, authenticated("s1", "alice"), now);
+        cache.put(digest, authenticated("s1", "alice"), now, cache.epoch());
         assert!(matches!(cache.get(&digest, now + Duration::milliseconds(499)), Cached::Fresh(_)));
         assert!(
             matches!(cache.get(&digest, now + Duration::milliseconds(500)), Cached::RefreshDue(_)),
@@ -178,13 +202,36 @@ mod tests {
             "a clock moved back is not trusted"
         );
         assert!(matches!(SessionCache::new(Duration::ZERO, 1).get(&digest, now), Cached::Miss));
-        cache.put(digest, authenticated("s1", "alice"), now);
+        cache.put(digest, authenticated("s1", "alice"), now, cache.epoch());
         assert!(
             matches!(cache.get(&digest, now + Duration::milliseconds(700)), Cached::RefreshDue(_)),
             "a new entry can be refreshed again"
         );
         cache.evict_digest(&digest);
         assert!(matches!(cache.get(&digest, now), Cached::Miss));
+    }
+
+    #[test]
+    fn a_validation_begun_before_an_eviction_is_not_cached_after_it() {
+        let cache = SessionCache::new(Duration::seconds(1), 1);
+        let digest = TokenDigest::of("a-token");
+        let now = OffsetDateTime::now_utc();
+        // A refresh reads the store (the session still there)...
+        let began = cache.epoch();
+        // ...meanwhile the session is ended elsewhere and evicted...
+        cache.evict_sessions(&[SessionId("s1".into())]);
+        // ...and the refresh's answer arrives late: it must not be served.
+        cache.put(digest, authenticated("s1", "alice"), now, began);
+        assert!(matches!(cache.get(&digest, now), Cached::Miss));
+        for evict in [SessionCache::clear as fn(&SessionCache), |c: &SessionCache| c.evict_user(&UserId("bob".into()))]
+        {
+            let began = cache.epoch();
+            evict(&cache);
+            cache.put(digest, authenticated("s1", "alice"), now, began);
+            assert!(matches!(cache.get(&digest, now), Cached::Miss));
+        }
+        cache.put(digest, authenticated("s1", "alice"), now, cache.epoch());
+        assert!(matches!(cache.get(&digest, now), Cached::Fresh(_)));
     }
 
     #[test]
@@ -198,7 +245,7 @@ mod tests {
         for (token, session) in [("t1", "s1"), ("t2", "s2")] {
             let (cache, done_tx, release) = (cache.clone(), done_tx.clone(), release.clone());
             workers.spawn_connection(async move {
-                cache.put(TokenDigest::of(token), authenticated(session, "alice"), now);
+                cache.put(TokenDigest::of(token), authenticated(session, "alice"), now, cache.epoch());
                 done_tx.send(crate::server::workers::current()).unwrap();
                 release.cancelled().await;
             });

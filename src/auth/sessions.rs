@@ -154,6 +154,7 @@ impl Sessions {
         digest: TokenDigest,
         now: OffsetDateTime,
     ) -> Result<Option<Arc<Authenticated>>, StoreError> {
+        let epoch = self.cache.epoch();
         let hash = digest.to_hash();
         let Some((session, user)) = self.store.session_by_token_hash(&hash).await? else {
             return Ok(None);
@@ -169,7 +170,7 @@ impl Sessions {
             self.store.touch_session(&session.id, now).await?;
         }
         let authenticated = Arc::new(Authenticated::new(session, user));
-        self.cache.put(digest, authenticated.clone(), now);
+        self.cache.put(digest, authenticated.clone(), now, epoch);
         Ok(Some(authenticated))
     }
 
