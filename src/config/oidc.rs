@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::ConfigReader;
 use crate::domain::oidc::{
@@ -26,21 +26,64 @@ pub struct OidcConfig {
 }
 
 /// One `[[oidc.clients]]` table as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawClient {
     client_id: String,
     name: Option<String>,
     client_secret_file: Option<String>,
     client_secret_hash: Option<String>,
-    #[serde(default)]
     redirect_uris: Vec<String>,
-    #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
-    #[serde(default)]
     first_party: bool,
-    #[serde(default)]
     allowed_roles: Vec<String>,
+}
+
+const CLIENT_KEYS: [&str; 8] = [
+    "client_id",
+    "name",
+    "client_secret_file",
+    "client_secret_hash",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "first_party",
+    "allowed_roles",
+];
+
+/// Reads a table key by key, so that every wrong key and every wrong type is reported, not just the first;
+/// keys with a wrong type read as their default, so the other checks still run.
+fn raw_client(table: figment::value::Value, problems: &mut Vec<String>) -> RawClient {
+    let Some(dict) = table.into_dict() else {
+        problems.push("must be a table".into());
+        return RawClient::default();
+    };
+    for key in dict.keys().filter(|key| !CLIENT_KEYS.contains(&key.as_str())) {
+        let hint = if key == "client_secret" {
+            " (keep secrets out of the file: use client_secret_file or client_secret_hash)"
+        } else {
+            ""
+        };
+        problems.push(format!("unknown key '{key}'{hint}; the keys are {}", CLIENT_KEYS.join(", ")));
+    }
+    fn field<T: DeserializeOwned + Default>(dict: &figment::value::Dict, key: &str, problems: &mut Vec<String>) -> T {
+        let Some(value) = dict.get(key) else { return T::default() };
+        match value.deserialize::<T>() {
+            Ok(value) => value,
+            Err(err) => {
+                problems.push(format!("{key}: {}", err.kind));
+                T::default()
+            }
+        }
+    }
+    RawClient {
+        client_id: field(&dict, "client_id", problems),
+        name: field(&dict, "name", problems),
+        client_secret_file: field(&dict, "client_secret_file", problems),
+        client_secret_hash: field(&dict, "client_secret_hash", problems),
+        redirect_uris: field(&dict, "redirect_uris", problems),
+        post_logout_redirect_uris: field(&dict, "post_logout_redirect_uris", problems),
+        first_party: field(&dict, "first_party", problems),
+        allowed_roles: field(&dict, "allowed_roles", problems),
+    }
 }
 
 pub(super) fn read_oidc(r: &mut ConfigReader) -> OidcConfig {
@@ -68,19 +111,14 @@ fn read_clients(r: &mut ConfigReader) -> Vec<OidcClient> {
     let mut clients: Vec<OidcClient> = Vec::new();
     for (index, table) in tables.into_iter().enumerate() {
         let key = format!("oidc.clients[{index}]");
-        let raw = match table.deserialize::<RawClient>() {
-            Ok(raw) => raw,
-            Err(err) => {
-                let mut message = err.kind.to_string();
-                if message.contains("client_secret`") {
-                    message.push_str(" (keep secrets out of the file: use client_secret_file or client_secret_hash)");
-                }
-                r.problem(&key, message);
-                continue;
-            }
-        };
         let mut problems = Vec::new();
-        let client_id = parse_client_id(raw.client_id.trim()).map_err(|e| problems.push(e.0)).unwrap_or_default();
+        let raw = raw_client(table, &mut problems);
+        let client_id = if raw.client_id.trim().is_empty() {
+            problems.push("client_id is missing".into());
+            String::new()
+        } else {
+            parse_client_id(raw.client_id.trim()).map_err(|e| problems.push(e.0)).unwrap_or_default()
+        };
         if clients.iter().any(|c| c.client_id == client_id) {
             problems.push(format!("client_id '{client_id}' is defined twice"));
         }
@@ -226,5 +264,22 @@ mod tests {
         }
         assert!(text.contains("client_secret_file or client_secret_hash"), "{text}");
         assert!(!text.contains("hunter2"), "the secret never appears in messages: {text}");
+
+        // Every problem of one table at once: a wrong type does not hide an unknown key or a bad URI.
+        let problems = Config::from_toml_str(
+            r#"
+            [[oidc.clients]]
+            client_id = "x"
+            first_party = "yes"
+            post_logout_redirect_uri = "https://x.example/"
+            redirect_uris = ["127.0.0.1:9401/oauth2callback"]
+            "#,
+        )
+        .unwrap_err();
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(messages.iter().any(|m| m.starts_with("first_party:")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("unknown key 'post_logout_redirect_uri'")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("'127.0.0.1:9401/oauth2callback' is not a usable redirect URI")));
+        assert_eq!(messages.len(), 3, "{messages:?}");
     }
 }
