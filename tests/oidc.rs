@@ -845,6 +845,12 @@ async fn repeated_client_authentication_failures_pause_that_client_and_address()
     server.clock.advance(time::Duration::minutes(11));
     let resumed = token_request(&server, Some(("app", SECRET)), &form).await;
     assert_eq!(error_of(&resumed.json().await.unwrap()), "invalid_grant", "the client is authenticated again");
+    // A success forgets the failures: nine more do not pause the client.
+    for _ in 0..9 {
+        token_request(&server, Some(("app", "wrong-wrong-wrong-wrong")), &form).await;
+    }
+    let still = token_request(&server, Some(("app", SECRET)), &form).await;
+    assert_eq!(error_of(&still.json().await.unwrap()), "invalid_grant");
 }
 
 #[test]
@@ -889,4 +895,56 @@ allowed_roles = ["finanse", "finance"]
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("oidc.clients[0]") && stderr.contains("client_secret_file"), "{stderr}");
     assert!(!stderr.contains("hunter2"));
+}
+
+#[tokio::test]
+async fn signing_in_again_keeps_the_apps_of_the_same_user_and_ends_another_users() {
+    let server = provider_on(None, "").await;
+    let mut browser = server.signed_in("olivia", "correct horse battery").await;
+    let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
+    let first: Value = exchange(&server, &code, None).await.json().await.unwrap();
+    // Another app asks for a fresh sign-in (prompt=login): olivia types her password again.
+    server.clock.advance(time::Duration::seconds(30));
+    let to_login = location(&browser.get(&authorize_path("app", REDIRECT, &[("prompt", "login")])).await);
+    let rd = rd_of(&to_login);
+    sign_in_again(&mut browser, &to_login, &rd).await;
+    code_for(&mut browser, &rd).await;
+    // The first app's tokens still work: they moved to the new session.
+    assert_eq!(userinfo(&server, first["access_token"].as_str().unwrap()).await.status(), 200);
+    let refreshed = refresh_with(&server, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+
+    // Someone else signing in on this browser ends olivia's session, and her apps' tokens with it.
+    let to_login = location(&browser.get(&authorize_path("app", REDIRECT, &[("prompt", "login")])).await);
+    let token = browser.csrf_token(&to_login).await;
+    let fields = [
+        ("username", "victor"),
+        ("password", "correct horse battery"),
+        ("csrf_token", token.as_str()),
+        ("rd", &rd_of(&to_login)),
+        ("reauth", "1"),
+    ];
+    browser.post_form("/_gatehouse/login", &fields).await;
+    assert_eq!(userinfo(&server, refreshed["access_token"].as_str().unwrap()).await.status(), 401);
+}
+
+#[tokio::test]
+async fn access_tokens_end_before_the_session_could_idle_out_and_max_age_asks_once() {
+    let server = provider_on(None, "session.idle_timeout = \"30m\"\n").await;
+    let mut browser = server.signed_in("olivia", "correct horse battery").await;
+    let code = code_for(&mut browser, &authorize_path("app", REDIRECT, &[])).await;
+    let tokens: Value = exchange(&server, &code, None).await.json().await.unwrap();
+    assert_eq!(tokens["expires_in"], 1800, "the access token ends when the idle session would");
+    // Refreshing just before then keeps the session (and the app) going.
+    server.clock.advance(time::Duration::minutes(29));
+    assert_eq!(refresh_with(&server, tokens["refresh_token"].as_str().unwrap()).await.status(), 200);
+
+    // max_age=0 from a signed-out browser: one sign-in is enough, however long the way back takes.
+    let mut fresh = server.browser();
+    let to_login = location(&fresh.get(&authorize_path("app", REDIRECT, &[("max_age", "0")])).await);
+    let rd = rd_of(&to_login);
+    fresh.sign_in_to("olivia", "correct horse battery", false, &rd).await;
+    server.clock.advance(time::Duration::seconds(3));
+    code_for(&mut fresh, &rd).await;
 }

@@ -483,6 +483,16 @@ async fn racing_code_exchanges_get_one_fresh_use_and_replays(store: SharedStore)
     assert_eq!(stored_access, 1);
     // The kind is part of the key: a code is not a refresh token.
     assert!(!store.redeem_grant_token(GrantTokenKind::Refresh, &TokenHash::of("code"), t0(), &[]).await.unwrap());
+    // All or nothing: when storing the new tokens fails, the code is not used up either.
+    let second = grant_token(GrantTokenKind::Code, "second-code", &user.id, "g2");
+    store.create_grant_token(&second).await.unwrap();
+    // A new token, then every hash the race used: one of them (the winner's) is stored already.
+    let mut clash = vec![grant_token(GrantTokenKind::Access, "fresh-access", &user.id, "g2")];
+    clash.extend((0..10).map(|i| grant_token(GrantTokenKind::Access, &format!("access-{i}"), &user.id, "g2")));
+    assert!(store.redeem_grant_token(GrantTokenKind::Code, &TokenHash::of("second-code"), t0(), &clash).await.is_err());
+    let untouched = store.grant_token(GrantTokenKind::Code, &TokenHash::of("second-code")).await.unwrap().unwrap();
+    assert_eq!(untouched.used_at, None, "the failed redemption was rolled back");
+    assert!(store.grant_token(GrantTokenKind::Access, &TokenHash::of("fresh-access")).await.unwrap().is_none());
     // The session behind a grant.
     let (_, session) = new_session(&user.id, t0(), Duration::hours(1), Duration::days(1));
     store.create_session(session.clone()).await.unwrap();

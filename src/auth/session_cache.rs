@@ -102,12 +102,15 @@ impl SessionCache {
 
     /// Caches a validation that began at `epoch`, unless an eviction has happened since (then the store may
     /// already say otherwise, and the next request asks it again).
+    /// The entry this validation would have replaced goes too: it may be a refresh-claimed entry that would
+    /// otherwise never be refreshed again.
     pub fn put(&self, digest: TokenDigest, authenticated: Arc<Authenticated>, now: OffsetDateTime, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.own_shard();
         if self.epoch() != epoch {
+            entries.remove(&digest);
             return;
         }
         if entries.len() >= SWEEP_ABOVE {

@@ -66,7 +66,8 @@ impl Clients {
     pub async fn authenticate(&self, credentials: &Credentials, from_ip: &str) -> Result<OidcClient, OAuthError> {
         let key = throttle_key(&credentials.client_id, from_ip);
         let now = self.clock.now();
-        if let Some(state) = self.store.throttle_state(&key).await?
+        let earlier = self.store.throttle_state(&key).await?;
+        if let Some(state) = &earlier
             && state.failures >= FAILURES_BEFORE_PAUSE
             && now - state.last_failure_at < FAILURE_PAUSE
         {
@@ -79,6 +80,12 @@ impl Clients {
             Err(error) if error.code == ErrorCode::InvalidClient => {
                 self.store.record_throttle_failure(&key, now, FAILURE_PAUSE).await?;
                 Err(error)
+            }
+            // A success forgets earlier failures (a misconfigured copy of the app on the same address must not
+            // get the working one paused).
+            Ok(client) if earlier.is_some() => {
+                self.store.clear_throttle(&key).await?;
+                Ok(client)
             }
             other => other,
         }
@@ -127,9 +134,17 @@ pub const FAILURES_BEFORE_PAUSE: i64 = 10;
 /// How long failures are remembered, and how long the pause lasts after the last one.
 pub const FAILURE_PAUSE: time::Duration = time::Duration::minutes(10);
 
-/// The throttle table never holds what a client typed as its id: a hash of it and the address.
+/// The throttle table never holds what a client typed as its id: a hash of it and the address (for IPv6, its
+/// /64, which one machine can rotate through).
 fn throttle_key(client_id: &str, ip: &str) -> String {
-    let digest = sha2::Sha256::digest(format!("{client_id}\n{ip}").as_bytes());
+    let network = match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let segments = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", segments[0], segments[1], segments[2], segments[3])
+        }
+        _ => ip.to_owned(),
+    };
+    let digest = sha2::Sha256::digest(format!("{client_id}\n{network}").as_bytes());
     format!("oidc-client:{}", &hex::encode(digest)[..32])
 }
 

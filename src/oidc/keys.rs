@@ -163,19 +163,27 @@ impl SigningKeys {
         for _ in 0..3 {
             let keys = self.store.signing_keys().await?;
             let current = keys.iter().find(|k| k.retired_at.is_none());
-            let settled = self.algorithm_settled.swap(true, std::sync::atomic::Ordering::Relaxed);
+            let settled = self.algorithm_settled.load(std::sync::atomic::Ordering::Relaxed);
             match current {
-                Some(key) if key.algorithm == self.algorithm || settled => return self.activate(key),
+                Some(key) if key.algorithm == self.algorithm || settled => {
+                    self.algorithm_settled.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return self.activate(key);
+                }
                 _ => {
                     let replaces = current.map(|k| k.kid.clone());
                     let key = generate_off_thread(self.algorithm, now).await?;
                     match self.store.add_signing_key(&key, replaces.as_deref()).await {
                         Ok(()) => {
                             tracing::info!(kid = %key.kid, algorithm = key.algorithm.as_str(), "new ID token signing key");
+                            self.algorithm_settled.store(true, std::sync::atomic::Ordering::Relaxed);
                             return self.activate(&key);
                         }
-                        // Another instance made one at the same moment: use theirs.
-                        Err(StoreError::Conflict(_)) => continue,
+                        // Another instance made one at the same moment: use theirs (settled, so this process
+                        // does not rotate again).
+                        Err(StoreError::Conflict(_)) => {
+                            self.algorithm_settled.store(true, std::sync::atomic::Ordering::Relaxed);
+                            continue;
+                        }
                         Err(err) => return Err(err),
                     }
                 }

@@ -38,8 +38,12 @@ pub const CODE_LIFETIME: Duration = Duration::seconds(60);
 /// recognised (and revokes what the code or token led to) instead of looking merely unknown.
 pub const REPLAY_MEMORY: Duration = Duration::hours(1);
 
-/// How long a forced sign-in (`prompt=login`, `max_age`) may take before it is asked for again.
+/// How long after a forced sign-in (`prompt=login`, `max_age`) its return to the authorization endpoint
+/// still counts.
 pub const FORCED_SIGN_IN_WINDOW: Duration = Duration::minutes(10);
+
+/// Tolerated difference between the clocks of instances (one sets `login_after`, another may check it).
+const CLOCK_SKEW: Duration = Duration::seconds(5);
 
 /// Path of the authorization endpoint; the sign-in page returns here.
 pub const AUTHORIZE_PATH: &str = "/_gatehouse/oidc/authorize";
@@ -152,15 +156,19 @@ impl Provider {
             if request.prompt.none {
                 return refuse(ErrorCode::LoginRequired, "the user is not signed in");
             }
-            return Ok(Step::SignIn { login_after: None });
+            // With prompt=login or max_age, the sign-in about to happen is the fresh one they ask for: say so,
+            // or a slow return trip would make max_age ask a second time.
+            let forced = request.prompt.login || request.max_age.is_some();
+            return Ok(Step::SignIn { login_after: (forced || request.login_after.is_some()).then_some(now) });
         };
         let auth_time = session.session.created_at.unix_timestamp();
         // `login_after` comes back from the sign-in page Gatehouse sent the browser to. It counts only when it
         // is recent and not in the future, so a client cannot switch `prompt=login` off with an old value or
         // loop the user with a future one; and once it is satisfied, `max_age` is not checked again (the
-        // sign-in just happened, however long it took).
+        // sign-in just happened, however long the way back took, up to FORCED_SIGN_IN_WINDOW).
+        let skew = CLOCK_SKEW.whole_seconds();
         let fresh_sign_in = request.login_after.is_some_and(|after| {
-            after <= now && now - after <= FORCED_SIGN_IN_WINDOW.whole_seconds() && auth_time >= after
+            (now - FORCED_SIGN_IN_WINDOW.whole_seconds()..=now + skew).contains(&after) && auth_time + skew >= after
         });
         let must_sign_in = !fresh_sign_in
             && (request.prompt.login

@@ -195,12 +195,16 @@ impl Provider {
             time::Duration::try_from(lifetimes.refresh_token_lifetime).unwrap_or(time::Duration::days(30));
         let access = crate::random::url_token(32);
         let refresh = crate::random::url_token(32);
-        // Nothing outlives the session it came from.
+        // Nothing outlives the session it came from. An access token also ends before the session could idle
+        // out, so an app in use refreshes (which counts as activity) in time.
         let stored = |kind, secret: &str, lifetime: time::Duration| GrantToken {
             token_hash: TokenHash::of(secret),
             kind,
             created_at: now,
-            expires_at: (now + lifetime).min(session.expires_at),
+            expires_at: match kind {
+                GrantTokenKind::Access => (now + lifetime).min(session.expires_at).min(now + session.idle_timeout),
+                _ => (now + lifetime).min(session.expires_at),
+            },
             used_at: None,
             redirect_uri: None,
             nonce: None,
@@ -269,7 +273,15 @@ impl Provider {
             return Err(invalid);
         }
         let Some(client) = self.clients.find(&grant.client_id).await? else { return Err(invalid) };
-        let Ok((user, _session)) = self.grant_holder(&grant, &client).await else { return Err(invalid) };
+        let (user, session) = match self.grant_holder(&grant, &client).await {
+            Ok(holder) => holder,
+            Err(error) if error.code == ErrorCode::InvalidGrant => return Err(invalid),
+            Err(error) => return Err(error),
+        };
+        // An app reading userinfo is in use: that counts as activity of the session (written once a minute).
+        if self.now() - session.last_seen_at >= time::Duration::minutes(1) {
+            self.store.touch_session(&session.id, self.now()).await?;
+        }
         Ok(Value::Object(user_claims(&user, &Scopes::parse(&grant.scope))))
     }
 

@@ -296,6 +296,9 @@ pub trait OidcStore: Send + Sync {
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64>;
     /// Deletes the access and refresh tokens issued from a Gatehouse session (signed out through a client).
     async fn revoke_session_grants(&self, session_id: &SessionId) -> StoreResult<u64>;
+    /// Hands the tokens issued from one session to another (the same user signed in again, e.g. for
+    /// `prompt=login`): apps keep working when the old session is then ended.
+    async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<u64>;
     /// Deletes codes and tokens that expired before `before`.
     async fn delete_expired_grant_tokens(&self, before: OffsetDateTime) -> StoreResult<u64>;
     async fn consent(&self, user_id: &UserId, client_id: &str) -> StoreResult<Option<Consent>>;

@@ -247,6 +247,7 @@ macro_rules! oidc_store {
                 .map_err(db_error)?
                 .rows_affected();
                 if used == 0 {
+                    tx.rollback().await.map_err(db_error)?;
                     return Ok(false);
                 }
                 for token in issued {
@@ -278,6 +279,16 @@ macro_rules! oidc_store {
             async fn revoke_session_grants(&self, session_id: &SessionId) -> StoreResult<u64> {
                 let result = sqlx::query("DELETE FROM oidc_tokens WHERE session_id = $1 AND kind <> 'code'")
                     .bind(&session_id.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(result.rows_affected())
+            }
+
+            async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<u64> {
+                let result = sqlx::query("UPDATE oidc_tokens SET session_id = $2 WHERE session_id = $1")
+                    .bind(&from.0)
+                    .bind(&to.0)
                     .execute(&self.pool)
                     .await
                     .map_err(db_error)?;

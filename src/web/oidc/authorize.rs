@@ -106,20 +106,23 @@ async fn checked_request(
     match state.oidc.authorization_request(&params).await {
         Ok(request) => Ok(Ok(request)),
         Err(Rejection::Page(message)) => {
-            // What the app sent, so whoever set it up can compare it with what is registered. Shown escaped,
-            // and nothing here is a secret.
-            let client_id = params.get("client_id").unwrap_or("(none)");
-            let redirect_uri = params.get("redirect_uri").unwrap_or("(none)");
-            tracing::info!(client = %clip(client_id), redirect_uri = %clip(redirect_uri), reason = message, "authorization request refused");
-            Err(ErrorReply::bad_request(format!(
-                "{message} (client_id: {}, redirect_uri: {})",
-                clip(client_id),
-                clip(redirect_uri)
-            )))
+            // What the app sent, so whoever set it up can compare it with what is registered; only values of
+            // the right shape are repeated (a crafted link cannot put its own text on Gatehouse's page).
+            let shown = |value: Option<&str>, valid: fn(&str) -> bool| match value {
+                None => "(none)".to_owned(),
+                Some(value) if valid(value) => value.to_owned(),
+                Some(_) => "(not valid)".to_owned(),
+            };
+            let client_id = shown(params.get("client_id"), |v| crate::domain::oidc::parse_client_id(v).is_ok());
+            let redirect_uri = shown(params.get("redirect_uri"), |v| {
+                v.len() <= 500 && crate::domain::oidc::parse_redirect_uri(v).is_ok()
+            });
+            tracing::info!(client = ?client_id, redirect_uri = ?redirect_uri, reason = message, "authorization request refused");
+            Err(ErrorReply::bad_request(format!("{message} (client_id: {client_id}, redirect_uri: {redirect_uri})")))
         }
         Err(Rejection::Redirect { redirect_uri, state: client_state, error }) => {
             tracing::info!(
-                client = %clip(params.get("client_id").unwrap_or("")),
+                client = ?clip(params.get("client_id").unwrap_or("")),
                 error = error.code.as_str(),
                 reason = error.description,
                 "authorization request refused; told the client"
