@@ -576,6 +576,35 @@ def test_denying_consent_returns_access_denied(
     assert "code" not in callback
 
 
+def test_pages_for_refused_requests_in_the_browser(
+    provider: Provider, new_context: Callable[[], BrowserContext]
+) -> None:
+    page = new_context().new_page()
+    # A user without the client's role: a page naming the role, and "Sign in as someone else" that keeps
+    # the request, so the right user lands back at the app with a code.
+    url, state, _, _ = start_flow(provider, authlib_client(provider, "admins-only"))
+    page.goto(url)
+    sign_in(page, OLIVIA)
+    expect(page.get_by_role("heading", name="Access denied")).to_be_visible()
+    expect(page.get_by_text("is open only to people with the role 'admin'")).to_be_visible()
+    screenshot(page, "oidc-role-refused")
+    page.get_by_role("link", name="Sign in as someone else").click()
+    expect(page.locator("#password")).to_be_visible()
+    sign_in(page, ADAM)
+    expect(page).to_have_url(re.compile("^" + re.escape(provider.rp_callback) + r"\?"))
+    assert query_of(page.url)["state"] == state and query_of(page.url)["code"]
+
+    # An unregistered redirect URI: an error page naming what the app sent, and no redirect.
+    session = authlib_client(provider, "rp-basic")
+    session.redirect_uri = "http://evil.test/callback"
+    url, _, _, _ = start_flow(provider, session)
+    answer = page.goto(url)
+    assert answer is not None and answer.status == 400
+    expect(page.get_by_text("redirect_uri: http://evil.test/callback")).to_be_visible()
+    assert path_of(page.url) == "/_gatehouse/oidc/authorize"
+    screenshot(page, "oidc-unregistered-redirect")
+
+
 # --- openid-client (npm) -----------------------------------------------------------------------------
 
 
