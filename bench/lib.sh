@@ -44,6 +44,26 @@ cleanup() {
     fi
     exit "$status"
 }
+# build_binaries : sets GATEHOUSE (GATEHOUSE_BIN, or a release build honouring CARGO_TARGET_DIR) and TOOL
+# (the load generators of bench/tool.rs, always built in release). Uses the caller's $repo.
+build_binaries() {
+    local target_dir="${CARGO_TARGET_DIR:-target}"
+    case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+    if [ -n "${GATEHOUSE_BIN:-}" ]; then
+        GATEHOUSE="$(cd "$(dirname "$GATEHOUSE_BIN")" && pwd)/$(basename "$GATEHOUSE_BIN")"
+        log "using GATEHOUSE_BIN=$GATEHOUSE (no build)"
+    else
+        log "building Gatehouse (cargo build --release)"
+        (cd "$repo" && cargo build --release) >&2
+        GATEHOUSE="$target_dir/release/gatehouse"
+    fi
+    [ -x "$GATEHOUSE" ] || die "no gatehouse binary at $GATEHOUSE"
+    log "building bench-tool (cargo build --release --example bench-tool)"
+    (cd "$repo" && cargo build --release --example bench-tool) >&2
+    TOOL="$target_dir/release/examples/bench-tool"
+    [ -x "$TOOL" ] || die "no bench-tool at $TOOL"
+}
+
 # bench_processes_init : the temp dir, and stopping everything started when the script exits.
 bench_processes_init() {
     TMP="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")"

@@ -42,20 +42,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || die "oidc-provider needs Node.js 20 or newer"
 
-if [ -n "${GATEHOUSE_BIN:-}" ]; then
-    GATEHOUSE="$(cd "$(dirname "$GATEHOUSE_BIN")" && pwd)/$(basename "$GATEHOUSE_BIN")"
-else
-    log "building Gatehouse (cargo build --release)"
-    (cd "$repo" && cargo build --release) >&2
-    target_dir="${CARGO_TARGET_DIR:-target}"
-    case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
-    GATEHOUSE="$target_dir/release/gatehouse"
-fi
-log "building bench-tool"
-(cd "$repo" && cargo build --release --example bench-tool) >&2
-tool_dir="${CARGO_TARGET_DIR:-target}"
-case "$tool_dir" in /*) ;; *) tool_dir="$repo/$tool_dir" ;; esac
-TOOL="$tool_dir/release/examples/bench-tool"
+build_binaries
 log "installing oidc-provider (npm ci in bench/oidc_peer)"
 (cd "$bench/oidc_peer" && npm ci --no-audit --no-fund --silent) >&2
 

@@ -38,20 +38,7 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 PG_SERVER="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 psql "$PG_SERVER" -qtAc 'SELECT 1' >/dev/null 2>&1 || die "no PostgreSQL answers at $PG_SERVER (set BENCH_POSTGRES_URL)"
 
-if [ -n "${GATEHOUSE_BIN:-}" ]; then
-    GATEHOUSE="$(cd "$(dirname "$GATEHOUSE_BIN")" && pwd)/$(basename "$GATEHOUSE_BIN")"
-else
-    log "building Gatehouse (cargo build --release)"
-    (cd "$repo" && cargo build --release) >&2
-    target_dir="${CARGO_TARGET_DIR:-target}"
-    case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
-    GATEHOUSE="$target_dir/release/gatehouse"
-fi
-log "building bench-tool"
-(cd "$repo" && cargo build --release --example bench-tool) >&2
-tool_dir="${CARGO_TARGET_DIR:-target}"
-case "$tool_dir" in /*) ;; *) tool_dir="$repo/$tool_dir" ;; esac
-TOOL="$tool_dir/release/examples/bench-tool"
+build_binaries
 
 bench_processes_init
 SCHEMA="gh_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"

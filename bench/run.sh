@@ -66,25 +66,8 @@ log "preparing the venv (scripts/setup-venv.sh)"
 STREAMLIT="$repo/.venv/bin/streamlit"
 [ -x "$STREAMLIT" ] || die "$STREAMLIT not found after scripts/setup-venv.sh"
 
-if [ -n "${GATEHOUSE_BIN:-}" ]; then
-    GATEHOUSE="$(cd "$(dirname "$GATEHOUSE_BIN")" && pwd)/$(basename "$GATEHOUSE_BIN")"
-    log "using GATEHOUSE_BIN=$GATEHOUSE (no build)"
-else
-    log "building Gatehouse (cargo build --release)"
-    (cd "$repo" && cargo build --release)
-    target_dir="${CARGO_TARGET_DIR:-target}"
-    case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
-    GATEHOUSE="$target_dir/release/gatehouse"
-fi
-[ -x "$GATEHOUSE" ] || die "no gatehouse binary at $GATEHOUSE"
-
-# The compiled load generators (WebSocket, fixed rate, sign-in storm, start-up): bench/tool.rs.
-log "building bench-tool (cargo build --release --example bench-tool)"
-(cd "$repo" && cargo build --release --example bench-tool) >&2
-tool_dir="${CARGO_TARGET_DIR:-target}"
-case "$tool_dir" in /*) ;; *) tool_dir="$repo/$tool_dir" ;; esac
-TOOL="$tool_dir/release/examples/bench-tool"
-[ -x "$TOOL" ] || die "no bench-tool at $TOOL"
+# Gatehouse, and the compiled load generators (WebSocket, fixed rate, sign-in storm, start-up): bench/tool.rs.
+build_binaries
 
 # Each idle WebSocket costs Gatehouse two descriptors (browser side and app side); stay under the limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

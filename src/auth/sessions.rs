@@ -187,6 +187,17 @@ impl Sessions {
         Ok(deleted)
     }
 
+    /// A browser that had a session signed in again: the old session ends. The same person signing in again
+    /// (`prompt=login`, `max_age`) keeps the apps signed in from the old session (their OpenID Connect tokens
+    /// move to the new one); when someone else signs in, those apps end with the old session.
+    pub async fn replace(&self, previous: &Authenticated, new: &Session) -> Result<(), StoreError> {
+        if previous.user.id == new.user_id {
+            self.store.move_session_grants(&previous.session.id, &new.id).await?;
+        }
+        self.end(&previous.session.id).await?;
+        Ok(())
+    }
+
     /// Ends every session of a user (disable, delete, password change) and closes their live connections.
     pub async fn end_all_for_user(&self, user_id: &UserId) -> Result<usize, StoreError> {
         let ids = self.store.delete_user_sessions(user_id).await?;

@@ -141,12 +141,7 @@ pub async fn submit(
             let cookie = state.cookies.build(state.cookies.session, signed_in.token.expose().to_owned(), max_age);
             tracing::info!(user = %signed_in.user.username, "signed in");
             if let Some(previous) = previous {
-                // The same person signing in again (prompt=login, max_age): apps signed in from the old
-                // session keep their tokens. Someone else signing in: the old session's apps end with it.
-                if previous.user.id == signed_in.user.id {
-                    state.store.move_session_grants(&previous.session.id, &signed_in.session.id).await?;
-                }
-                state.sessions.end(&previous.session.id).await?;
+                state.sessions.replace(&previous, &signed_in.session).await?;
             }
             let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
             Ok(with_cookies(Redirect::to(&rd), [cookie]))

@@ -12,7 +12,8 @@ use super::error::ErrorReply;
 use super::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
 use super::form::HtmlForm;
 use super::templates::render;
-use crate::app::SharedState;
+use crate::app::{AppState, SharedState};
+use crate::auth::{Authenticated, ClientInfo};
 use crate::domain::{AuditEvent, AuditKind};
 
 #[derive(Deserialize)]
@@ -43,17 +44,36 @@ pub async fn submit(
     HtmlForm(form): HtmlForm<LogoutForm>,
 ) -> Result<Response, ErrorReply> {
     verify_csrf(&state, &headers, &form.csrf_token)?;
-    if let Some(current) = current_session(&state, &headers).await? {
-        state.sessions.end(&current.session.id).await?;
-        let client = client_info(&state, peer, &headers);
-        let event = AuditEvent::new(state.clock.now(), AuditKind::SignOut)
-            .actor(current.user.username.as_str())
-            .subject(current.user.username.as_str())
-            .client(client.ip, client.user_agent);
-        state.store.append_audit(&event).await?;
-        tracing::info!(user = %current.user.username, "signed out");
-    }
-    let removal = state.cookies.removal(state.cookies.session);
-    let removal = HeaderValue::from_str(&removal.to_string()).map_err(|_| ErrorReply::internal())?;
+    let removal = match current_session(&state, &headers).await? {
+        Some(current) => sign_out(&state, &current, client_info(&state, peer, &headers), None).await?,
+        None => session_cookie_removal(&state)?,
+    };
     Ok(with_cookies(Redirect::to("/_gatehouse/login?signed_out=1"), [removal]))
+}
+
+/// Signs the browser's session out: ends it (its WebSockets close), audits it (`detail` says through what,
+/// e.g. which app asked), and returns the header that removes the session cookie.
+pub(crate) async fn sign_out(
+    state: &AppState,
+    current: &Authenticated,
+    client: ClientInfo,
+    detail: Option<String>,
+) -> Result<HeaderValue, ErrorReply> {
+    state.sessions.end(&current.session.id).await?;
+    let mut event = AuditEvent::new(state.clock.now(), AuditKind::SignOut)
+        .actor(current.user.username.as_str())
+        .subject(current.user.username.as_str())
+        .client(client.ip, client.user_agent);
+    if let Some(detail) = &detail {
+        event = event.detail(detail.as_str());
+    }
+    state.store.append_audit(&event).await?;
+    tracing::info!(user = %current.user.username, via = detail.as_deref().unwrap_or("sign-out page"), "signed out");
+    session_cookie_removal(state)
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub(crate) fn session_cookie_removal(state: &AppState) -> Result<HeaderValue, ErrorReply> {
+    let removal = state.cookies.removal(state.cookies.session);
+    HeaderValue::from_str(&removal.to_string()).map_err(|_| ErrorReply::internal())
 }

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod mail;
+pub mod oidc;
 pub mod postgres;
 pub mod upstream;
 pub mod websocket;

@@ -5,12 +5,11 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, StatusCode};
 
-use super::{allow_form_targets, request_params};
+use super::{ProtocolParams, allow_form_targets};
 use crate::app::SharedState;
 use crate::oidc::Step;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -22,27 +21,16 @@ use crate::web::templates::render;
 /// The sign-in page's return path must fit `safe_return_path`'s limit, or the browser would land on `/`.
 const MAX_RETURN_PATH: usize = 2000;
 
-pub async fn authorize_get(
+pub async fn authorize(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    ProtocolParams { params, .. }: ProtocolParams,
 ) -> Result<Response, ErrorReply> {
-    let params = request_params(&Method::GET, query.as_deref(), &headers, &Bytes::new());
-    authorize(&state, peer, &headers, params).await
+    respond(&state, peer, &headers, params).await
 }
 
-pub async fn authorize_post(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ErrorReply> {
-    let params = request_params(&Method::POST, None, &headers, &body);
-    authorize(&state, peer, &headers, params).await
-}
-
-async fn authorize(
+async fn respond(
     state: &SharedState,
     peer: SocketAddr,
     headers: &HeaderMap,
@@ -200,9 +188,8 @@ pub async fn consent(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    ProtocolParams { params, .. }: ProtocolParams,
 ) -> Result<Response, ErrorReply> {
-    let params = request_params(&Method::POST, None, &headers, &body);
     let (csrf_token, decision) = match &params {
         Ok(p) => (p.get("csrf_token").unwrap_or("").to_owned(), p.get("decision").unwrap_or("").to_owned()),
         Err(_) => (String::new(), String::new()),

@@ -5,59 +5,36 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::{allow_form_targets, request_params};
+use super::{ProtocolParams, allow_form_targets};
 use crate::app::SharedState;
-use crate::domain::{AuditEvent, AuditKind};
 use crate::oidc::logout::LogoutRequest;
-use crate::oidc::request::Params;
 use crate::web::error::ErrorReply;
 use crate::web::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
+use crate::web::logout::sign_out;
 use crate::web::templates::render;
 
-pub async fn end_session_get(
+pub async fn end_session(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    ProtocolParams { method, params }: ProtocolParams,
 ) -> Result<Response, ErrorReply> {
-    let params = request_params(&Method::GET, query.as_deref(), &headers, &Bytes::new());
-    end_session(&state, peer, &headers, params, false).await
-}
-
-pub async fn end_session_post(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ErrorReply> {
-    let params = request_params(&Method::POST, None, &headers, &body);
-    // The confirmation form says `confirm`; a relying party may also POST its logout request (no CSRF then).
+    // The confirmation form posts `confirm`; a relying party may also POST its logout request (no CSRF then).
     let confirmed = match &params {
-        Ok(form) if form.get("confirm").is_some() => {
+        Ok(form) if method == Method::POST && form.get("confirm").is_some() => {
             verify_csrf(&state, &headers, form.get("csrf_token").unwrap_or(""))?;
             true
         }
         _ => false,
     };
-    end_session(&state, peer, &headers, params, confirmed).await
-}
-
-async fn end_session(
-    state: &SharedState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    params: Result<Params, &'static str>,
-    confirmed: bool,
-) -> Result<Response, ErrorReply> {
     let params =
         params.map_err(|why| ErrorReply::bad_request(format!("This sign-out request is malformed: {why}.")))?;
     let request = state.oidc.logout_request(&params).await.map_err(ErrorReply::bad_request)?;
-    let current = current_session(state, headers).await?;
+    let current = current_session(&state, &headers).await?;
     // Only a token issued from this very session signs out without asking (RP-Initiated Logout §2): an
     // old ID token of the same user, replayed by another site, gets the confirmation page.
     let hint_is_this_session = match (&request.hint, &current) {
@@ -71,21 +48,12 @@ async fn end_session(
         return Ok(finish(&request, None));
     };
     if !(confirmed || hint_is_this_session) {
-        return Ok(confirmation_page(state, headers, &request, &current.user));
+        return Ok(confirmation_page(&state, &headers, &request, &current.user));
     }
-    state.sessions.end(&current.session.id).await?;
     let revoked = state.store.revoke_session_grants(&current.session.id).await?;
-    let client = client_info(state, peer, headers);
     let via = request.client.as_ref().map_or_else(|| "end-session".to_owned(), |c| format!("client {}", c.client_id));
-    let event = AuditEvent::new(state.clock.now(), AuditKind::SignOut)
-        .actor(current.user.username.as_str())
-        .subject(current.user.username.as_str())
-        .detail(format!("{via}; {revoked} token(s) revoked"))
-        .client(client.ip, client.user_agent);
-    state.store.append_audit(&event).await?;
-    tracing::info!(user = %current.user.username, %via, "signed out through OpenID Connect end-session");
-    let removal = state.cookies.removal(state.cookies.session);
-    let removal = HeaderValue::from_str(&removal.to_string()).map_err(|_| ErrorReply::internal())?;
+    let client = client_info(&state, peer, &headers);
+    let removal = sign_out(&state, &current, client, Some(format!("{via}; {revoked} token(s) revoked"))).await?;
     Ok(finish(&request, Some(removal)))
 }
 

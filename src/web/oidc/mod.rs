@@ -9,6 +9,7 @@ mod token;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::header::{
@@ -19,16 +20,17 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::app::SharedState;
 use crate::oidc::request::Params;
+use crate::web::error::ErrorReply;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery::discovery).options(preflight))
         .route("/oidc/jwks", get(discovery::jwks).options(preflight))
-        .route("/oidc/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/oidc/authorize", get(authorize::authorize).post(authorize::authorize))
         .route("/oidc/consent", post(authorize::consent))
         .route("/oidc/token", post(token::token).options(preflight))
         .route("/oidc/userinfo", get(token::userinfo).post(token::userinfo).options(preflight))
-        .route("/oidc/logout", get(logout::end_session_get).post(logout::end_session_post))
+        .route("/oidc/logout", get(logout::end_session).post(logout::end_session))
 }
 
 /// JSON for programs, never cached: token responses carry secrets (RFC 6749 §5.1 asks for `no-store`).
@@ -66,14 +68,32 @@ fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, &'static str
 }
 
 /// The parameters of a GET (query) or POST (form body) request, as the authorization and end-session
-/// endpoints accept both (OpenID Connect Core §3.1.2.1).
-fn request_params(
-    method: &Method,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Params, &'static str> {
-    if method == Method::POST { form_params(headers, body) } else { Params::parse(query.unwrap_or("")) }
+/// endpoints accept both (OpenID Connect Core §3.1.2.1). A malformed request is not refused here: each
+/// endpoint says so in its own words.
+pub struct ProtocolParams {
+    pub method: Method,
+    pub params: Result<Params, &'static str>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ProtocolParams {
+    type Rejection = ErrorReply;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = request.method().clone();
+        if method != Method::POST {
+            let params = Params::parse(request.uri().query().unwrap_or(""));
+            return Ok(Self { method, params });
+        }
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ErrorReply::payload_too_large()
+            } else {
+                ErrorReply::bad_request("The request could not be read.")
+            }
+        })?;
+        Ok(Self { method, params: form_params(&headers, &body) })
+    }
 }
 
 /// Gatehouse pages whose forms lead (through redirects) to another origin must say so in CSP `form-action`,
