@@ -8,15 +8,6 @@ use common::{Clock, TestGatehouse, extract_csrf};
 
 const PASSWORD: &str = "correct horse battery";
 
-async fn raw_request(gatehouse: &TestGatehouse, request: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(gatehouse.addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut response)).await;
-    String::from_utf8_lossy(&response).into_owned()
-}
-
 #[tokio::test]
 async fn malformed_cookies_are_treated_as_no_session() {
     let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
@@ -28,8 +19,8 @@ async fn malformed_cookies_are_treated_as_no_session() {
     }
     // Non-UTF-8 bytes in headers, sent on the wire directly.
     let request = b"GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nCookie: gatehouse_session=\xff\xfe\r\nX-Forwarded-For: \xff\r\nConnection: close\r\n\r\n";
-    let response = raw_request(&gatehouse, request).await;
-    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    let response = common::raw::send(gatehouse.addr, request).await;
+    assert_eq!(response.status, 303, "{}", response.head);
 }
 
 #[tokio::test]

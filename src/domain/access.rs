@@ -3,10 +3,16 @@
 //! before a rule for every host, then the longest path prefix. Without a matching rule, any signed-in user
 //! may pass (Gatehouse's default).
 //!
-//! Prefixes match whole path segments (`/admin` covers `/admin` and `/admin/x`, not `/administrator`), and
-//! paths are compared after normalisation (percent-decoding, `.`/`..` segments resolved, repeated slashes
-//! collapsed), so `/public/../admin` or `/%61dmin` cannot slip past a rule the app would still route to.
+//! Prefixes match whole path segments (`/admin` covers `/admin` and `/admin/x`, not `/administrator`). The
+//! host and path judged are the canonical ones of [`super::request_target`], which are also what the app
+//! receives; requests without a canonical form never get here.
+//!
+//! Apps disagree on more than encoding: Express matches paths regardless of letter case by default, and Java
+//! servers cut `;parameters` off segments (`/admin;x` is `/admin` to them). A path is therefore judged in
+//! each reading an app could give it (as sent, lower-cased, without `;parameters`), and a user must satisfy
+//! every rule those readings reach: another reading can only add requirements, never remove one.
 
+use super::request_target::{canonical_host, canonical_path, judged_path};
 use super::{InvalidInput, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +28,7 @@ pub struct AccessRule {
 }
 
 /// What a request needs, according to the rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access<'a> {
     /// Anyone, signed in or not.
     Public,
@@ -30,14 +36,49 @@ pub enum Access<'a> {
     SignedIn,
     /// A signed-in user holding one of these roles.
     AnyRole(&'a [Role]),
+    /// A signed-in user holding one role of each set: readings of one path that reach different rules.
+    EveryOne(Vec<&'a [Role]>),
 }
 
-impl Access<'_> {
+impl<'a> Access<'a> {
     /// Whether a user holding `roles` may pass (for a signed-in user).
     pub fn allows(&self, roles: &[Role]) -> bool {
+        self.unmet(roles).is_none()
+    }
+
+    /// The first set of roles `roles` has none of, for the refusal's message.
+    pub fn unmet(&self, roles: &[Role]) -> Option<&'a [Role]> {
+        let satisfied = |needed: &[Role]| needed.iter().any(|role| roles.contains(role));
         match self {
-            Access::Public | Access::SignedIn => true,
-            Access::AnyRole(needed) => needed.iter().any(|role| roles.contains(role)),
+            Access::Public | Access::SignedIn => None,
+            Access::AnyRole(needed) => (!satisfied(needed)).then_some(*needed),
+            Access::EveryOne(sets) => sets.iter().copied().find(|needed| !satisfied(needed)),
+        }
+    }
+
+    /// Both requirements at once.
+    fn and(self, other: Access<'a>) -> Access<'a> {
+        match (self, other) {
+            (Access::Public, other) | (other, Access::Public) => other,
+            (Access::SignedIn, other) | (other, Access::SignedIn) => other,
+            (Access::AnyRole(a), Access::AnyRole(b)) if a == b => Access::AnyRole(a),
+            (a, b) => {
+                let mut sets = a.role_sets();
+                for set in b.role_sets() {
+                    if !sets.contains(&set) {
+                        sets.push(set);
+                    }
+                }
+                Access::EveryOne(sets)
+            }
+        }
+    }
+
+    fn role_sets(self) -> Vec<&'a [Role]> {
+        match self {
+            Access::Public | Access::SignedIn => Vec::new(),
+            Access::AnyRole(set) => vec![set],
+            Access::EveryOne(sets) => sets,
         }
     }
 }
@@ -50,8 +91,11 @@ impl AccessRule {
         if prefix.contains(['?', '#']) {
             return Err(InvalidInput::new(format!("path '{prefix}' must be a path only, without '?' or '#'")));
         }
-        let normalised =
-            normalize_path(prefix).ok_or_else(|| InvalidInput::new(format!("path '{prefix}' is not a valid path")))?;
+        let normalised = rule_prefix(prefix).ok_or_else(|| {
+            InvalidInput::new(format!(
+                "path '{prefix}' is not a valid path (no '.' or '..' segments, encoded '/' or backslashes)"
+            ))
+        })?;
         if public && !roles.is_empty() {
             return Err(InvalidInput::new(format!(
                 "path '{prefix}' has both public = true and roles; a public path needs no sign-in, so give one or the other"
@@ -59,23 +103,28 @@ impl AccessRule {
         }
         let host = match host.map(str::trim) {
             None => None,
-            Some(h) if h.is_empty() || h.contains(['/', ':', ' ']) => {
-                return Err(InvalidInput::new(format!(
-                    "host '{h}' must be a host name like apps.example.com (no scheme, port or path)"
-                )));
-            }
-            Some(h) => Some(h.to_ascii_lowercase()),
+            Some(h) => match canonical_host(h) {
+                Ok(form) if !h.contains([':', '[']) => Some(form.name().to_owned()),
+                _ => {
+                    return Err(InvalidInput::new(format!(
+                        "host '{h}' must be a host name like apps.example.com (no scheme, port or path)"
+                    )));
+                }
+            },
         };
         Ok(Self { host, prefix: normalised, roles, public })
     }
 
-    fn matches(&self, host: Option<&str>, path: &str) -> bool {
+    fn matches(&self, host: Option<&str>, path: &str, case: Case) -> bool {
         if let Some(rule_host) = &self.host
             && host != Some(rule_host.as_str())
         {
             return false;
         }
-        covers(&self.prefix, path)
+        match case {
+            Case::Exact => covers(&self.prefix, path),
+            Case::Ignored => covers_ignoring_case(&self.prefix, path),
+        }
     }
 
     pub fn access(&self) -> Access<'_> {
@@ -97,9 +146,24 @@ impl AccessRule {
     }
 }
 
+/// How an app compares path letters: exactly (Starlette, most servers) or ignoring ASCII case (Express's
+/// default, Windows servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Exact,
+    Ignored,
+}
+
 /// Whether `prefix` covers `path` segment by segment.
 fn covers(prefix: &str, path: &str) -> bool {
     prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// [`covers`], comparing ASCII letters without regard to case.
+fn covers_ignoring_case(prefix: &str, path: &str) -> bool {
+    let Some(head) = path.get(..prefix.len()) else { return false };
+    prefix == "/"
+        || (head.eq_ignore_ascii_case(prefix) && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/')))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,25 +184,36 @@ impl AccessPolicy {
         self.rules.is_empty()
     }
 
-    /// What a request for `raw_path` (as sent, possibly percent-encoded) on `host` needs. A path that cannot
-    /// be normalised (invalid encoding) is judged by the rules for `/`, never treated as public.
-    pub fn decide(&self, host: Option<&str>, raw_path: &str) -> Access<'_> {
+    /// What a request for `path` on `host` needs. Both must be canonical ([`super::request_target`]): `host`
+    /// the host name without its port, `path` the judged (decoded) path.
+    pub fn decide(&self, host: Option<&str>, path: &str) -> Access<'_> {
         if self.rules.is_empty() {
             return Access::SignedIn;
         }
-        let host = host.map(host_without_port);
-        let path = normalize_path(raw_path);
-        let matching = self.rules.iter().filter(|rule| match &path {
-            Some(path) => rule.matches(host.as_deref(), path),
-            None => rule.matches(host.as_deref(), "/") && rule.prefix == "/",
-        });
-        let best = matching.max_by_key(|rule| (rule.host.is_some(), rule.prefix.len()));
-        match best {
-            // A path that could not be read is never public: it needs at least a signed-in user.
-            Some(rule) if path.is_none() && rule.public => Access::SignedIn,
-            Some(rule) => rule.access(),
-            None => Access::SignedIn,
+        let mut access = self.decide_one(host, path, Case::Exact);
+        // Case matters only where the path has letters; parameters only where it has a `;`.
+        if path.bytes().any(|b| b.is_ascii_alphabetic()) {
+            access = access.and(self.decide_one(host, path, Case::Ignored));
         }
+        if path.contains(';') {
+            let bare = without_parameters(path);
+            access = access.and(self.decide_one(host, &bare, Case::Exact));
+            access = access.and(self.decide_one(host, &bare, Case::Ignored));
+        }
+        access
+    }
+
+    /// The most specific rule for one reading of the path. Rules that tie (`/finance` and `/Finance` when
+    /// case is ignored) all apply.
+    fn decide_one(&self, host: Option<&str>, path: &str, case: Case) -> Access<'_> {
+        let specificity = |rule: &AccessRule| (rule.host.is_some(), rule.prefix.len());
+        let matching = || self.rules.iter().filter(|rule| rule.matches(host, path, case));
+        let Some(best) = matching().map(specificity).max() else { return Access::SignedIn };
+        matching()
+            .filter(|rule| specificity(rule) == best)
+            .map(AccessRule::access)
+            .reduce(Access::and)
+            .unwrap_or(Access::SignedIn)
     }
 
     /// Problems a person should fix: two rules for the same host and prefix (only one could ever apply).
@@ -191,44 +266,29 @@ pub fn describe_access(access: Access<'_>) -> String {
     match access {
         Access::Public => "public".to_owned(),
         Access::SignedIn => "any signed-in user".to_owned(),
-        Access::AnyRole(roles) => {
-            format!("roles: {}", roles.iter().map(Role::as_str).collect::<Vec<_>>().join(", "))
+        Access::AnyRole(roles) => format!("roles: {}", join_roles(roles)),
+        Access::EveryOne(sets) => {
+            let sets: Vec<String> = sets.iter().map(|roles| format!("({})", join_roles(roles))).collect();
+            format!("a role of each of {}", sets.join(", "))
         }
     }
 }
 
-fn host_without_port(host: &str) -> String {
-    let host = host.trim();
-    let bare = if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        rest.split(']').next().unwrap_or(rest)
-    } else {
-        host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h)
-    };
-    bare.trim_end_matches('.').to_ascii_lowercase()
+fn join_roles(roles: &[Role]) -> String {
+    roles.iter().map(Role::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// The path as an app would route it: query dropped, percent-decoded, `.` and `..` segments resolved, empty
-/// segments removed. `None` for an encoding that does not decode to UTF-8 (or a path not starting with `/`).
-pub fn normalize_path(raw: &str) -> Option<String> {
-    let path = raw.split(['?', '#']).next().unwrap_or("");
-    if !path.starts_with('/') {
-        return None;
-    }
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
-    // Backslashes are separators to some servers.
-    let decoded = decoded.replace('\\', "/");
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    Some(format!("/{}", segments.join("/")))
+/// A rule's prefix in the form paths are judged in: canonical, decoded, without a trailing slash.
+fn rule_prefix(prefix: &str) -> Option<String> {
+    let canonical = canonical_path(prefix).ok()?;
+    let judged = judged_path(&canonical);
+    let trimmed = judged.trim_end_matches('/');
+    Some(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
+}
+
+/// The path as a Java server routes it: `;parameters` cut off every segment.
+fn without_parameters(path: &str) -> String {
+    path.split('/').map(|segment| segment.split(';').next().unwrap_or("")).collect::<Vec<_>>().join("/")
 }
 
 #[cfg(test)]
@@ -256,32 +316,62 @@ mod tests {
         assert_eq!(p.decide(Some("apps.example.com"), "/administrator"), Access::SignedIn);
         assert_eq!(p.decide(Some("apps.example.com"), "/_stcore/health"), Access::Public);
         assert_eq!(p.decide(Some("apps.example.com"), "/_stcore/healthz"), Access::SignedIn);
-        assert_eq!(p.decide(Some("apps.example.com"), "/static/app.js?v=1"), Access::Public);
+        assert_eq!(p.decide(Some("apps.example.com"), "/static/app.js"), Access::Public);
         assert_eq!(p.decide(None, "/"), Access::SignedIn);
     }
 
     #[test]
-    fn host_rules_apply_to_their_host_only_and_ignore_the_port() {
+    fn host_rules_apply_to_their_host_only() {
         let p = policy();
         let analysts = [role("analyst"), role("admin")];
-        assert_eq!(p.decide(Some("reports.example.com:8443"), "/"), Access::AnyRole(&analysts));
-        assert_eq!(p.decide(Some("REPORTS.example.com"), "/x"), Access::AnyRole(&analysts));
+        assert_eq!(p.decide(Some("reports.example.com"), "/"), Access::AnyRole(&analysts));
         // A host rule beats a longer prefix for every host.
         assert_eq!(p.decide(Some("reports.example.com"), "/static/x.css"), Access::AnyRole(&analysts));
         assert_eq!(p.decide(Some("other.example.com"), "/x"), Access::SignedIn);
+        assert_eq!(p.decide(None, "/x"), Access::SignedIn);
+        // Rule hosts are canonical too.
+        let rule = AccessRule::new(Some("Reports.Example.com."), "/", vec![], true).unwrap();
+        assert_eq!(rule.host.as_deref(), Some("reports.example.com"));
     }
 
     #[test]
-    fn encoded_and_dotted_paths_cannot_slip_past_a_rule() {
+    fn every_reading_an_app_could_give_a_path_must_pass() {
         let p = policy();
         let admin = Access::AnyRole(&[role("admin")]);
-        for sneaky in
-            ["/static/../admin", "/%61dmin", "//admin", "/static/%2e%2e/admin", "/./admin/", "/static\\..\\admin"]
-        {
+        // Express ignores case by default; Java servers cut `;parameters` off segments.
+        for sneaky in ["/ADMIN", "/Admin/users", "/admin;jsessionid=x", "/ADMIN;x/users", "/aDmIn"] {
             assert_eq!(p.decide(Some("apps.example.com"), sneaky), admin, "{sneaky}");
         }
-        // Undecodable paths are never public.
-        assert_eq!(p.decide(None, "/static/%ff"), Access::SignedIn);
+        // A public rule covers only the readings that are public in every way.
+        assert_eq!(p.decide(Some("apps.example.com"), "/STATIC/x"), Access::SignedIn);
+        assert_eq!(p.decide(Some("apps.example.com"), "/static;x/app.js"), Access::SignedIn);
+        assert_eq!(p.decide(Some("apps.example.com"), "/static/a;b"), Access::Public);
+        // A rule written with capitals still covers its own path exactly.
+        let capitals = AccessPolicy::new(vec![AccessRule::new(None, "/Reports", vec![], true).unwrap()]);
+        assert_eq!(capitals.decide(None, "/Reports/q1"), Access::Public);
+        assert_eq!(capitals.decide(None, "/reports/q1"), Access::SignedIn);
+    }
+
+    #[test]
+    fn readings_that_reach_different_roles_need_all_of_them() {
+        let p = AccessPolicy::new(vec![
+            AccessRule::new(None, "/finance", vec![role("finance")], false).unwrap(),
+            AccessRule::new(None, "/Finance", vec![role("board")], false).unwrap(),
+        ]);
+        let access = p.decide(None, "/Finance/q1");
+        assert!(!access.allows(&[role("board")]));
+        assert!(!access.allows(&[role("finance")]));
+        assert!(access.allows(&[role("board"), role("finance")]));
+        assert_eq!(access.unmet(&[role("board")]), Some(&[role("finance")][..]));
+    }
+
+    #[test]
+    fn rule_prefixes_must_have_a_canonical_form() {
+        assert_eq!(AccessRule::new(None, "/%61dmin/", vec![], false).unwrap().prefix, "/admin");
+        assert_eq!(AccessRule::new(None, "//caf%c3%a9", vec![], false).unwrap().prefix, "/café");
+        for bad in ["/static/../admin", "/a%2fb", "/a\\b", "/%ff"] {
+            assert!(AccessRule::new(None, bad, vec![], false).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod email_challenge;
 pub mod invite;
 pub mod oidc;
 pub mod password_policy;
+pub mod request_target;
 pub mod return_path;
 pub mod session;
 pub mod throttle;

@@ -1,5 +1,7 @@
-//! Who the client is and how it reached us: `X-Forwarded-For`, `-Proto` and `-Host` are believed only from
-//! configured trusted proxies, and always rewritten before the request goes to the app.
+//! Who the client is and how it reached us: `X-Forwarded-For` and `-Proto` are believed only from
+//! configured trusted proxies, and always rewritten before the request goes to the app. `X-Forwarded-Host` is
+//! always the canonical `Host` that access rules judged (a trusted proxy must pass the original `Host`), so
+//! an app that routes on either header sees the host that was checked.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -62,8 +64,8 @@ impl Peer {
     }
 }
 
-/// Replaces `X-Forwarded-For` / `-Proto` / `-Host` with what Gatehouse knows (or believes, from a trusted
-/// proxy).
+/// Replaces `X-Forwarded-For` / `-Proto` with what Gatehouse knows (or believes, from a trusted proxy), and
+/// `X-Forwarded-Host` with the request's (canonical) `Host`.
 pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: &Peer, trusted: &[IpNet], public_scheme: &str) {
     let from_trusted = is_trusted(peer.ip, trusted);
     let forwarded_for = if from_trusted { extend_forwarded_for(headers, peer) } else { None };
@@ -81,7 +83,7 @@ pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: &Peer, trusted: &[Ip
         } else {
             HeaderValue::from_static("http")
         });
-    let host = headers.get(XFH).filter(|_| from_trusted).or_else(|| headers.get(HOST)).cloned();
+    let host = headers.get(HOST).cloned();
 
     headers.insert(XFF, forwarded_for.unwrap_or_else(|| peer.ip_header.clone()));
     headers.insert(XFP, proto);
@@ -142,13 +144,14 @@ mod tests {
         let mut map = headers(&[
             ("x-forwarded-for", "198.51.100.7, 127.0.0.2"),
             ("x-forwarded-proto", "https"),
-            ("x-forwarded-host", "apps.example"),
+            ("x-forwarded-host", "other.example"),
+            ("host", "apps.example"),
         ]);
         assert_eq!(client_ip(peer, &map, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
         set_forwarded_headers(&mut map, &Peer::new(peer), &trusted, "http");
         assert_eq!(map.get(XFF).unwrap(), "198.51.100.7, 127.0.0.2, 127.0.0.1");
         assert_eq!(map.get(XFP).unwrap(), "https");
-        assert_eq!(map.get(XFH).unwrap(), "apps.example");
+        assert_eq!(map.get(XFH).unwrap(), "apps.example", "the judged Host, whatever the proxy claims");
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! The proxy pipeline, in named stages like pingora's phases:
+//! 0. **canonicalise** (for every request, in `server::connection`): one canonical host and path, which
+//!    are both judged and forwarded ([`canonical`]);
 //! 1. **filter**: strip every identity header the client sent (any letter case);
 //! 2. **authenticate**: the session cookie must name a live session of an enabled user; otherwise a page load
 //!    is redirected (303) to the sign-in page with its return path, anything else gets 401 JSON;
@@ -7,6 +9,7 @@
 //! 4. **forward**: WebSocket upgrades through their own tunnel, everything else through the pooled client;
 //! 5. **rewrite response**: hop-by-hop headers out; upstream failures become branded 502/504 pages.
 
+pub mod canonical;
 pub mod forwarded;
 pub mod headers;
 mod http;
@@ -29,6 +32,7 @@ use crate::domain::access::Access;
 use crate::web::context::{Answer, REQUEST_ID, RequestId, wants_html};
 use crate::web::error::ErrorReply;
 use crate::web::extract::current_session;
+use canonical::{Target, judged_request_path};
 use forwarded::Peer;
 use headers::{
     inject_identity, is_upgrade_request, remove_gatehouse_cookies, remove_hop_by_hop, strip_identity_headers,
@@ -47,7 +51,13 @@ pub enum ProxyError {
 }
 
 /// The whole pipeline for one request that is not Gatehouse's own. `request_id` is echoed to the app.
-pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Request, request_id: &RequestId) -> Answer {
+pub async fn proxy_request(
+    state: &SharedState,
+    peer: &Peer,
+    mut request: Request,
+    target: &Target,
+    request_id: &RequestId,
+) -> Answer {
     // 1. filter
     strip_identity_headers(request.headers_mut());
 
@@ -60,8 +70,8 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
         return Answer::Own(ErrorReply::not_found().into_response());
     };
 
-    // 2. authenticate and authorize: the most specific `[[access]]` rule says what this path needs.
-    let access = state.config.access.decide(request_host(&request), request.uri().path());
+    // 2. authenticate and authorize: the `[[access]]` rules say what this canonical host and path need.
+    let access = state.config.access.decide(target.host_name(), &judged_request_path(&request));
     let current = match current_session(state, request.headers()).await {
         Ok(Some(current)) => Some(current),
         Ok(None) | Err(_) if access == Access::Public => None,
@@ -69,9 +79,9 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
         Err(reply) => return Answer::Own(reply.into_response()),
     };
     if let Some(current) = &current
-        && !access.allows(&current.user.roles)
+        && let Some(needed) = access.unmet(&current.user.roles)
     {
-        return Answer::Own(ErrorReply::role_required(access, current.user.username.as_str()).into_response());
+        return Answer::Own(ErrorReply::role_required(needed, current.user.username.as_str()).into_response());
     }
 
     if upstream.status.get() == UpstreamState::Starting {
@@ -136,15 +146,6 @@ pub async fn proxy_request(state: &SharedState, peer: &Peer, mut request: Reques
             })
         }
     }
-}
-
-/// The host the request was addressed to (HTTP/1 `Host`, or the authority of an absolute URI), for host rules.
-fn request_host(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(::http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .or_else(|| request.uri().authority().map(|authority| authority.as_str()))
 }
 
 /// Closes a tunnel (by cancelling `revoke`) once its session stops being valid. An open tab counts as

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
@@ -19,8 +19,10 @@ use tower::ServiceExt;
 
 use super::HEADER_READ_TIMEOUT;
 use crate::app::SharedState;
+use crate::proxy::canonical::{Refusal, canonicalise};
 use crate::proxy::forwarded::Peer;
-use crate::web::context::RequestContext;
+use crate::web::context::{Answer, RequestContext};
+use crate::web::error::ErrorReply;
 
 /// Answers the requests of every connection.
 #[derive(Clone)]
@@ -36,6 +38,11 @@ impl Handler {
 
     async fn answer(&self, peer: &Peer, request: hyper::Request<Incoming>) -> Response {
         let mut request = request.map(Body::new);
+        // Stage 0: one canonical host and path, judged and forwarded alike (or a refusal).
+        let target = match canonicalise(&mut request) {
+            Ok(target) => target,
+            Err(refusal) => return refuse(&request, refusal),
+        };
         if crate::web::is_gatehouse_path(request.uri().path()) {
             request.extensions_mut().insert(ConnectInfo(peer.addr));
             let router = self.router.clone();
@@ -44,9 +51,17 @@ impl Handler {
             return Box::pin(router.oneshot(request)).await.unwrap_or_else(|never| match never {});
         }
         let context = RequestContext::begin(&request);
-        let answer = crate::proxy::proxy_request(&self.state, peer, request, &context.id).await;
+        let answer = crate::proxy::proxy_request(&self.state, peer, request, &target, &context.id).await;
         context.finish(answer)
     }
+}
+
+/// The answer to a request without a canonical form: 400 (405 for CONNECT), as a page or JSON.
+fn refuse(request: &axum::extract::Request, refusal: Refusal) -> Response {
+    let context = RequestContext::begin(request);
+    tracing::info!(reason = refusal.code(), "refused a request without a canonical host and path");
+    let reply = ErrorReply::bad_request(refusal.message()).with_status(refusal.status());
+    context.finish(Answer::Own(reply.into_response()))
 }
 
 struct ConnectionScope {

@@ -36,6 +36,12 @@ impl ErrorReply {
         self
     }
 
+    /// The same reply with another status (e.g. 405 for a refused method).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", "Bad request", message)
     }
@@ -48,16 +54,14 @@ impl ErrorReply {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Access denied", message)
     }
 
-    /// A signed-in user without the role an `[[access]]` rule (or the admin console) needs.
-    pub fn role_required(access: crate::domain::access::Access<'_>, username: &str) -> Self {
-        let needed = match access {
-            crate::domain::access::Access::AnyRole(roles) if roles.len() == 1 => {
-                format!("the role '{}'", roles[0])
-            }
-            crate::domain::access::Access::AnyRole(roles) => {
+    /// A signed-in user without any of the roles an `[[access]]` rule (or the admin console) needs.
+    pub fn role_required(roles: &[crate::domain::Role], username: &str) -> Self {
+        let needed = match roles {
+            [role] => format!("the role '{role}'"),
+            [] => "a role you do not have".to_owned(),
+            roles => {
                 format!("one of the roles {}", roles.iter().map(|r| format!("'{r}'")).collect::<Vec<_>>().join(", "))
             }
-            _ => "a role you do not have".to_owned(),
         };
         Self::new(
             StatusCode::FORBIDDEN,
@@ -66,6 +70,16 @@ impl ErrorReply {
             format!(
                 "You are signed in as {username}, but this page needs {needed}. Ask an administrator for access, or sign in as someone else."
             ),
+        )
+    }
+
+    /// Forward-auth was asked about a host or path that is not in canonical form (see `web::forward_auth`).
+    pub fn not_canonical(reason: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "not_canonical",
+            "Address refused",
+            format!("{reason} Gatehouse refuses addresses the app could read differently from how they were checked."),
         )
     }
 

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod mail;
 pub mod oidc;
 pub mod postgres;
+pub mod raw;
 pub mod upstream;
 pub mod websocket;
 

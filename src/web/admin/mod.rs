@@ -25,7 +25,6 @@ use super::pages::form_page;
 use crate::admin::{Actor, AdminError};
 use crate::app::SharedState;
 use crate::auth::Authenticated;
-use crate::domain::access::Access;
 use crate::web::account::format_time;
 
 pub fn routes() -> Router<SharedState> {
@@ -61,7 +60,7 @@ async fn require_admin(state: &SharedState, headers: &HeaderMap, path: &str) -> 
     let role = std::slice::from_ref(state.admin.admin_role());
     if !current.user.roles.contains(&role[0]) {
         tracing::info!(user = %current.user.username, path, "refused the admin console to a non-administrator");
-        return Err(ErrorReply::role_required(Access::AnyRole(role), current.user.username.as_str()).into_response());
+        return Err(ErrorReply::role_required(role, current.user.username.as_str()).into_response());
     }
     Ok(current)
 }

@@ -65,12 +65,9 @@ async fn respond(
                 .append_pair("rd", &request.resume_path(None))
                 .append_pair("reauth", "1")
                 .finish();
-            Err(ErrorReply::role_required(
-                crate::domain::access::Access::AnyRole(&request.client.allowed_roles),
-                username,
-            )
-            .with_message(not_admitted_message(&request, username))
-            .with_action(format!("/_gatehouse/login?{again}"), "Sign in as someone else"))
+            Err(ErrorReply::role_required(&request.client.allowed_roles, username)
+                .with_message(not_admitted_message(&request, username))
+                .with_action(format!("/_gatehouse/login?{again}"), "Sign in as someone else"))
         }
         (Step::Consent, Some(signed_in)) => {
             Ok(consent_page(state, headers, &request, signed_in.user.username.as_str()))

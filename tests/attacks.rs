@@ -1,0 +1,217 @@
+//! The attacker's suite: requests written byte for byte the way an attacker would send them, each aimed at a
+//! class of way around the sign-in wall or an access rule. What Gatehouse judges must be exactly what it
+//! forwards, so every accepted request is also checked on the app's side (the echo upstream reports what
+//! it received).
+
+mod common;
+
+use common::raw::{self, RawResponse};
+use common::upstream::start_echo_upstream;
+use common::{Browser, TestGatehouse, echoed_header};
+
+const PASSWORD: &str = "correct horse battery";
+
+const RULES: &str = r#"
+[[access]]
+host = "ops.example.com"
+path = "/"
+roles = ["ops"]
+
+[[access]]
+path = "/static"
+public = true
+
+[[access]]
+path = "/admin"
+roles = ["admin"]
+"#;
+
+struct Scene {
+    gatehouse: TestGatehouse,
+    /// Signed in, holds no role that a rule above asks for.
+    alice: Browser,
+    /// Signed in with `ops` and `admin`.
+    root: Browser,
+}
+
+async fn scene() -> Scene {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), RULES).await;
+    gatehouse.add_user("alice", PASSWORD, &["analyst"]).await;
+    gatehouse.add_user("root", PASSWORD, &["ops", "admin"]).await;
+    let alice = gatehouse.signed_in("alice", PASSWORD).await;
+    let root = gatehouse.signed_in("root", PASSWORD).await;
+    Scene { gatehouse, alice, root }
+}
+
+impl Scene {
+    async fn get(&self, who: Option<&Browser>, target: &str, host: &str) -> RawResponse {
+        let cookie = who.map(|browser| format!("Cookie: {}", browser.cookie_header()));
+        let extra: Vec<&str> = cookie.iter().map(String::as_str).collect();
+        raw::get(self.gatehouse.addr, target, Some(host), &extra).await
+    }
+}
+
+const HOST: &str = "apps.example.com";
+
+#[tokio::test]
+async fn a_malformed_host_is_refused_not_judged_by_looser_rules() {
+    let scene = scene().await;
+    for host in [
+        "ops.example.com:abc",
+        "ops.example.com:1:2",
+        "ops.example.com:+1",
+        "ops.example.com.:abc",
+        "ops.example.com:80:80",
+        "ops.example.com:",
+        "ops.example.com:99999",
+        "ops.example.com%3a80",
+        "user@ops.example.com",
+        "ops.example.com, apps.example.com",
+        "[::1]x",
+    ] {
+        // Signed in without `ops`, and anonymous on a path a host-less rule makes public.
+        for (who, path) in [(Some(&scene.alice), "/"), (None, "/static/app.js")] {
+            let response = scene.get(who, path, host).await;
+            // `ops.example.com:` has a canonical form (an empty port goes): it is judged as ops.example.com.
+            let expected = if host == "ops.example.com:" { [403, 303] } else { [400, 400] };
+            let wanted = if who.is_some() { expected[0] } else { expected[1] };
+            assert_eq!(response.status, wanted, "Host: {host} {path}: {}", response.head);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_host_rule_applies_to_every_spelling_of_its_host() {
+    let scene = scene().await;
+    for host in
+        ["ops.example.com", "OPS.Example.COM", "ops.example.com.", "ops.example.com.:8080", "ops.example.com:08080"]
+    {
+        assert_eq!(scene.get(Some(&scene.alice), "/", host).await.status, 403, "Host: {host}");
+        assert_eq!(scene.get(None, "/static/app.js", host).await.status, 303, "Host: {host}");
+    }
+    // The app gets the canonical host that was judged, in Host and in X-Forwarded-Host.
+    let response = scene.get(Some(&scene.root), "/x", "OPS.Example.com.:08080").await;
+    assert_eq!(response.status, 200);
+    let report = response.json();
+    assert_eq!(echoed_header(&report, "host"), ["ops.example.com:8080"]);
+    assert_eq!(echoed_header(&report, "x-forwarded-host"), ["ops.example.com:8080"]);
+}
+
+#[tokio::test]
+async fn one_request_names_one_host() {
+    let scene = scene().await;
+    let cookie = format!("Cookie: {}", scene.alice.cookie_header());
+    let addr = scene.gatehouse.addr;
+    // Two Host headers, or an absolute target naming another host than Host.
+    let twice = raw::get(addr, "/", Some(HOST), &["Host: ops.example.com", &cookie]).await;
+    assert_eq!(twice.status, 400);
+    let absolute = raw::get(addr, "http://ops.example.com/", Some(HOST), &[&cookie]).await;
+    assert_eq!(absolute.status, 400);
+    // An absolute target alone is the host (RFC 9112): judged as ops.
+    let absolute = raw::get(addr, "http://ops.example.com/", None, &[&cookie]).await;
+    assert_eq!(absolute.status, 403);
+    // HTTP/1.1 needs a Host.
+    assert_eq!(raw::get(addr, "/", None, &[&cookie]).await.status, 400);
+}
+
+#[tokio::test]
+async fn paths_an_app_could_route_differently_are_refused() {
+    let scene = scene().await;
+    for path in [
+        "/admin/../static/x",
+        "/static/../admin/secret",
+        "/static/./x",
+        "/static/%2e%2e/admin",
+        "/static/%2E%2e/admin",
+        "/static/.%2e/admin",
+        "/static/..%2fadmin",
+        "/static%2f..%2fadmin",
+        "/static%2F..%2Fadmin",
+        "/static/..\\admin",
+        "/static\\..\\admin",
+        "/static/%5c..%5cadmin",
+        "/static/..;/admin",
+        "/static/%252e%252e/admin",
+        "/_gatehouse/../admin",
+        "/static/a%",
+        "/static/a%zz",
+        "/static/a%00",
+    ] {
+        for who in [None, Some(&scene.alice), Some(&scene.root)] {
+            let response = scene.get(who, path, HOST).await;
+            assert_eq!(response.status, 400, "{path}: {}", response.head);
+        }
+    }
+}
+
+#[tokio::test]
+async fn paths_that_are_not_utf8_are_refused_never_judged_by_a_looser_rule() {
+    let scene = scene().await;
+    for path in ["/admin/%ff/../secret.txt", "/admin/%ff/secret.txt", "/admin/%c0%ae%c0%ae/x", "/static/%ff", "/%c0%af"]
+    {
+        for who in [None, Some(&scene.alice)] {
+            assert_eq!(scene.get(who, path, HOST).await.status, 400, "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_is_forwarded_is_the_canonical_path_that_was_judged() {
+    let scene = scene().await;
+    for (sent, judged_as_admin, forwarded) in [
+        ("/%61dmin/x", true, "/admin/x"),
+        ("//admin//x", true, "/admin/x"),
+        ("/ADMIN/x", true, "/ADMIN/x"),
+        ("/admin;jsessionid=1/x", true, "/admin;jsessionid=1/x"),
+        ("/caf%c3%a9", false, "/caf%C3%A9"),
+        ("/%7Euser/%2D", false, "/~user/-"),
+    ] {
+        let refused = scene.get(Some(&scene.alice), sent, HOST).await;
+        assert_eq!(refused.status, if judged_as_admin { 403 } else { 200 }, "{sent}");
+        let response = scene.get(Some(&scene.root), sent, HOST).await;
+        assert_eq!(response.status, 200, "{sent}");
+        assert_eq!(response.json()["path"], forwarded, "{sent}");
+    }
+    // A public rule does not stretch to readings that reach another rule.
+    for sent in ["/STATIC/x", "/static;x/x", "/Static/x"] {
+        assert_eq!(scene.get(None, sent, HOST).await.status, 303, "{sent} must not be public");
+    }
+    // The query is forwarded as it was sent; it is not part of any rule.
+    let response = scene.get(Some(&scene.root), "/x?a=%2e%2e/&b=%ff", HOST).await;
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn gatehouse_pages_are_found_by_their_canonical_path() {
+    let scene = scene().await;
+    // An escaped `_` is `_`: the sign-in page, not the app.
+    let response = scene.get(None, "/%5Fgatehouse/login", HOST).await;
+    assert_eq!(response.status, 200);
+    assert!(response.body.contains("csrf_token"), "{}", response.body);
+    let response = scene.get(None, "//_gatehouse//login", HOST).await;
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn forward_auth_refuses_what_the_front_proxy_would_forward_unchanged() {
+    let scene = scene().await;
+    let cookie = format!("Cookie: {}", scene.root.cookie_header());
+    let addr = scene.gatehouse.addr;
+    let ask = |uri: &'static str, host: &'static str| {
+        let cookie = cookie.clone();
+        async move {
+            let original = format!("X-Original-URI: {uri}");
+            let forwarded_host = format!("X-Forwarded-Host: {host}");
+            raw::get(addr, "/_gatehouse/auth", Some(HOST), &[&cookie, &original, &forwarded_host]).await
+        }
+    };
+    assert_eq!(ask("/admin/x?y=1", HOST).await.status, 200);
+    for uri in ["/static/../admin", "//admin", "/%61dmin", "/admin/%ff", "/a%2fb", "/static\\..\\admin"] {
+        let response = ask(uri, HOST).await;
+        assert_eq!(response.status, 403, "{uri}");
+        assert!(response.body.contains("not_canonical") || response.body.contains("Address refused"), "{uri}");
+    }
+    for host in ["ops.example.com:abc", "OPS.example.com", "ops.example.com."] {
+        assert_eq!(ask("/", host).await.status, 403, "{host}");
+    }
+}
