@@ -215,3 +215,156 @@ async fn forward_auth_refuses_what_the_front_proxy_would_forward_unchanged() {
         assert_eq!(ask("/", host).await.status, 403, "{host}");
     }
 }
+
+#[tokio::test]
+async fn connection_cannot_drop_what_gatehouse_judged_or_the_app_checks() {
+    let scene = scene().await;
+    let cookie = format!("Cookie: {}; app_pref=dark", scene.root.cookie_header());
+    let response = raw::get(
+        scene.gatehouse.addr,
+        "/x",
+        Some(HOST),
+        &[
+            &cookie,
+            "Origin: http://apps.example.com",
+            "Connection: host, cookie, origin, x-forwarded-for, x-drop-me",
+            "X-Drop-Me: 1",
+        ],
+    )
+    .await;
+    // `Connection: close` comes after the client's own `Connection` line; both are read as one list.
+    assert_eq!(response.status, 200, "{}", response.head);
+    let report = response.json();
+    assert_eq!(echoed_header(&report, "host"), [HOST]);
+    assert_eq!(echoed_header(&report, "cookie"), ["app_pref=dark"]);
+    assert_eq!(echoed_header(&report, "origin"), ["http://apps.example.com"]);
+    assert_eq!(echoed_header(&report, "x-forwarded-for"), ["127.0.0.1"]);
+    assert!(echoed_header(&report, "x-drop-me").is_empty(), "an ordinary header named by Connection still goes");
+}
+
+#[tokio::test]
+async fn other_gateways_identity_headers_never_reach_the_app() {
+    let scene = scene().await;
+    let forged = [
+        "X-Auth-Request-User: root",
+        "X-Auth-Request-Email: root@example.com",
+        "X-Remote-User: root",
+        "X-User: root",
+        "X-Email: root@example.com",
+        "X-Authenticated-User: root",
+        "Remote-Username: root",
+        "X-Forwarded-Preferred-Username: root",
+        "X-Forwarded-Access-Token: forged",
+        "X-Amzn-Oidc-Identity: root",
+        "X-Goog-Authenticated-User-Email: accounts.google.com:root@example.com",
+        "Cf-Access-Authenticated-User-Email: root@example.com",
+        "X-Ms-Client-Principal-Name: root",
+        "Tailscale-User-Login: root",
+        "X-WEBAUTH-USER: root",
+        "X-Ssl-Client-Dn: CN=root",
+        "X_Gatehouse_User: root",
+        "X-Gatehouse-Roles: admin",
+    ];
+    for who in [Some(&scene.alice), None] {
+        let cookie = who.map(|b| format!("Cookie: {}", b.cookie_header()));
+        let mut extra: Vec<&str> = forged.to_vec();
+        extra.extend(cookie.iter().map(String::as_str));
+        let path = if who.is_some() { "/x" } else { "/static/app.js" };
+        let response = raw::get(scene.gatehouse.addr, path, Some(HOST), &extra).await;
+        assert_eq!(response.status, 200, "{}", response.head);
+        let report = response.json();
+        let names: Vec<String> =
+            report["headers"].as_array().unwrap().iter().map(|pair| pair[0].as_str().unwrap().to_owned()).collect();
+        for line in &forged {
+            let name = line.split(':').next().unwrap().to_ascii_lowercase();
+            let expected_value =
+                if who.is_some() && name == "x-gatehouse-roles" { vec!["analyst".to_owned()] } else { vec![] };
+            assert_eq!(echoed_header(&report, &name), expected_value, "{name} in {names:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn connect_is_refused_even_when_signed_in() {
+    let scene = scene().await;
+    let request = format!(
+        "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+        scene.root.cookie_header()
+    );
+    let response = raw::send(scene.gatehouse.addr, request.as_bytes()).await;
+    assert_eq!(response.status, 405, "{}", response.head);
+}
+
+#[tokio::test]
+async fn a_websocket_handshake_reaches_the_app_as_websocket_only() {
+    let scene = scene().await;
+    let request = format!(
+        "GET /_stcore/stream HTTP/1.1\r\nHost: {HOST}\r\nCookie: {}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c, websocket\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        scene.root.cookie_header()
+    );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(scene.gatehouse.addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The 101, then the echo app's first frame: the handshake headers it received, as JSON.
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let headers = loop {
+        let n =
+            tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buffer)).await.unwrap().unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&bytes));
+        bytes.extend_from_slice(&buffer[..n]);
+        let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        assert!(bytes.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&bytes));
+        let frame = &bytes[end + 4..];
+        if frame.len() < 4 {
+            continue;
+        }
+        let (len, start) = match frame[1] & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+            n => (usize::from(n), 2),
+        };
+        if frame.len() < start + len {
+            continue;
+        }
+        break serde_json::from_slice::<serde_json::Value>(&frame[start..start + len]).unwrap();
+    };
+    let report = serde_json::json!({ "headers": headers });
+    assert_eq!(echoed_header(&report, "upgrade"), ["websocket"]);
+    assert_eq!(echoed_header(&report, "connection"), ["upgrade"]);
+    assert!(echoed_header(&report, "http2-settings").is_empty());
+}
+
+#[tokio::test]
+async fn the_app_cannot_plant_a_session_cookie_under_no_name() {
+    let scene = scene().await;
+    let mut root = scene.gatehouse.signed_in("root", PASSWORD).await;
+    let response = root.get("/set-cookie-nameless").await;
+    assert_eq!(response.status(), 200);
+    let cookies: Vec<_> =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(cookies, ["app_pref=dark; Path=/"]);
+}
+
+#[tokio::test]
+async fn addresses_that_are_markup_are_refused_at_registration() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), "signup.mode = \"open\"\n").await;
+    gatehouse.add_user("admin", PASSWORD, &["admin"]).await;
+    for (n, email) in
+        ["x@example.com<script>", "\"<svg/onload=alert(1)>\"@example.com", "a@[127.0.0.1]"].iter().enumerate()
+    {
+        let mut browser = gatehouse.browser();
+        let token = browser.csrf_token("/_gatehouse/register").await;
+        let username = format!("mallory{n}");
+        let fields = [
+            ("csrf_token", token.as_str()),
+            ("username", username.as_str()),
+            ("email", email),
+            ("name", "Mallory"),
+            ("password", PASSWORD),
+        ];
+        let response = browser.post_form("/_gatehouse/register", &fields).await;
+        let html = response.text().await.unwrap();
+        assert!(html.contains("is not a valid email address"), "{email}: {html}");
+        assert!(gatehouse.store().user_by_login(&username).await.unwrap().is_none(), "{email} registered");
+    }
+}

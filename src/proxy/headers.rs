@@ -9,7 +9,7 @@ use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue};
 
 use crate::auth::{CookieNames, IdentityValues};
 
-/// Identity headers Gatehouse sends, and every alias a downstream app might trust.
+/// Identity headers Gatehouse sends as aliases (`upstream.header_aliases`).
 const IDENTITY_HEADERS: &[&str] = &[
     "x-forwarded-user",
     "x-forwarded-email",
@@ -22,6 +22,58 @@ const IDENTITY_HEADERS: &[&str] = &[
     "remote-name",
 ];
 const GATEHOUSE_PREFIX: &str = "x-gatehouse-";
+
+/// Identity that other gateways and front ends send, by prefix. An app moved behind Gatehouse from one of
+/// them may still trust these, so a client must not be able to send them: oauth2-proxy (`X-Auth-Request-*`,
+/// `X-Forwarded-*` claims), Authelia and others (`Remote-*`, `X-Remote-*`), AWS ALB (`X-Amzn-Oidc-*`), Azure
+/// App Service (`X-Ms-Client-Principal*`), Google IAP (`X-Goog-Authenticated-User-*`, `X-Goog-Iap-*`),
+/// Cloudflare Access (`Cf-Access-*`), Pomerium (`X-Pomerium-*`), Tailscale (`Tailscale-*`), Grafana's auth
+/// proxy (`X-Webauth-*`), authentik (`X-Authentik-*`), Vouch (`X-Vouch-*`), and client certificates
+/// forwarded by TLS terminators (`X-Ssl-Client-*`, `Ssl-Client-*`, `X-Client-Cert*`).
+const FOREIGN_IDENTITY_PREFIXES: &[&str] = &[
+    "x-auth-request-",
+    "remote-",
+    "x-remote-",
+    "x-amzn-oidc-",
+    "x-ms-client-principal",
+    "x-goog-authenticated-user-",
+    "x-goog-iap-",
+    "cf-access-",
+    "x-pomerium-",
+    "tailscale-",
+    "x-webauth-",
+    "x-authentik-",
+    "x-vouch-",
+    "x-ssl-client-",
+    "ssl-client-",
+    "x-client-cert",
+    "x-client-dn",
+    "x-client-verify",
+];
+
+/// Identity that other gateways send under names of their own.
+const FOREIGN_IDENTITY_NAMES: &[&str] = &[
+    "x-user",
+    "x-email",
+    "x-username",
+    "x-user-email",
+    "x-user-id",
+    "x-user-name",
+    "x-auth-user",
+    "x-auth-email",
+    "x-auth-username",
+    "x-auth-groups",
+    "x-authenticated-user",
+    "x-authenticated-email",
+    "x-authenticated-groups",
+    "x-authenticated-userid",
+    "x-proxy-user",
+    "x-proxy-roles",
+];
+
+/// `X-Forwarded-*` names Gatehouse rewrites itself (after reading a trusted proxy's values); every other
+/// `X-Forwarded-*` header is a client's claim (`-User`, `-Email`, `-Access-Token`, `-Client-Cert`, ...).
+const FORWARDED_SET_BY_GATEHOUSE: &[&str] = &["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), never forwarded as they are.
 const HOP_BY_HOP: &[&str] = &[
@@ -62,25 +114,44 @@ impl HeaderAliasSet {
 
 /// Headers that carry claims about the client's address or the original URL. Gatehouse sets the
 /// `X-Forwarded-*` trio itself; these others would let a client tell the app a different story.
-const CLIENT_CLAIMS: &[&str] = &[
-    "forwarded",
-    "x-real-ip",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-original-url",
-    "x-rewrite-url",
-];
+const CLIENT_CLAIMS: &[&str] = &["forwarded", "x-real-ip", "x-rewrite-url", "x-request-id"];
+const CLIENT_CLAIM_PREFIXES: &[&str] = &["x-original-"];
 
 /// Whether a client's header must not reach the app. Any name with `_` goes too, as nginx does by default:
 /// WSGI/CGI servers fold `X_Gatehouse_User` and `X-Gatehouse-User` into one variable, so underscores would
-/// otherwise smuggle identity past the list below (the oauth2-proxy CVE-2025-64484 class of bug).
+/// otherwise smuggle identity past the lists above (the oauth2-proxy CVE-2025-64484 class of bug).
 pub fn is_identity_header(name: &HeaderName) -> bool {
     let name = name.as_str();
+    let prefixed = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
     name.contains('_')
         || name.starts_with(GATEHOUSE_PREFIX)
         || IDENTITY_HEADERS.contains(&name)
+        || FOREIGN_IDENTITY_NAMES.contains(&name)
+        || prefixed(FOREIGN_IDENTITY_PREFIXES)
+        || (name.starts_with("x-forwarded-") && !FORWARDED_SET_BY_GATEHOUSE.contains(&name))
         || CLIENT_CLAIMS.contains(&name)
+        || prefixed(CLIENT_CLAIM_PREFIXES)
+}
+
+/// Headers a client's `Connection` header cannot have removed: those that Gatehouse judged (`Host`),
+/// relies on for the session and CSRF checks, sets itself, or that the app needs to check the request
+/// (`Origin`, Streamlit's XSRF cookie and `Sec-WebSocket-*`), and the message's own framing and type.
+fn is_protected_from_connection(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "cookie"
+            | "origin"
+            | "referer"
+            | "authorization"
+            | "content-length"
+            | "content-type"
+            | "content-encoding"
+    ) || name.starts_with("sec-")
+        || name.starts_with("x-forwarded-")
+        || name.starts_with(GATEHOUSE_PREFIX)
+        || name == "x-request-id"
+        || IDENTITY_HEADERS.contains(&name)
 }
 
 /// Removes every identity header a client sent, in any letter case.
@@ -124,8 +195,9 @@ pub fn inject_identity(headers: &mut HeaderMap, identity: &IdentityValues, alias
     }
 }
 
-/// Removes hop-by-hop headers, including any the `Connection` header names. With `keep_upgrade`, the
-/// `Connection: upgrade` / `Upgrade` pair survives (for WebSocket handshakes).
+/// Removes hop-by-hop headers, including any the `Connection` header names (except those it must not be
+/// able to remove, see [`is_protected_from_connection`]). With `keep_upgrade`, the handshake's
+/// `Connection: upgrade` / `Upgrade: websocket` pair is sent, whatever else the client listed.
 ///
 /// One pass over the names present, comparing text: no header name is parsed or allocated unless one has to
 /// go (browsers send `Connection: keep-alive`, so that one usually does).
@@ -143,7 +215,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .keys()
         .filter(|name| {
             let name = name.as_str();
-            !kept_for_upgrade(name) && (HOP_BY_HOP.contains(&name) || named_by_connection(name))
+            !kept_for_upgrade(name)
+                && (HOP_BY_HOP.contains(&name) || (named_by_connection(name) && !is_protected_from_connection(name)))
         })
         .cloned()
         .collect();
@@ -152,6 +225,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        // Only WebSocket is tunnelled: `Upgrade: h2c, websocket` must not let the app pick h2c.
+        headers.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
     }
 }
 
@@ -187,13 +262,21 @@ pub fn remove_gatehouse_cookies(headers: &mut HeaderMap, names: &CookieNames) {
 }
 
 /// Drops `Set-Cookie` headers from the app that would set Gatehouse's own cookies: the app must not be able
-/// to sign a browser in or out of Gatehouse, or plant a CSRF cookie.
+/// to sign a browser in or out of Gatehouse, or plant a CSRF cookie. A nameless cookie goes too
+/// (`Set-Cookie: =gatehouse_session=x`, or one without `=`): browsers send it back as its bare value, which
+/// reads exactly like `gatehouse_session=x` in the `Cookie` header.
 pub fn remove_gatehouse_set_cookies(headers: &mut HeaderMap, names: &CookieNames) {
     let set_cookie = http::header::SET_COOKIE;
     let is_ours = |value: &HeaderValue| {
         let text = String::from_utf8_lossy(value.as_bytes());
-        let name = text.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(k, _)| k.trim());
-        names.is_gatehouse_cookie(name)
+        let pair = text.split(';').next().unwrap_or_default();
+        match pair.split_once('=') {
+            Some((name, _)) => {
+                let name = name.trim();
+                name.is_empty() || names.is_gatehouse_cookie(name)
+            }
+            None => true,
+        }
     };
     if !headers.get_all(&set_cookie).iter().any(is_ours) {
         return;
@@ -242,12 +325,33 @@ mod tests {
             "X_Forwarded_For",
             "Forwarded",
             "X-Real-IP",
+            "X-Auth-Request-User",
+            "X-Auth-Request-Email",
+            "X-Remote-User",
+            "X-User",
+            "X-Email",
+            "X-Authenticated-User",
+            "Remote-Username",
+            "X-Forwarded-Access-Token",
+            "X-Forwarded-Client-Cert",
+            "X-Amzn-Oidc-Identity",
+            "X-Goog-Authenticated-User-Email",
+            "Cf-Access-Authenticated-User-Email",
+            "X-Ms-Client-Principal-Name",
+            "Tailscale-User-Login",
+            "X-WEBAUTH-USER",
+            "X-Original-URI",
+            "X-Original-Method",
+            "X-Request-Id",
         ] {
             headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static("mallory"));
         }
-        headers.insert("x-other", HeaderValue::from_static("kept"));
+        for kept in ["x-other", "x-auth-token", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-api-key"]
+        {
+            headers.insert(HeaderName::from_static(kept), HeaderValue::from_static("kept"));
+        }
         strip_identity_headers(&mut headers);
-        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert_eq!(headers.len(), 6, "{headers:?}");
     }
 
     #[test]
@@ -293,6 +397,42 @@ mod tests {
     }
 
     #[test]
+    fn connection_cannot_remove_what_gatehouse_judged_or_relies_on() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("host, cookie, origin, sec-websocket-protocol, x-hop, X-Gatehouse-User, content-length, x-forwarded-for, x-request-id"));
+        for name in [
+            "host",
+            "cookie",
+            "origin",
+            "sec-websocket-protocol",
+            "x-hop",
+            "content-length",
+            "x-forwarded-for",
+            "x-request-id",
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static("1"));
+        }
+        remove_hop_by_hop(&mut headers, false);
+        let mut left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        let kept =
+            ["content-length", "cookie", "host", "origin", "sec-websocket-protocol", "x-forwarded-for", "x-request-id"];
+        assert_eq!(left, kept);
+    }
+
+    #[test]
+    fn a_websocket_handshake_asks_for_websocket_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade, HTTP2-Settings"));
+        headers.insert(http::header::UPGRADE, HeaderValue::from_static("h2c, websocket"));
+        headers.insert("http2-settings", HeaderValue::from_static("AAMAAABkAAQAAP__"));
+        remove_hop_by_hop(&mut headers, true);
+        assert_eq!(headers.get(http::header::UPGRADE).unwrap(), "websocket");
+        assert_eq!(headers.get(CONNECTION).unwrap(), "upgrade");
+        assert!(headers.get("http2-settings").is_none());
+    }
+
+    #[test]
     fn headers_named_by_connection_go_in_any_case_and_upgrade_survives_for_websockets() {
         let mut headers = HeaderMap::new();
         headers.insert(CONNECTION, HeaderValue::from_static("Upgrade, X-Hop"));
@@ -312,6 +452,10 @@ mod tests {
         headers.append(http::header::SET_COOKIE, HeaderValue::from_static("theme=dark; Path=/"));
         headers.append(http::header::SET_COOKIE, HeaderValue::from_static("gatehouse_session=planted; Path=/"));
         headers.append(http::header::SET_COOKIE, HeaderValue::from_static("lang=en"));
+        for nameless in ["=gatehouse_session=planted; Path=/", " =x", "gatehouse_session", "gatehouse_csrf; Path=/"] {
+            headers.append(http::header::SET_COOKIE, HeaderValue::from_static(nameless));
+        }
+        headers.append(http::header::SET_COOKIE, HeaderValue::from_static(" gatehouse_session =x"));
         remove_gatehouse_set_cookies(&mut headers, &names);
         let kept: Vec<_> = headers.get_all(http::header::SET_COOKIE).iter().collect();
         assert_eq!(kept, vec!["theme=dark; Path=/", "lang=en"]);

@@ -41,7 +41,7 @@ where
     Ok(User {
         id: UserId(row.try_get("id").map_err(get_err)?),
         username: Username::parse(&username).map_err(|e| corrupt("username", e))?,
-        email: email.map(|e| Email::parse(&e)).transpose().map_err(|e| corrupt("email", e))?,
+        email: email.map(Email::from_stored),
         display_name: row.try_get("display_name").map_err(get_err)?,
         roles: normalize_roles(roles),
         password_hash: row.try_get("password_hash").map_err(get_err)?,

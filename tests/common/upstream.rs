@@ -43,6 +43,7 @@ fn headers_json(headers: &http::HeaderMap) -> serde_json::Value {
 /// - `POST /count` reads the whole body and answers with its length;
 /// - `GET /status/NNN` answers with that status;
 /// - `GET /set-cookie` tries to set Gatehouse's cookies and one of its own;
+/// - `GET /set-cookie-nameless` tries nameless cookies, which browsers send back as their bare value;
 /// - a WebSocket upgrade anywhere: first message is the JSON of the handshake headers, then an echo;
 /// - anything else: JSON `{method, path, headers, body_len}`.
 pub async fn start_echo_upstream() -> SocketAddr {
@@ -97,6 +98,15 @@ async fn echo(mut request: Request<Incoming>) -> Result<Response<BoxBody>, Infal
             let headers = response.headers_mut();
             headers.append("set-cookie", "gatehouse_session=planted-by-the-app; Path=/".parse().unwrap());
             headers.append("set-cookie", "gatehouse_csrf=planted; Path=/".parse().unwrap());
+            headers.append("set-cookie", "app_pref=dark; Path=/".parse().unwrap());
+            response
+        }
+        ("GET", "/set-cookie-nameless") => {
+            let mut response = Response::new(full("cookies set"));
+            let headers = response.headers_mut();
+            headers.append("set-cookie", "=gatehouse_session=planted-by-the-app; Path=/".parse().unwrap());
+            headers.append("set-cookie", " =gatehouse_csrf=planted".parse().unwrap());
+            headers.append("set-cookie", "gatehouse_session".parse().unwrap());
             headers.append("set-cookie", "app_pref=dark; Path=/".parse().unwrap());
             response
         }

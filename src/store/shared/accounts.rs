@@ -32,7 +32,7 @@ macro_rules! account_store {
             Ok(Invite {
                 id: row.try_get("id").map_err(db_error)?,
                 token_hash: TokenHash(row.try_get("token_hash").map_err(db_error)?),
-                email: Email::parse(&email).map_err(|_| corrupt("email"))?,
+                email: Email::from_stored(email),
                 roles: roles
                     .split(',')
                     .filter(|r| !r.is_empty())
@@ -58,7 +58,7 @@ macro_rules! account_store {
                 id: row.try_get("id").map_err(db_error)?,
                 user_id: row.try_get::<Option<String>, _>("user_id").map_err(db_error)?.map(UserId),
                 purpose: ChallengePurpose::parse(&purpose).ok_or_else(|| corrupt("purpose"))?,
-                email: Email::parse(&email).map_err(|_| corrupt("email"))?,
+                email: Email::from_stored(email),
                 code_hash: row.try_get("code_hash").map_err(db_error)?,
                 link_hash: TokenHash(row.try_get("link_hash").map_err(db_error)?),
                 attempts: row.try_get("attempts").map_err(db_error)?,
