@@ -119,11 +119,7 @@ impl Accounts {
 /// whole /64, so per-address keys would give them billions of allowances).
 fn ip_key(client: &ClientInfo) -> String {
     match client.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
-        Some(Ok(std::net::IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Some(Ok(ip)) => ip.to_canonical().to_string(),
+        Some(Ok(ip)) => crate::domain::client_network::ClientNetwork::of(ip).to_string(),
         _ => "unknown".to_owned(),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod client_network;
 pub mod email_challenge;
 pub mod invite;
 pub mod oidc;

@@ -138,10 +138,7 @@ pub const FAILURE_PAUSE: time::Duration = time::Duration::minutes(10);
 /// /64, which one machine can rotate through).
 fn throttle_key(client_id: &str, ip: &str) -> String {
     let network = match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            let segments = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", segments[0], segments[1], segments[2], segments[3])
-        }
+        Ok(ip) => crate::domain::client_network::ClientNetwork::of(ip).to_string(),
         _ => ip.to_owned(),
     };
     let digest = sha2::Sha256::digest(format!("{client_id}\n{network}").as_bytes());
