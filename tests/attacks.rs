@@ -368,3 +368,103 @@ async fn addresses_that_are_markup_are_refused_at_registration() {
         assert!(gatehouse.store().user_by_login(&username).await.unwrap().is_none(), "{email} registered");
     }
 }
+
+/// Short limits, so the stalling tests take a fraction of a second of real time.
+const SHORT_LIMITS: &str = "server.form_timeout = \"300ms\"\nserver.body_timeout = \"300ms\"\nserver.body_min_rate = 1024\nserver.max_connections_per_client = 8\n";
+
+/// Writes `head` and `body_parts` (with pauses between them), then reads the answer; also says whether the
+/// server closed the connection afterwards.
+async fn slow_request(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body_parts: &[&[u8]],
+    pause: std::time::Duration,
+) -> (RawResponse, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for part in body_parts {
+        tokio::time::sleep(pause).await;
+        if stream.write_all(part).await.is_err() {
+            break;
+        }
+    }
+    let mut bytes = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut bytes)).await.is_ok();
+    (raw::parse(&bytes), closed)
+}
+
+#[tokio::test]
+async fn a_form_body_that_never_arrives_is_answered_408_and_the_connection_closed() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;
+    let head = format!(
+        "POST /_gatehouse/login HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n"
+    );
+    let started = std::time::Instant::now();
+    let (response, closed) = slow_request(gatehouse.addr, &head, &[], std::time::Duration::ZERO).await;
+    assert_eq!(response.status, 408, "{}", response.head);
+    assert!(closed, "the connection must close");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    // A trickle (one byte at a time) is no better: the whole form has one deadline.
+    let trickle: Vec<&[u8]> = std::iter::repeat_n(&b"x"[..], 20).collect();
+    let (response, closed) = slow_request(gatehouse.addr, &head, &trickle, std::time::Duration::from_millis(50)).await;
+    assert_eq!(response.status, 408, "{}", response.head);
+    assert!(closed);
+    // An oversized declared body is refused at once.
+    let huge = format!("POST /_gatehouse/login HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 9999999\r\n\r\n");
+    let (response, _) = slow_request(gatehouse.addr, &huge, &[], std::time::Duration::ZERO).await;
+    assert_eq!(response.status, 413, "{}", response.head);
+}
+
+#[tokio::test]
+async fn a_stalled_body_for_the_app_is_cut_off_but_a_steady_one_passes() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;
+    gatehouse.add_user("root", PASSWORD, &[]).await;
+    let root = gatehouse.signed_in("root", PASSWORD).await;
+    let head = |length: usize| {
+        format!(
+            "POST /count HTTP/1.1\r\nHost: {HOST}\r\nCookie: {}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+            root.cookie_header()
+        )
+    };
+    let (response, closed) =
+        slow_request(gatehouse.addr, &head(60_000), &[b"0123456789"], std::time::Duration::ZERO).await;
+    assert_eq!(response.status, 408, "{}", response.head);
+    assert!(closed);
+    // 8 KiB in 1 KiB pieces every 100 ms: ten times the minimum rate, for longer than body_timeout.
+    let piece = [b'x'; 1024];
+    let pieces: Vec<&[u8]> = std::iter::repeat_n(&piece[..], 8).collect();
+    let (response, _) = slow_request(gatehouse.addr, &head(8192), &pieces, std::time::Duration::from_millis(100)).await;
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(response.body, "8192");
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_every_connection() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let stream = tokio::net::TcpStream::connect(gatehouse.addr).await.unwrap();
+        // A request that is served, so the connection is known to be accepted and open.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        stream.write_all(format!("GET /_gatehouse/health HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut buffer = [0u8; 512];
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
+    }
+    let refused = raw::get(gatehouse.addr, "/_gatehouse/health", Some(HOST), &[]).await;
+    assert_eq!(refused.status, 429, "{}", refused.head);
+    drop(held.pop());
+    // The slot comes back once the server has seen the connection close.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = raw::get(gatehouse.addr, "/_gatehouse/health", Some(HOST), &[]).await.status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+}

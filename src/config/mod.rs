@@ -5,6 +5,7 @@
 
 mod access;
 mod accounts;
+mod limits;
 mod oidc;
 mod reader;
 mod secret;
@@ -20,6 +21,7 @@ use url::Url;
 
 pub use access::{AdminConfig, AuditConfig};
 pub use accounts::{MailConfig, SignupConfig, SignupMode, SmtpSettings, SmtpTls, parse_smtp_url};
+pub use limits::ConnectionLimits;
 pub use oidc::OidcConfig;
 pub use reader::{ConfigProblem, ConfigReader, config_path};
 pub use secret::Secret;
@@ -57,6 +59,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Threads serving connections, each with its own runtime (`server::workers`); one per core by default.
     pub workers: usize,
+    /// Timeouts and connection counts that slow or greedy clients cannot stretch.
+    pub limits: ConnectionLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +169,8 @@ impl Config {
             Ok(n) => n,
         };
 
+        let limits = limits::read_limits(&mut r);
+
         let upstream_url = r.parsed("upstream.url", parse_upstream_url);
         let timeout = r.duration("upstream.timeout").unwrap_or(Duration::from_secs(60));
         let aliases = r.string_list("upstream.header_aliases").unwrap_or_default();
@@ -237,7 +243,7 @@ impl Config {
         }
         let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
         Ok(Config {
-            server: ServerConfig { listen, public_url, trusted_proxies, workers },
+            server: ServerConfig { listen, public_url, trusted_proxies, workers, limits },
             upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases },
             database: DatabaseConfig { url: Secret::new(database_url) },
             session: SessionConfig { idle_timeout, absolute_timeout, remember_me },

@@ -9,6 +9,7 @@
 //! 4. **forward**: WebSocket upgrades through their own tunnel, everything else through the pooled client;
 //! 5. **rewrite response**: hop-by-hop headers out; upstream failures become branded 502/504 pages.
 
+mod body_rate;
 pub mod canonical;
 pub mod forwarded;
 pub mod headers;
@@ -46,6 +47,8 @@ pub enum ProxyError {
     Connect(String),
     #[error("the app did not answer in time")]
     Timeout,
+    #[error("the client sent the request body too slowly")]
+    BodyTooSlow,
     #[error("the app's answer was broken: {0}")]
     Upstream(String),
 }
@@ -124,7 +127,7 @@ pub async fn proxy_request(
         Box::pin(websocket::forward_websocket(upstream, request, live, state.shutdown.clone())).await
     } else {
         *request.uri_mut() = upstream.uri_for(request.uri());
-        http::forward_http(upstream, request).await
+        forward_with_body_rate(state, upstream, request).await
     };
     crate::telemetry::hot_metrics().record_proxy_duration(started.elapsed());
 
@@ -141,10 +144,36 @@ pub async fn proxy_request(
             // The path only: the query string may carry secrets.
             tracing::warn!(error = %err, path = original_uri.path(), "proxying failed");
             Answer::Own(match err {
+                ProxyError::BodyTooSlow => {
+                    let mut response = ErrorReply::request_timeout().into_response();
+                    response.headers_mut().insert(::http::header::CONNECTION, HeaderValue::from_static("close"));
+                    response
+                }
                 ProxyError::Timeout => ErrorReply::upstream_timeout().into_response(),
                 ProxyError::Connect(_) | ProxyError::Upstream(_) => ErrorReply::upstream_unavailable().into_response(),
             })
         }
+    }
+}
+
+/// Forwards an ordinary request; one with a body has it held to `[server] body_timeout` and `body_min_rate`.
+async fn forward_with_body_rate(
+    state: &SharedState,
+    upstream: &upstream::Upstream,
+    request: Request,
+) -> Result<Response, ProxyError> {
+    use http_body::Body as _;
+    if request.body().is_end_stream() {
+        return http::forward_http(upstream, request, None).await;
+    }
+    let limits = &state.config.server.limits;
+    let (parts, body) = request.into_parts();
+    let (body, mut watch) = body_rate::MinRateBody::wrap(body, limits.body_timeout, limits.body_min_rate);
+    let result =
+        http::forward_http(upstream, Request::from_parts(parts, Body::new(body)), Some(&mut watch.finished)).await;
+    match result {
+        Err(_) if watch.stalled() => Err(ProxyError::BodyTooSlow),
+        other => other,
     }
 }
 

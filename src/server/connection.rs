@@ -17,7 +17,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::HEADER_READ_TIMEOUT;
 use crate::app::SharedState;
 use crate::proxy::canonical::{Refusal, canonicalise};
 use crate::proxy::forwarded::Peer;
@@ -86,7 +85,7 @@ pub async fn serve_connection(
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(scope.handler.state.config.server.limits.header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);

@@ -1,12 +1,16 @@
 //! Accepting connections. Gatehouse runs its own accept loop on hyper rather than `axum::serve` so that every
-//! connection has limits an unauthenticated client cannot stretch: HTTP/1.1 only (the app behind speaks
-//! HTTP/1.1, and one protocol is one attack surface), request heads must arrive within
-//! [`HEADER_READ_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are open at once, so a slowloris
-//! client cannot exhaust file descriptors. On shutdown, open connections finish their current request.
+//! connection has limits an unauthenticated client cannot stretch ([`ConnectionLimits`], `[server]` in the
+//! configuration): HTTP/1.1 only (the app behind speaks HTTP/1.1, and one protocol is one attack surface),
+//! request heads must arrive within `header_timeout`, at most `max_connections` connections are open at once,
+//! and at most `max_connections_per_client` from one client network ([`client_slots`]), so neither a
+//! slowloris client nor one client with thousands of connections can lock others out. Bodies have limits of
+//! their own (`web::form_deadline` for Gatehouse's forms, `proxy::body_rate` for the app's). On shutdown,
+//! open connections finish their current request.
 //!
 //! Accepted connections are served on [`Workers`] (one thread per core) when given, otherwise on the
 //! current runtime (tests).
 
+pub mod client_slots;
 mod connection;
 pub mod workers;
 
@@ -19,13 +23,14 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::app::SharedState;
+use crate::config::ConnectionLimits;
+use client_slots::ClientSlots;
 pub use connection::Handler;
 pub use workers::Workers;
 
-/// Time a client has to send a complete request head (also bounds idle keep-alive connections).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
-/// Connections served at once; further clients wait in the kernel's accept queue.
-pub const MAX_CONNECTIONS: usize = 16_384;
+/// What a client over its connection limit reads before the connection closes.
+const TOO_MANY_CONNECTIONS: &[u8] =
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nContent-Length: 46\r\nConnection: close\r\n\r\nToo many connections from your address; retry.";
 
 /// Accepts connections until `shutdown` is cancelled, then waits for the open ones to finish.
 pub async fn accept_loop(
@@ -35,8 +40,10 @@ pub async fn accept_loop(
     workers: Option<&Workers>,
 ) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
+    let limits: ConnectionLimits = state.config.server.limits.clone();
+    let slots = ClientSlots::new(limits.max_connections_per_client, state.config.server.trusted_proxies.clone());
     let handler = Handler::new(router, state);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let connections = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -54,6 +61,13 @@ pub async fn accept_loop(
                 }
             },
             _ = shutdown.cancelled() => break,
+        };
+        let Some(slot) = slots.take(peer.ip()) else {
+            // One non-blocking write of a short answer; a client that does not read it just loses it.
+            let _ = stream.try_write(TOO_MANY_CONNECTIONS);
+            metrics::counter!("gatehouse_connections_refused_total", "reason" => "per_client").increment(1);
+            tracing::debug!(peer = %peer.ip(), "refused a connection: too many open from this client");
+            continue;
         };
         // Replies are small and latency matters more than packet count: no Nagle delay towards browsers.
         let _ = stream.set_nodelay(true);
@@ -74,13 +88,13 @@ pub async fn accept_loop(
                         Ok(stream) => connection::serve_connection(stream, peer, handler, shutdown).await,
                         Err(err) => tracing::debug!(error = %err, "a worker could not adopt a connection"),
                     }
-                    drop(permit);
+                    drop((permit, slot));
                 }));
             }
             None => {
                 connections.spawn(async move {
                     connection::serve_connection(stream, peer, handler, shutdown).await;
-                    drop(permit);
+                    drop((permit, slot));
                 });
             }
         }

@@ -105,6 +105,16 @@ impl ErrorReply {
         )
     }
 
+    /// A request body that did not arrive in time (`[server] form_timeout`, `body_timeout`, `body_min_rate`).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timed out",
+            "The request took too long to arrive. Check your connection and try again.",
+        )
+    }
+
     pub fn too_many_attempts(wait_secs: u64) -> Self {
         Self::throttled("Too many failed sign-in attempts.", wait_secs)
     }
