@@ -54,6 +54,8 @@ pub struct Runtime {
     pub session_recheck: std::time::Duration,
     /// How long a validated session is served from memory; [`DEFAULT_SESSION_CACHE_TTL`] outside tests.
     pub session_cache_ttl: std::time::Duration,
+    /// `run` with Streamlit: the run's secret header names for `st.user` (see `PrivateIdentityNames`).
+    pub private_names: Option<Arc<crate::proxy::headers::PrivateIdentityNames>>,
 }
 
 /// Changes made elsewhere (another instance, the CLI) reach the proxy path within this time; changes made
@@ -66,7 +68,8 @@ pub const DEFAULT_SESSION_RECHECK: std::time::Duration = std::time::Duration::fr
 
 impl AppState {
     pub async fn build(config: Config, runtime: Runtime) -> anyhow::Result<SharedState> {
-        let Runtime { store, clock, upstream_status, shutdown, session_recheck, session_cache_ttl } = runtime;
+        let Runtime { store, clock, upstream_status, shutdown, session_recheck, session_cache_ttl, private_names } =
+            runtime;
         let csrf_key = store.setting_or_insert("csrf_hmac_key", &STANDARD.encode(crate::random::bytes(32))).await?;
         let csrf =
             CsrfGuard::new(STANDARD.decode(csrf_key).map_err(|_| anyhow::anyhow!("stored CSRF key is not base64"))?);
@@ -88,7 +91,7 @@ impl AppState {
             .upstream
             .url
             .as_ref()
-            .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status, per_worker));
+            .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status, per_worker, private_names));
         let cookies = CookieNames::new(config.public_is_https());
         let mailer = crate::mail::Mailer::start(&config.mail)?;
         if !mailer.uses_smtp() && config.signup.mode != crate::config::SignupMode::Closed {

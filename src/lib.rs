@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod isolation;
 pub mod mail;
 pub mod oidc;
 pub mod proxy;

@@ -17,6 +17,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() {
+    // The app keeper (see `isolation::keeper`): Gatehouse starting itself as a small helper process. It must
+    // stay single-threaded, so it runs before anything else starts.
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some(gatehouse::isolation::keeper::KEEPER_ARG) {
+        gatehouse::isolation::keeper::keeper_main(args.next().as_deref().unwrap_or("shared"));
+    }
     // SAFETY: sets a plain integer option of the allocator, before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     raise_open_file_limit();

@@ -468,3 +468,16 @@ async fn one_client_cannot_hold_every_connection() {
     }
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn an_unread_body_does_not_keep_a_refused_connection_open() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;
+    // Anonymous: answered 401 (or the sign-in redirect) without reading the body; the rest never comes.
+    let head =
+        format!("POST /upload HTTP/1.1\r\nHost: {HOST}\r\nAccept: application/json\r\nContent-Length: 60000\r\n\r\n");
+    let started = std::time::Instant::now();
+    let (response, closed) = slow_request(gatehouse.addr, &head, &[b"0123"], std::time::Duration::ZERO).await;
+    assert_eq!(response.status, 401, "{}", response.head);
+    assert!(closed, "the connection must not wait for the rest of a body nobody reads");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+}

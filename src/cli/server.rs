@@ -13,8 +13,9 @@ use super::{CliError, RunArgs, ServeArgs};
 use crate::app::{AppState, DEFAULT_SESSION_CACHE_TTL, DEFAULT_SESSION_RECHECK, Runtime};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, load_or_exit, parse_public_url, parse_upstream_url};
+use crate::proxy::headers::PrivateIdentityNames;
 use crate::proxy::upstream::{UpstreamState, UpstreamStatus};
-use crate::supervisor::{self, SignalSlot, child_command};
+use crate::supervisor::{self, LaunchError, Launcher, SignalSlot};
 
 pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     let mut config = load_or_exit(config_file);
@@ -29,7 +30,7 @@ pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     }
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone()).await?;
+    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone(), None).await?;
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals));
     crate::serve(listener, state).await.context("while serving")?;
     Ok(())
@@ -42,12 +43,20 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     if config.upstream.url.is_some() {
         tracing::warn!("[upstream] url is ignored by `run`: the app started by Gatehouse is the upstream");
     }
-    let port = free_loopback_port().context("while choosing a private port for the app")?;
-    config.upstream.url = Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback URL parses"));
+    if args.command.is_empty() {
+        return Err(CliError::usage("no command given after --"));
+    }
+    // The pooled client's name for the app; where it really is (a fresh port, maybe a private network)
+    // is the launcher's business.
+    config.upstream.url = Some(url::Url::parse("http://127.0.0.1:80").expect("a loopback URL parses"));
+    let isolation = config.upstream.isolation;
+    let private_names = Arc::new(PrivateIdentityNames::generate());
 
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone()).await?;
+    let (state, listener) =
+        start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone(), Some(private_names.clone()))
+            .await?;
     let upstream = state.upstream.clone().expect("run always has an upstream");
 
     // What the `streamlit-gatehouse` helper needs to check `X-Gatehouse-Assertion` and show the admin link.
@@ -56,18 +65,26 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
         ("GATEHOUSE_PUBLIC_URL".to_owned(), state.config.server.public_url.origin().ascii_serialization()),
         ("GATEHOUSE_ADMIN_ROLE".to_owned(), state.config.admin.role.as_str().to_owned()),
     ];
-    let command =
-        child_command(&args.command, port, extra_env).ok_or_else(|| CliError::usage("no command given after --"))?;
-    for flag in &command.dropped_flags {
+    let launcher =
+        Launcher::new(args.command.clone(), extra_env, private_names.streamlit_mapping(), upstream.clone(), isolation)
+            .map_err(CliError::usage)?;
+    let first = launcher.launch().map_err(|err| match err {
+        LaunchError::Setup(_) => CliError::Runtime(anyhow::anyhow!(err)),
+        LaunchError::NoCommand | LaunchError::Spawn { .. } => CliError::usage(err.to_string()),
+    })?;
+    for flag in &first.1.command.dropped_flags {
         tracing::warn!(flag, "ignoring this flag of the app's command: Gatehouse sets it");
     }
-    let child = supervisor::spawn(&command).map_err(|err| {
-        CliError::usage(format!("could not start '{}': {err} (is it installed and on PATH?)", command.program))
-    })?;
-    tracing::info!(program = %command.program, port, streamlit = command.is_streamlit, "started the app on a private port");
+    tracing::info!(
+        program = %first.1.command.program,
+        port = first.1.port(),
+        streamlit = first.1.command.is_streamlit,
+        private_network = launcher.is_private(),
+        "started the app"
+    );
 
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals.clone()));
-    let supervision = tokio::spawn(supervisor::supervise(command, child, upstream, shutdown.clone(), signals));
+    let supervision = tokio::spawn(supervisor::supervise(launcher, first, upstream, shutdown.clone(), signals));
     let served = crate::serve(listener, state).await;
     shutdown.cancel();
     if let Ok(Err(gave_up)) = supervision.await {
@@ -92,6 +109,7 @@ async fn start(
     config: Config,
     status: UpstreamStatus,
     shutdown: CancellationToken,
+    private_names: Option<Arc<PrivateIdentityNames>>,
 ) -> Result<(Arc<AppState>, TcpListener), CliError> {
     let store = crate::store::open(config.database.url.expose()).await?;
     let clock: SharedClock = Arc::new(SystemClock);
@@ -107,6 +125,7 @@ async fn start(
         shutdown,
         session_recheck: DEFAULT_SESSION_RECHECK,
         session_cache_ttl: DEFAULT_SESSION_CACHE_TTL,
+        private_names,
     };
     let state = AppState::build(config, runtime).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
@@ -120,11 +139,6 @@ fn print_setup_link(link: &str) {
     println!();
     println!("    {link}");
     println!();
-}
-
-fn free_loopback_port() -> std::io::Result<u16> {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(socket.local_addr()?.port())
 }
 
 async fn wait_for_stop_signal(shutdown: CancellationToken, slot: SignalSlot) {

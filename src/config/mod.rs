@@ -26,6 +26,7 @@ pub use oidc::OidcConfig;
 pub use reader::{ConfigProblem, ConfigReader, config_path};
 pub use secret::Secret;
 
+use crate::isolation::IsolationMode;
 use crate::proxy::headers::HeaderAliasSet;
 
 /// More worker threads than this is a typo, not a machine.
@@ -71,6 +72,8 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Extra identity header names to send besides `X-Gatehouse-*` (oauth2-proxy, Authelia, Ploomber styles).
     pub header_aliases: Vec<HeaderAliasSet>,
+    /// `run` mode: whether the app's port lives in a private network only Gatehouse can reach.
+    pub isolation: IsolationMode,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +188,8 @@ impl Config {
             })
             .collect();
 
+        let isolation = r.parsed("upstream.isolation", IsolationMode::parse).unwrap_or(IsolationMode::Auto);
+
         let database_url = r
             .parsed("database.url", |s| crate::store::check_database_url(s).map(|()| s.to_owned()))
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -244,7 +249,7 @@ impl Config {
         let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
         Ok(Config {
             server: ServerConfig { listen, public_url, trusted_proxies, workers, limits },
-            upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases },
+            upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases, isolation },
             database: DatabaseConfig { url: Secret::new(database_url) },
             session: SessionConfig { idle_timeout, absolute_timeout, remember_me },
             password: PasswordConfig { min_length: usize::try_from(min_length).unwrap_or(8), reset_link_lifetime },

@@ -162,8 +162,70 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Adds the signed-in user's identity (after [`strip_identity_headers`]).
-pub fn inject_identity(headers: &mut HeaderMap, identity: &IdentityValues, aliases: &[HeaderAliasSet]) {
+/// Header names that are secret and new for every `gatehouse run`, from which Streamlit fills `st.user`
+/// (`server.trustedUserHeaders`, given to Streamlit through its environment, which other users cannot read,
+/// never on its command line, which they can). Streamlit trusts those headers blindly; should another local
+/// user ever reach the app directly (isolation off or unavailable), they cannot name them. They start with
+/// `x-gatehouse-`, so a client's copies are stripped like every other.
+#[derive(Debug, Clone)]
+pub struct PrivateIdentityNames {
+    user: HeaderName,
+    email: HeaderName,
+    name: HeaderName,
+    roles: HeaderName,
+    logged_in: HeaderName,
+}
+
+impl PrivateIdentityNames {
+    pub fn generate() -> Self {
+        let secret = hex::encode(crate::random::bytes(16));
+        let name = |key: &str| {
+            HeaderName::from_bytes(format!("x-gatehouse-{secret}-{key}").as_bytes())
+                .expect("hex digits and dashes make a header name")
+        };
+        Self {
+            user: name("user"),
+            email: name("email"),
+            name: name("name"),
+            roles: name("roles"),
+            logged_in: name("logged-in"),
+        }
+    }
+
+    /// The `server.trustedUserHeaders` value mapping these names to `st.user` keys.
+    pub fn streamlit_mapping(&self) -> String {
+        serde_json::json!({
+            self.user.as_str(): "username",
+            self.email.as_str(): "email",
+            self.name.as_str(): "name",
+            self.roles.as_str(): "roles",
+            self.logged_in.as_str(): "is_logged_in",
+        })
+        .to_string()
+    }
+}
+
+/// Adds the signed-in user's identity (after [`strip_identity_headers`]), and under the run's private
+/// names when there are some.
+pub fn inject_identity(
+    headers: &mut HeaderMap,
+    identity: &IdentityValues,
+    aliases: &[HeaderAliasSet],
+    private: Option<&PrivateIdentityNames>,
+) {
+    if let Some(private) = private {
+        for (name, value) in [
+            (&private.user, &identity.username),
+            (&private.email, &identity.email),
+            (&private.name, &identity.name),
+            (&private.roles, &identity.roles),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        headers.insert(private.logged_in.clone(), HeaderValue::from_static("true"));
+    }
     let mut set = |name: &'static str, value: &Option<HeaderValue>| {
         if let Some(value) = value {
             headers.insert(HeaderName::from_static(name), value.clone());
@@ -352,6 +414,29 @@ mod tests {
         }
         strip_identity_headers(&mut headers);
         assert_eq!(headers.len(), 6, "{headers:?}");
+    }
+
+    #[test]
+    fn private_names_are_new_every_run_and_carry_the_identity_too() {
+        let (first, second) = (PrivateIdentityNames::generate(), PrivateIdentityNames::generate());
+        assert_ne!(first.user, second.user);
+        assert!(first.user.as_str().starts_with(GATEHOUSE_PREFIX) && is_identity_header(&first.user));
+        let mapping: serde_json::Value = serde_json::from_str(&first.streamlit_mapping()).unwrap();
+        assert_eq!(mapping[first.user.as_str()], "username");
+        assert_eq!(mapping[first.logged_in.as_str()], "is_logged_in");
+        let identity = IdentityValues {
+            username: Some(HeaderValue::from_static("alice")),
+            email: Some(HeaderValue::from_static("")),
+            name: Some(HeaderValue::from_static("Alice")),
+            roles: Some(HeaderValue::from_static("admin")),
+            assertion: None,
+        };
+        let mut headers = HeaderMap::new();
+        inject_identity(&mut headers, &identity, &[], Some(&first));
+        assert_eq!(headers[&first.user], "alice");
+        assert_eq!(headers[&first.roles], "admin");
+        assert_eq!(headers["x-gatehouse-user"], "alice");
+        assert!(headers.get(&second.user).is_none());
     }
 
     #[test]

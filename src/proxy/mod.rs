@@ -109,7 +109,12 @@ pub async fn proxy_request(
         // A public path reached without a session goes to the app with no identity at all.
         if let Some(current) = &current {
             let identity = current.identity(&state.assertions, state.clock.now());
-            inject_identity(headers, identity, &state.config.upstream.header_aliases);
+            inject_identity(
+                headers,
+                identity,
+                &state.config.upstream.header_aliases,
+                upstream.private_names.as_deref(),
+            );
         }
         headers.insert(REQUEST_ID, request_id.header_value().clone());
     }

@@ -15,9 +15,10 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use url::Url;
+
+use super::headers::PrivateIdentityNames;
+use crate::isolation::keeper::Keeper;
 
 /// Readiness of the app, as far as the proxy knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +67,8 @@ pub type UpstreamClient = Client<UpstreamConnector, Body>;
 
 #[derive(Clone)]
 pub struct Upstream {
-    /// `host:port` of the app.
+    /// `host:port` of the app as the pooled client knows it. In `run` mode the app may move (a fresh port
+    /// at every restart, a private network): [`UpstreamConnector`] knows where it really is.
     pub authority: Authority,
     /// One connection pool per worker thread (see [`crate::server::workers`]): a pooled connection is
     /// driven by a task on the thread that opened it, so sharing one pool across threads would hand requests
@@ -72,16 +77,24 @@ pub struct Upstream {
     pub timeout: Duration,
     pub status: UpstreamStatus,
     pub connector: UpstreamConnector,
+    /// `run` mode with Streamlit: the run's secret header names for `st.user`.
+    pub private_names: Option<Arc<PrivateIdentityNames>>,
 }
 
 impl Upstream {
     /// `pools` is normally the number of workers plus one.
-    pub fn new(url: &Url, timeout: Duration, status: UpstreamStatus, pools: usize) -> Self {
+    pub fn new(
+        url: &Url,
+        timeout: Duration,
+        status: UpstreamStatus,
+        pools: usize,
+        private_names: Option<Arc<PrivateIdentityNames>>,
+    ) -> Self {
         let host = url.host_str().unwrap_or("127.0.0.1").trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let authority = Authority::from_maybe_shared(authority).expect("a host and port make a valid authority");
-        let connector = UpstreamConnector { host: host.into(), port };
+        let connector = UpstreamConnector { route: Arc::new(RwLock::new(Route::Network { host: host.into(), port })) };
         let clients = (0..pools.max(1))
             .map(|_| {
                 Client::builder(TokioExecutor::new())
@@ -92,7 +105,7 @@ impl Upstream {
                     .build(connector.clone())
             })
             .collect();
-        Self { authority, clients, timeout, status, connector }
+        Self { authority, clients, timeout, status, connector, private_names }
     }
 
     /// The pooled client of the worker this runs on.
@@ -112,16 +125,34 @@ impl Upstream {
     }
 }
 
-/// Connects to the one upstream address, whatever URI it is asked for.
+/// Where the app listens.
+#[derive(Clone)]
+pub enum Route {
+    /// A host and port in the machine's network.
+    Network { host: Arc<str>, port: u16 },
+    /// The app's listener in its private network, reached through sockets its keeper makes (`run` mode with
+    /// isolation, see [`crate::isolation`]).
+    Private { keeper: Arc<Keeper>, addr: SocketAddr },
+}
+
+/// Connects to the app, wherever it currently is, whatever URI it is asked for.
 #[derive(Clone)]
 pub struct UpstreamConnector {
-    host: Arc<str>,
-    port: u16,
+    route: Arc<RwLock<Route>>,
 }
 
 impl UpstreamConnector {
+    /// Sends every new connection to `route` (the app restarted, on a fresh port or in a new network).
+    pub fn set_route(&self, route: Route) {
+        *self.route.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = route;
+    }
+
     pub async fn connect(&self, acks: AckPolicy) -> io::Result<QuickAckStream> {
-        let stream = TcpStream::connect((&*self.host, self.port)).await?;
+        let route = self.route.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let stream = match route {
+            Route::Network { host, port } => TcpStream::connect((&*host, port)).await?,
+            Route::Private { keeper, addr } => keeper.connect(addr).await?,
+        };
         stream.set_nodelay(true)?;
         Ok(QuickAckStream { inner: stream, acks })
     }

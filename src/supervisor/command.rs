@@ -1,12 +1,14 @@
 //! Turning `gatehouse run -- COMMAND...` into the child process to start. Streamlit is recognised
-//! (`streamlit run ...` and `python -m streamlit run ...`) and given the flags that put it on the private port,
-//! keep it headless, and map Gatehouse's identity headers into `st.user`; flags the user gave for those same
-//! settings are dropped with a warning, since they would break the wiring. Every command also gets `$PORT`.
-
-/// Header -> `st.user` key mapping passed as `--server.trustedUserHeaders`.
-/// The assertion is deliberately absent: it changes every few minutes, and Streamlit only resumes a session
-/// on reconnect when `st.user` is unchanged; apps read it from `st.context.headers` instead.
-pub const TRUSTED_USER_HEADERS: &str = r#"{"X-Gatehouse-User": "username", "X-Gatehouse-Email": "email", "X-Gatehouse-Name": "name", "X-Gatehouse-Roles": "roles", "X-Gatehouse-Logged-In": "is_logged_in"}"#;
+//! (`streamlit run ...` and `python -m streamlit run ...`) and given the flags that put it on the private port
+//! and keep it headless; flags the user gave for those settings, or for `server.trustedUserHeaders`, are
+//! dropped with a warning, since they would break the wiring. Every command also gets `$PORT`, and every
+//! command gets the Streamlit settings in its environment too (a wrapped Streamlit reads them there).
+//!
+//! The header -> `st.user` mapping (`server.trustedUserHeaders`) names the run's secret headers
+//! (`PrivateIdentityNames`), so it travels only in the environment, which other users cannot read, never on
+//! the command line, which they can (`/proc/PID/cmdline`); Streamlit reads `STREAMLIT_*` variables as if they
+//! were flags. The assertion is deliberately absent from it: it changes every few minutes, and Streamlit
+//! only resumes a session on reconnect when `st.user` is unchanged; apps read it from `st.context.headers`.
 
 const MANAGED_FLAGS: [&str; 4] =
     ["--server.port", "--server.address", "--server.headless", "--server.trustedUserHeaders"];
@@ -23,7 +25,13 @@ pub struct ChildCommand {
     pub dropped_flags: Vec<String>,
 }
 
-pub fn child_command(command: &[String], port: u16, extra_env: Vec<(String, String)>) -> Option<ChildCommand> {
+/// `streamlit_mapping` is the `server.trustedUserHeaders` JSON for this run.
+pub fn child_command(
+    command: &[String],
+    port: u16,
+    extra_env: Vec<(String, String)>,
+    streamlit_mapping: &str,
+) -> Option<ChildCommand> {
     let (program, rest) = command.split_first()?;
     // Streamlit also reads its settings from the environment, and that reaches it through any wrapper
     // (`uv run`, `poetry run`, `sh -c`, ...): without these a wrapped Streamlit would listen publicly on
@@ -33,7 +41,7 @@ pub fn child_command(command: &[String], port: u16, extra_env: Vec<(String, Stri
         ("STREAMLIT_SERVER_PORT".to_owned(), port.to_string()),
         ("STREAMLIT_SERVER_ADDRESS".to_owned(), "127.0.0.1".to_owned()),
         ("STREAMLIT_SERVER_HEADLESS".to_owned(), "true".to_owned()),
-        ("STREAMLIT_SERVER_TRUSTED_USER_HEADERS".to_owned(), TRUSTED_USER_HEADERS.to_owned()),
+        ("STREAMLIT_SERVER_TRUSTED_USER_HEADERS".to_owned(), streamlit_mapping.to_owned()),
     ];
     env.extend(extra_env);
     let mentions_streamlit =
@@ -57,8 +65,6 @@ pub fn child_command(command: &[String], port: u16, extra_env: Vec<(String, Stri
         "127.0.0.1".to_owned(),
         "--server.headless".to_owned(),
         "true".to_owned(),
-        "--server.trustedUserHeaders".to_owned(),
-        TRUSTED_USER_HEADERS.to_owned(),
     ]);
     let mut dropped = Vec::new();
     let mut user_args = command[run_index + 1..].iter();
@@ -113,6 +119,12 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    const MAPPING: &str = r#"{"x-gatehouse-0123-user": "username"}"#;
+
+    fn child_command(command: &[String], port: u16, extra_env: Vec<(String, String)>) -> Option<ChildCommand> {
+        super::child_command(command, port, extra_env, MAPPING)
+    }
+
     #[test]
     fn streamlit_gets_port_address_headless_and_headers() {
         let child = child_command(&strings(&["streamlit", "run", "app.py"]), 40123, vec![]).unwrap();
@@ -121,12 +133,9 @@ mod tests {
         assert_eq!(&child.args[..3], &strings(&["run", "--server.port", "40123"])[..]);
         assert!(child.args.windows(2).any(|w| w == ["--server.address", "127.0.0.1"]));
         assert!(child.args.windows(2).any(|w| w == ["--server.headless", "true"]));
-        assert!(
-            child
-                .args
-                .windows(2)
-                .any(|w| w[0] == "--server.trustedUserHeaders" && w[1].contains("\"X-Gatehouse-Email\": \"email\""))
-        );
+        // The mapping names the run's secret headers: environment only, never the command line.
+        assert!(!child.args.iter().any(|arg| arg.contains("trustedUserHeaders") || arg.contains("x-gatehouse")));
+        assert!(child.env.contains(&("STREAMLIT_SERVER_TRUSTED_USER_HEADERS".to_owned(), MAPPING.to_owned())));
         assert_eq!(child.args.last().unwrap(), "app.py");
         assert!(child.env.contains(&("PORT".to_owned(), "40123".to_owned())));
         assert_eq!(child.health_path, "/_stcore/health");
@@ -143,6 +152,7 @@ mod tests {
             "--server.port",
             "9999",
             "--server.address=0.0.0.0",
+            "--server.trustedUserHeaders={}",
             "--theme.base",
             "dark",
             "--",
@@ -151,7 +161,7 @@ mod tests {
         ]);
         let child = child_command(&command, 40000, vec![]).unwrap();
         assert!(child.is_streamlit);
-        assert_eq!(child.dropped_flags, strings(&["--server.port", "--server.address"]));
+        assert_eq!(child.dropped_flags, strings(&["--server.port", "--server.address", "--server.trustedUserHeaders"]));
         assert!(!child.args.contains(&"9999".to_owned()));
         assert!(child.args.windows(2).any(|w| w == ["--theme.base", "dark"]));
         let separator = child.args.iter().position(|a| a == "--").unwrap();
@@ -176,7 +186,7 @@ mod tests {
             ("STREAMLIT_SERVER_PORT", "40002"),
             ("STREAMLIT_SERVER_ADDRESS", "127.0.0.1"),
             ("STREAMLIT_SERVER_HEADLESS", "true"),
-            ("STREAMLIT_SERVER_TRUSTED_USER_HEADERS", TRUSTED_USER_HEADERS),
+            ("STREAMLIT_SERVER_TRUSTED_USER_HEADERS", MAPPING),
         ] {
             assert!(child.env.contains(&(name.to_owned(), value.to_owned())), "{name} missing");
         }

@@ -1,18 +1,22 @@
-//! `gatehouse run`: the app as a child process on a private loopback port. The supervisor starts it, marks
-//! the upstream ready once it answers HTTP, restarts it with exponential backoff (1 s doubling to 30 s; reset
-//! after a minute of uptime) when it dies, and on shutdown passes the signal on and waits for it to exit.
-//! The child's stdout and stderr are the terminal's: its output goes straight through.
+//! `gatehouse run`: the app as a child process, out of other local users' reach ([`crate::isolation`]). The
+//! supervisor starts it ([`launch`]: a fresh port each time), marks the upstream ready once the listener
+//! Gatehouse would reach is the app's own and it answers HTTP, restarts it with exponential backoff (1 s
+//! doubling to 30 s; reset after a minute of uptime) when it dies, and on shutdown passes the signal on and
+//! waits for it to exit. The child's stdout and stderr are the terminal's: its output goes straight through.
 
 mod command;
+pub mod launch;
 
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 pub use command::{ChildCommand, child_command};
+pub use launch::{Instance, LaunchError, Launcher};
 
+use crate::isolation::listener::ListenerOwner;
 use crate::proxy::upstream::{Upstream, UpstreamState};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -27,68 +31,51 @@ pub fn next_backoff(previous: Option<Duration>) -> Duration {
     }
 }
 
-/// Starts the child once; used first so that a command that cannot start at all is reported right away.
-pub fn spawn(command: &ChildCommand) -> std::io::Result<Child> {
-    let mut process = Command::new(&command.program);
-    // Gatehouse's own settings (database URL, secrets) are none of the app's business.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("GATEHOUSE_") {
-            process.env_remove(name);
-        }
-    }
-    process
-        .args(&command.args)
-        .envs(command.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        // Its own process group, so that stopping it also stops whatever it started (a shell's children,
-        // Streamlit's helpers) and a terminal's Ctrl-C reaches it only through Gatehouse, once.
-        .process_group(0)
-        .spawn()
-}
-
-/// Runs the child until `shutdown` is cancelled, restarting it whenever it exits.
+/// Runs the app until `shutdown` is cancelled, restarting it whenever it exits. `first` was launched by
+/// the caller, so that a command that cannot start at all is reported right away.
 pub async fn supervise(
-    command: ChildCommand,
-    first: Child,
+    launcher: Launcher,
+    first: (Child, Instance),
     upstream: Upstream,
     shutdown: CancellationToken,
     stop_signal: SignalSlot,
 ) -> Result<(), String> {
-    let mut child = Some(first);
+    let mut next = Some(first);
     let mut backoff: Option<Duration> = None;
     let mut ever_ready = false;
-    loop {
-        let Some(mut running) = child.take() else {
-            break;
-        };
+    while let Some((mut child, mut instance)) = next.take() {
         let started = tokio::time::Instant::now();
         upstream.status.set(UpstreamState::Starting);
-        let readiness = tokio::spawn(wait_until_ready(upstream.clone(), command.health_path.clone()));
-        let exit = tokio::select! {
-            status = running.wait() => Some(status),
-            _ = shutdown.cancelled() => None,
+        let exit = {
+            let ready = async {
+                wait_until_ready(&upstream, &mut instance).await;
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                status = child.wait() => Some(status),
+                () = ready => None,
+                _ = shutdown.cancelled() => None,
+            }
         };
-        readiness.abort();
         ever_ready |= upstream.status.get() == UpstreamState::Ready;
+        upstream.status.set(UpstreamState::Starting);
         let Some(status) = exit else {
-            stop_child(&mut running, stop_signal.get()).await;
+            stop_child(&mut child, stop_signal.get()).await;
+            instance.stopped();
             break;
         };
-        upstream.status.set(UpstreamState::Starting);
+        instance.stopped();
         if shutdown.is_cancelled() {
             break;
         }
-        report_exit(&command, status);
+        report_exit(&instance.command, status);
         if !ever_ready {
             // It never answered even once: a typo in the command or the script name, a missing module...
             // Restarting would only repeat the same error forever, so stop and say so.
             shutdown.cancel();
             return Err(format!(
                 "the app ('{}') exited before it ever answered; not restarting. Check the command and its output above",
-                command.program
+                instance.command.program
             ));
         }
         if started.elapsed() >= STABLE_AFTER {
@@ -102,15 +89,14 @@ pub async fn supervise(
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.cancelled() => return Ok(()),
             }
-            match spawn(&command) {
-                Ok(next) => {
-                    child = Some(next);
+            match launcher.launch() {
+                Ok(launched) => {
+                    tracing::info!(port = launched.1.port(), "restarted the app on a fresh port");
+                    next = Some(launched);
                     break;
                 }
                 // Keep trying with growing pauses: a missing file may come back (e.g. during a deploy).
-                Err(err) => {
-                    tracing::error!(error = %err, program = %command.program, "could not restart the app")
-                }
+                Err(err) => tracing::error!(error = %err, "could not restart the app"),
             }
         }
     }
@@ -126,30 +112,47 @@ fn report_exit(command: &ChildCommand, status: std::io::Result<ExitStatus>) {
     }
 }
 
-/// Polls the app until it answers HTTP, then marks it ready.
-async fn wait_until_ready(upstream: Upstream, health_path: String) {
+/// Polls until the listener Gatehouse reaches is the app's own and the app answers HTTP, then marks it ready.
+async fn wait_until_ready(upstream: &Upstream, instance: &mut Instance) {
     let mut logged = false;
+    let mut warned_stranger = false;
     loop {
-        if let Ok(path) = health_path.parse::<http::Uri>() {
-            let request = http::Request::get(upstream.uri_for(&path))
-                .header(http::header::HOST, upstream.authority.as_str())
-                .body(axum::body::Body::empty())
-                .expect("a GET with a valid URI builds");
-            if let Ok(Ok(response)) =
-                tokio::time::timeout(Duration::from_secs(2), upstream.client().request(request)).await
-                && !response.status().is_server_error()
-            {
-                upstream.status.set(UpstreamState::Ready);
-                tracing::info!(upstream = %upstream.authority, "the app is ready");
-                return;
+        match instance.listener().await {
+            ListenerOwner::App => {
+                if answers(upstream, &instance.command.health_path).await {
+                    upstream.status.set(UpstreamState::Ready);
+                    tracing::info!(port = instance.port(), "the app is ready");
+                    return;
+                }
             }
+            ListenerOwner::Stranger if !warned_stranger => {
+                warned_stranger = true;
+                tracing::error!(
+                    port = instance.port(),
+                    "something other than the app listens on the app's port; Gatehouse will not connect to it"
+                );
+            }
+            ListenerOwner::Stranger | ListenerOwner::Nobody => {}
         }
         if !logged {
-            tracing::info!(upstream = %upstream.authority, "waiting for the app to answer");
+            tracing::info!(port = instance.port(), "waiting for the app to answer");
             logged = true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Whether the app answers `health_path` with anything but a server error.
+async fn answers(upstream: &Upstream, health_path: &str) -> bool {
+    let Ok(path) = health_path.parse::<http::Uri>() else { return false };
+    let request = http::Request::get(upstream.uri_for(&path))
+        .header(http::header::HOST, upstream.authority.as_str())
+        .body(axum::body::Body::empty())
+        .expect("a GET with a valid URI builds");
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), upstream.client().request(request)).await,
+        Ok(Ok(response)) if !response.status().is_server_error()
+    )
 }
 
 /// The signal that asked Gatehouse to stop, to pass on to the child (SIGTERM unless told otherwise).

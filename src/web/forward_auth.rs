@@ -65,7 +65,7 @@ pub async fn forward_auth(State(state): State<SharedState>, headers: HeaderMap) 
         Some(current) => {
             let mut response = StatusCode::OK.into_response();
             let identity = current.identity(&state.assertions, state.clock.now());
-            inject_identity(response.headers_mut(), identity, &state.config.upstream.header_aliases);
+            inject_identity(response.headers_mut(), identity, &state.config.upstream.header_aliases, None);
             Ok(response)
         }
         None if access == Access::Public => Ok(StatusCode::OK.into_response()),

@@ -8,6 +8,7 @@ pub mod mail;
 pub mod oidc;
 pub mod postgres;
 pub mod raw;
+pub mod run;
 pub mod upstream;
 pub mod websocket;
 
@@ -130,6 +131,7 @@ impl TestGatehouse {
             session_recheck,
             // Off by default so tests see store changes at once; tests/sessions.rs covers the cache.
             session_cache_ttl: cache_ttl,
+            private_names: None,
         };
         let state = AppState::build(config, runtime).await.unwrap();
         tokio::spawn(gatehouse::serve(listener, state.clone()));

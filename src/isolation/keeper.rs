@@ -1,0 +1,300 @@
+//! The app keeper: a small process of Gatehouse's own (the same binary, started with [`KEEPER_ARG`]) that
+//! lives as long as one instance of the app, with two jobs.
+//!
+//! - **A private network.** With isolation on, the keeper enters a user and network namespace of its own
+//!   (no privilege needed: an unprivileged user namespace owns the network namespace), brings its loopback
+//!   up, and from then on makes TCP sockets *in that network* on request, passing them to Gatehouse over a
+//!   Unix socket pair (`SCM_RIGHTS`). The app's listening socket is moved there (see [`super::bind_filter`])
+//!   and Gatehouse connects to it with those sockets, so the app's port exists in no network any other local
+//!   user can reach, and proxying stays a plain TCP connection (zero-copy, nothing relayed).
+//! - **A dead man's switch.** When Gatehouse dies, however it dies (`kill -9` included), the keeper sees its
+//!   end of the socket pair close and kills the app's whole process group.
+//!
+//! The protocol is one message per request on a `SOCK_SEQPACKET` pair: `S family count` asks for sockets,
+//! answered by one message carrying them; `G pgid` names the app's process group; `F` forgets it (the app
+//! was stopped and reaped by Gatehouse, so its group id may be reused). The keeper's first message is `R`
+//! (ready) or `E` followed by what went wrong.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::fd_passing::{MAX_FDS, recv_with_fds, send_with_fds};
+
+/// The hidden first argument that makes `gatehouse` run as a keeper (see `main.rs`).
+pub const KEEPER_ARG: &str = "__app-keeper";
+/// The keeper's end of the socket pair, in the keeper.
+const KEEPER_FD: RawFd = 3;
+/// How long Gatehouse waits for any answer from the keeper before giving up on it.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Gatehouse's handle on a running keeper.
+pub struct Keeper {
+    control: Mutex<OwnedFd>,
+    process: Mutex<Child>,
+    private: bool,
+    /// Sockets fetched ahead, per family (IPv4, IPv6): a connection to the app costs no round trip.
+    stock: Mutex<[Vec<OwnedFd>; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(addr: &SocketAddr) -> Self {
+        if addr.is_ipv4() { Family::V4 } else { Family::V6 }
+    }
+}
+
+impl Keeper {
+    /// Starts a keeper; with `private`, it makes a network of its own first and fails if it cannot.
+    pub fn start(private: bool) -> io::Result<Keeper> {
+        let (ours, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::SeqPacket,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )?;
+        let theirs_raw = theirs.as_raw_fd();
+        let mut command = Command::new("/proc/self/exe");
+        command
+            .arg(KEEPER_ARG)
+            .arg(if private { "private" } else { "shared" })
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                // The keeper's end as fd 3, without close-on-exec (dup2 clears it; fcntl when already 3).
+                let result = if theirs_raw == KEEPER_FD {
+                    libc::fcntl(KEEPER_FD, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(theirs_raw, KEEPER_FD)
+                };
+                if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+            });
+        }
+        let process = command.spawn()?;
+        drop(theirs);
+        set_receive_timeout(&ours, ANSWER_TIMEOUT)?;
+        let keeper = Keeper {
+            control: Mutex::new(ours),
+            process: Mutex::new(process),
+            private,
+            stock: Mutex::new([vec![], vec![]]),
+        };
+        let mut answer = [0u8; 512];
+        let (n, _) = recv_with_fds(keeper.control_fd().as_fd(), &mut answer)?;
+        match answer.get(..n) {
+            Some([b'R']) => Ok(keeper),
+            Some([b'E', message @ ..]) => Err(io::Error::other(String::from_utf8_lossy(message).into_owned())),
+            _ => Err(io::Error::other("the app keeper did not start")),
+        }
+    }
+
+    fn control_fd(&self) -> std::sync::MutexGuard<'_, OwnedFd> {
+        self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// A fresh TCP socket for `addr`'s family, made in the keeper's network, close-on-exec.
+    pub fn socket(&self, addr: &SocketAddr) -> io::Result<OwnedFd> {
+        let family = Family::of(addr);
+        let index = usize::from(family == Family::V6);
+        let mut stock = self.stock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if stock[index].is_empty() {
+            stock[index] = self.fetch(family, MAX_FDS)?;
+        }
+        stock[index].pop().ok_or_else(|| io::Error::other("the app keeper sent no socket"))
+    }
+
+    fn fetch(&self, family: Family, count: usize) -> io::Result<Vec<OwnedFd>> {
+        let control = self.control_fd();
+        let family_byte = if family == Family::V6 { 6 } else { 4 };
+        send_with_fds(control.as_fd(), &[b'S', family_byte, count as u8], &[])?;
+        let mut answer = [0u8; 256];
+        let (n, fds) = recv_with_fds(control.as_fd(), &mut answer)?;
+        match answer.get(..n) {
+            Some([b'K']) if !fds.is_empty() => Ok(fds),
+            Some([b'E', message @ ..]) => Err(io::Error::other(String::from_utf8_lossy(message).into_owned())),
+            _ => Err(io::Error::other("the app keeper is gone")),
+        }
+    }
+
+    /// Connects to `addr` in the keeper's network.
+    pub async fn connect(&self, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+        let fd = self.socket(&addr)?;
+        set_nonblocking(&fd)?;
+        // SAFETY: `fd` is an open, non-blocking TCP socket of `addr`'s family that nothing else owns.
+        let socket = unsafe { tokio::net::TcpSocket::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)) };
+        socket.connect(addr).await
+    }
+
+    /// From now on, the keeper kills this process group if Gatehouse dies.
+    pub fn watch_group(&self, group: i32) -> io::Result<()> {
+        let mut message = [b'G', 0, 0, 0, 0];
+        message[1..].copy_from_slice(&group.to_le_bytes());
+        send_with_fds(self.control_fd().as_fd(), &message, &[])
+    }
+
+    /// The group was stopped and reaped: its id may be reused, so the keeper must not kill it any more.
+    pub fn forget_group(&self) {
+        let _ = send_with_fds(self.control_fd().as_fd(), b"F", &[]);
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        // Closing our end tells the keeper to exit; reap it so it leaves no zombie.
+        let _ = nix::sys::socket::shutdown(self.control_fd().as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        let mut process = self.process.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = process.wait();
+    }
+}
+
+fn set_receive_timeout(socket: &OwnedFd, timeout: Duration) -> io::Result<()> {
+    let value = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: 0 };
+    // SAFETY: setsockopt with a correctly sized timeval.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The keeper process itself (`gatehouse __app-keeper private|shared`), run by `main` before anything else:
+/// single-threaded, as `unshare(CLONE_NEWUSER)` requires.
+pub fn keeper_main(mode: &str) -> ! {
+    // SAFETY: fd 3 was set up by `Keeper::start` for this process and nothing else uses it.
+    let control = unsafe { OwnedFd::from_raw_fd(KEEPER_FD) };
+    let started = if mode == "private" { enter_private_network() } else { Ok(()) };
+    if let Err(err) = started {
+        let _ = send_with_fds(control.as_fd(), format!("E{err}").as_bytes(), &[]);
+        std::process::exit(1);
+    }
+    if send_with_fds(control.as_fd(), b"R", &[]).is_err() {
+        std::process::exit(1);
+    }
+    let mut group: Option<i32> = None;
+    let mut request = [0u8; 16];
+    loop {
+        let n = match recv_with_fds(control.as_fd(), &mut request) {
+            Ok((n, _)) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => 0,
+        };
+        match request.get(..n) {
+            // Gatehouse is gone, or closed us.
+            None | Some([]) => break,
+            Some([b'S', family, count]) => {
+                let answer = make_sockets(*family, usize::from(*count).min(MAX_FDS));
+                let sent = match &answer {
+                    Ok(sockets) => {
+                        let raw: Vec<RawFd> = sockets.iter().map(AsRawFd::as_raw_fd).collect();
+                        send_with_fds(control.as_fd(), b"K", &raw)
+                    }
+                    Err(err) => send_with_fds(control.as_fd(), format!("E{err}").as_bytes(), &[]),
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+            Some([b'G', a, b, c, d]) => group = Some(i32::from_le_bytes([*a, *b, *c, *d])),
+            Some([b'F']) => group = None,
+            Some(_) => {}
+        }
+    }
+    if let Some(group) = group.filter(|group| *group > 1) {
+        // SAFETY: kill(2) of a process group, by the id Gatehouse named.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    std::process::exit(0);
+}
+
+fn make_sockets(family: u8, count: usize) -> io::Result<Vec<OwnedFd>> {
+    let domain = if family == 6 { libc::AF_INET6 } else { libc::AF_INET };
+    (0..count.max(1))
+        .map(|_| {
+            // SAFETY: socket(2); the descriptor is owned at once.
+            let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+            if fd < 0 { Err(io::Error::last_os_error()) } else { Ok(unsafe { OwnedFd::from_raw_fd(fd) }) }
+        })
+        .collect()
+}
+
+/// Enters a new user namespace (mapping our own uid and gid, so files look the same) and a new network
+/// namespace owned by it, and brings its loopback interface up.
+fn enter_private_network() -> io::Result<()> {
+    // SAFETY: getuid(2) and getgid(2) cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|err| io::Error::other(format!("could not create a user and network namespace ({err})")))?;
+    let write = |path: &str, text: String| {
+        std::fs::write(path, text).map_err(|err| io::Error::other(format!("could not write {path} ({err})")))
+    };
+    // An unprivileged process may map its group only after giving up setgroups(2).
+    match std::fs::write("/proc/self/setgroups", "deny") {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io::Error::other(format!("could not write /proc/self/setgroups ({err})"))),
+    }
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    bring_loopback_up()
+}
+
+fn bring_loopback_up() -> io::Result<()> {
+    // SAFETY: an ioctl pair on a throw-away socket with a zeroed, correctly named `ifreq`.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let socket = OwnedFd::from_raw_fd(fd);
+        let mut request: libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *slot = *byte as libc::c_char;
+        }
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(io::Error::other(format!(
+                "could not read the loopback interface ({})",
+                io::Error::last_os_error()
+            )));
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(io::Error::other(format!(
+                "could not bring the loopback interface up ({})",
+                io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
+}

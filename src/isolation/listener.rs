@@ -1,0 +1,114 @@
+//! Without a private network (isolation off or unavailable), the app's port is in the machine's shared
+//! network, where another local user could bind it first, or right after the app dies. Gatehouse then only
+//! calls the app ready when every listening socket on its port belongs to the app: opened by our own user,
+//! and held by a process in the app's process group (found through `/proc/net/tcp*` and `/proc/PID/fd`).
+
+use std::collections::HashSet;
+
+/// Who listens on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerOwner {
+    Nobody,
+    /// Every listener on the port is held by the app's process group, and was opened by our user.
+    App,
+    /// Something else listens there (too).
+    Stranger,
+}
+
+/// Who listens on `port`: nobody, only process group `group`, or something else.
+pub fn listener_owner(port: u16, group: i32) -> ListenerOwner {
+    // SAFETY: geteuid(2) cannot fail.
+    let own_uid = unsafe { libc::geteuid() };
+    let listeners: Vec<(u32, u64)> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| listening_sockets(&table, port))
+        .collect();
+    if listeners.is_empty() {
+        return ListenerOwner::Nobody;
+    }
+    let held = sockets_held_by_group(group);
+    if listeners.iter().all(|(uid, inode)| *uid == own_uid && held.contains(inode)) {
+        ListenerOwner::App
+    } else {
+        ListenerOwner::Stranger
+    }
+}
+
+/// `(uid, inode)` of each socket in LISTEN state on `port` in a `/proc/net/tcp` table.
+pub fn listening_sockets(table: &str, port: u16) -> Vec<(u32, u64)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = fields.get(1)?;
+            let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            // State 0A is LISTEN.
+            if local_port != port || *fields.get(3)? != "0A" {
+                return None;
+            }
+            Some((fields.get(7)?.parse().ok()?, fields.get(9)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Inodes of the sockets that processes in `group` hold open.
+fn sockets_held_by_group(group: i32) -> HashSet<u64> {
+    let mut inodes = HashSet::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else { return inodes };
+    for entry in processes.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the command name (which may contain spaces, so it is skipped by its closing paren):
+        // state, ppid, pgrp.
+        let Some(after_name) = stat.rsplit_once(") ").map(|(_, rest)| rest) else { continue };
+        if after_name.split_whitespace().nth(2).and_then(|pgrp| pgrp.parse::<i32>().ok()) != Some(group) {
+            continue;
+        }
+        let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for descriptor in descriptors.flatten() {
+            if let Ok(target) = std::fs::read_link(descriptor.path())
+                && let Some(inode) = target
+                    .to_str()
+                    .and_then(|text| text.strip_prefix("socket:["))
+                    .and_then(|text| text.strip_suffix(']'))
+                    .and_then(|text| text.parse().ok())
+            {
+                inodes.insert(inode);
+            }
+        }
+    }
+    inodes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2135 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:2135 0100007F:C000 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 100 0 0 10 0
+   2: 00000000:2135 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 9999 1 0000000000000000 100 0 0 10 0
+   3: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5555 1 0000000000000000 100 0 0 10 0
+";
+
+    #[test]
+    fn listening_sockets_on_a_port_are_found_with_their_owner() {
+        // 0x2135 = 8501: two listeners (one of them another user's), the established connection ignored.
+        assert_eq!(listening_sockets(TABLE, 8501), vec![(0, 4242), (65534, 9999)]);
+        assert_eq!(listening_sockets(TABLE, 8080), vec![(0, 5555)]);
+        assert!(listening_sockets(TABLE, 1).is_empty());
+    }
+
+    #[test]
+    fn a_listener_of_this_process_group_belongs_to_it_and_a_free_port_to_nobody() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let group = nix::unistd::getpgrp().as_raw();
+        assert_eq!(listener_owner(port, group), ListenerOwner::App);
+        assert_eq!(listener_owner(port, group + 100_000), ListenerOwner::Stranger, "another group does not hold it");
+        drop(listener);
+        assert_eq!(listener_owner(port, group), ListenerOwner::Nobody);
+    }
+}

@@ -1,0 +1,238 @@
+//! Starting one instance of the app: a fresh port, its keeper (see [`crate::isolation`]), the process itself
+//! (its own process group, dying with Gatehouse, and with isolation the `bind` filter), and the route the
+//! proxy takes to it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::command::{ChildCommand, child_command};
+use crate::isolation::IsolationMode;
+use crate::isolation::bind_filter::{BindFilter, answer_binds};
+use crate::isolation::keeper::Keeper;
+use crate::isolation::listener::{self, ListenerOwner};
+use crate::proxy::upstream::{Route, Upstream};
+
+/// Everything needed to start the app again and again.
+pub struct Launcher {
+    command_line: Vec<String>,
+    extra_env: Vec<(String, String)>,
+    /// The `server.trustedUserHeaders` value for this run.
+    streamlit_mapping: String,
+    upstream: Upstream,
+    /// Whether instances get a private network (decided once, at start).
+    private: bool,
+    filter: Arc<BindFilter>,
+}
+
+/// One running instance of the app.
+pub struct Instance {
+    pub command: ChildCommand,
+    keeper: Arc<Keeper>,
+    /// The app's process group (the id of its first process).
+    group: Option<i32>,
+    port: u16,
+    /// Private network: where the app's listener was moved to, once it was.
+    bound: Option<tokio::sync::watch::Receiver<Option<SocketAddr>>>,
+    upstream: Upstream,
+}
+
+impl Launcher {
+    /// Decides whether the app gets a private network, as `mode` asks and this machine allows.
+    pub fn new(
+        command_line: Vec<String>,
+        extra_env: Vec<(String, String)>,
+        streamlit_mapping: String,
+        upstream: Upstream,
+        mode: IsolationMode,
+    ) -> Result<Self, String> {
+        let private = match mode {
+            IsolationMode::Off => {
+                tracing::warn!(
+                    "[upstream] isolation = \"off\": the app listens on a loopback port that every local user can reach"
+                );
+                false
+            }
+            IsolationMode::Auto | IsolationMode::Required => match crate::isolation::probe() {
+                Ok(()) => true,
+                Err(why) if mode == IsolationMode::Required => {
+                    return Err(format!(
+                        "[upstream] isolation = \"required\", but the app cannot get a private network here: {why}"
+                    ));
+                }
+                Err(why) => {
+                    tracing::warn!(
+                        reason = %why,
+                        "THE APP IS NOT ISOLATED: this machine gives it no private network, so its loopback port is reachable by every local user. Run Gatehouse only where no other users or untrusted programs run, or where unprivileged user namespaces and seccomp are allowed (set [upstream] isolation = \"required\" to refuse to start instead)"
+                    );
+                    false
+                }
+            },
+        };
+        Ok(Self { command_line, extra_env, streamlit_mapping, upstream, private, filter: Arc::new(BindFilter::new()) })
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// Starts an instance on a fresh port and sends new connections to it.
+    pub fn launch(&self) -> Result<(Child, Instance), LaunchError> {
+        let port = free_loopback_port().map_err(LaunchError::Setup)?;
+        let command = child_command(&self.command_line, port, self.extra_env.clone(), &self.streamlit_mapping)
+            .ok_or(LaunchError::NoCommand)?;
+        let keeper = Arc::new(Keeper::start(self.private).map_err(LaunchError::Setup)?);
+        let channel = if self.private {
+            let (ours, theirs) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::SeqPacket,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|err| LaunchError::Setup(err.into()))?;
+            Some((ours, theirs))
+        } else {
+            None
+        };
+        let filter = self.filter.clone();
+        let filter_channel = channel.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
+        let mut process = app_process(&command);
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls between fork and exec (prctl, getppid, the filter's syscalls).
+        unsafe {
+            process.pre_exec(move || {
+                // Die with Gatehouse. If it died already (before the prctl took effect), do not start at all.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(io::Error::other("Gatehouse exited"));
+                }
+                match filter_channel {
+                    Some(channel) => filter.install(channel),
+                    None => Ok(()),
+                }
+            });
+        }
+        let child = process.spawn().map_err(|err| LaunchError::Spawn { program: command.program.clone(), err })?;
+        let group = child.id().and_then(|id| i32::try_from(id).ok());
+        if let Some(group) = group
+            && let Err(err) = keeper.watch_group(group)
+        {
+            tracing::warn!(error = %err, "the app keeper did not take the app's process group");
+        }
+        let bound = match channel {
+            Some((ours, theirs)) => {
+                drop(theirs);
+                let listener = receive_filter_listener(&ours).map_err(LaunchError::Setup)?;
+                let (sender, receiver) = tokio::sync::watch::channel(None);
+                let keeper_for_binds = keeper.clone();
+                std::thread::Builder::new()
+                    .name("gatehouse-binds".into())
+                    .spawn(move || answer_binds(listener, port, keeper_for_binds, sender))
+                    .map_err(LaunchError::Setup)?;
+                self.upstream.connector.set_route(Route::Private {
+                    keeper: keeper.clone(),
+                    addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                });
+                Some(receiver)
+            }
+            None => {
+                self.upstream.connector.set_route(Route::Network { host: "127.0.0.1".into(), port });
+                None
+            }
+        };
+        Ok((child, Instance { command, keeper, group, port, bound, upstream: self.upstream.clone() }))
+    }
+}
+
+impl Instance {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Who holds the listener Gatehouse would reach: the app (moved into its private network, or in the
+    /// shared network held by its process group and our user), nobody yet, or a stranger. Only the app's
+    /// listener makes the app ready.
+    pub async fn listener(&mut self) -> ListenerOwner {
+        if let Some(bound) = &mut self.bound {
+            // A listener is in the private network only if the app's bind put it there. Connect where it
+            // ended up (an app that bound `[::1]` is reached over IPv6).
+            let Some(addr) = *bound.borrow_and_update() else { return ListenerOwner::Nobody };
+            self.upstream.connector.set_route(Route::Private { keeper: self.keeper.clone(), addr });
+            return ListenerOwner::App;
+        }
+        let (Some(group), port) = (self.group, self.port) else { return ListenerOwner::Nobody };
+        tokio::task::spawn_blocking(move || listener::listener_owner(port, group))
+            .await
+            .unwrap_or(ListenerOwner::Nobody)
+    }
+
+    /// The app stopped and was reaped: its process group id may now be reused by anything else.
+    pub fn stopped(&self) {
+        self.keeper.forget_group();
+    }
+}
+
+/// Why an instance could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("no command given after --")]
+    NoCommand,
+    #[error("could not start '{program}': {err} (is it installed and on PATH?)")]
+    Spawn { program: String, err: io::Error },
+    #[error("could not prepare the app's start: {0}")]
+    Setup(io::Error),
+}
+
+/// The app's process: its environment without Gatehouse's own settings, its output on the terminal, its
+/// own process group.
+fn app_process(command: &ChildCommand) -> Command {
+    let mut process = Command::new(&command.program);
+    // Gatehouse's own settings (database URL, secrets) are none of the app's business.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEHOUSE_") {
+            process.env_remove(name);
+        }
+    }
+    process
+        .args(&command.args)
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        // Its own process group, so that stopping it also stops whatever it started (a shell's children,
+        // Streamlit's helpers) and a terminal's Ctrl-C reaches it only through Gatehouse, once.
+        .process_group(0);
+    process
+}
+
+/// The seccomp listener the new process sent before its `exec`.
+fn receive_filter_listener(channel: &std::os::fd::OwnedFd) -> io::Result<std::os::fd::OwnedFd> {
+    let timeout = libc::timeval { tv_sec: Duration::from_secs(5).as_secs() as libc::time_t, tv_usec: 0 };
+    // SAFETY: setsockopt with a correctly sized timeval.
+    unsafe {
+        libc::setsockopt(
+            channel.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const timeout).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+    }
+    let mut message = [0u8; 4];
+    let (_, mut fds) = crate::isolation::fd_passing::recv_with_fds(channel.as_fd(), &mut message)?;
+    fds.pop().ok_or_else(|| io::Error::other("the app's process did not send its bind filter"))
+}
+
+/// A port that is free in the machine's network right now (the app binds it a moment later).
+fn free_loopback_port() -> io::Result<u16> {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(socket.local_addr()?.port())
+}

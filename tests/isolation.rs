@@ -1,0 +1,220 @@
+//! `gatehouse run` against another local user of the machine, a real one: Debian's `nobody`, through
+//! `setpriv` (these tests need root, as CI runs them). The attacker (tests/attacker/local_user.py) looks for
+//! the app's port in `/proc/net/tcp` and knocks on every listening port with forged identity headers, and
+//! binds the app's port the moment the app dies, to serve its own page in Gatehouse's name. Neither works:
+//! the app's listener lives in a network of its own. Without that network (`isolation = "off"`), a stranger's
+//! listener on the app's port never makes the app "ready". And the app dies with Gatehouse, however
+//! Gatehouse dies.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::run::{RunOptions, RunningGatehouse, eventually};
+
+const PASSWORD: &str = "correct horse battery";
+const MARKER: &str = "the-real-app-7f3a";
+const FAKE: &str = "a-stranger-squatting-the-port";
+
+/// Serves a folder with `marker.txt`, writing its pid and port first (`exec`: the pid is the server's).
+const APP: &str = "mkdir -p site && echo the-real-app-7f3a > site/marker.txt && echo $$ > app.pid && echo $PORT > app.port && env > app-env.txt && cd site && exec python3 -m http.server \"$PORT\" --bind 127.0.0.1";
+
+fn require_root() {
+    // SAFETY: geteuid(2) cannot fail.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests act as a second local user with setpriv and need root (CI runs them as root; use sudo)"
+    );
+}
+
+/// The attacker's script, copied where `nobody` can read it.
+fn attacker_script(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("local_user.py");
+    std::fs::write(&script, include_str!("attacker/local_user.py")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    script
+}
+
+fn as_nobody(script: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"])
+        .arg(script)
+        .args(args)
+        .current_dir("/");
+    command
+}
+
+fn read_number(path: std::path::PathBuf) -> u32 {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().parse().unwrap()
+}
+
+/// Listening TCP sockets on `port` in this (the shared) network.
+fn listeners_on(port: u16) -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| table.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields[3] == "0A" && u16::from_str_radix(fields[1].rsplit(':').next().unwrap(), 16).unwrap() == port
+        })
+        .count()
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.contains(") Z "))
+}
+
+#[tokio::test]
+async fn another_local_user_can_neither_reach_the_app_nor_take_its_port() {
+    require_root();
+    let gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: APP,
+        env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "required")],
+        log_file: Some("gatehouse.log"),
+        users: &[("alice", PASSWORD)],
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let app_port = read_number(gatehouse.path("app.port")) as u16;
+    let script = attacker_script(gatehouse.dir.path());
+
+    // The app's port is in no network the machine's users share.
+    assert_eq!(listeners_on(app_port), 0, "the app listens in the shared network");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", app_port)).is_err());
+
+    // The attacker knocks on every listening loopback port with forged identity headers.
+    let scan = as_nobody(&script, &["scan", &gatehouse.port.to_string(), MARKER]).output().unwrap();
+    assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+    assert_eq!(report["uid"], 65534);
+    assert_eq!(report["reached"], serde_json::json!([]), "a second user reached the app: {report}");
+    assert!(!report["ports"].as_array().unwrap().contains(&serde_json::json!(app_port)));
+
+    // Signed in through Gatehouse, the app is there.
+    let alice = gatehouse.sign_in("alice", PASSWORD).await;
+    let marker_url = gatehouse.url("/marker.txt");
+    assert!(alice.get(&marker_url).await.text().await.unwrap().contains(MARKER));
+
+    // The app crashes; the attacker binds its port at once and answers in its place.
+    let app_pid = read_number(gatehouse.path("app.pid"));
+    let mut squatter = as_nobody(&script, &["squat", &app_port.to_string(), FAKE, "8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(app_pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(squatter.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "bound", "the squatter could not bind the freed port");
+
+    // Until the app is back (after a one-second pause, on a fresh port), nothing of the squatter's shows.
+    let started = Instant::now();
+    let mut back = false;
+    while started.elapsed() < Duration::from_secs(15) {
+        let response = alice.get(&marker_url).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(FAKE), "Gatehouse served the squatter's answer ({status})");
+        if status == 200 && body.contains(MARKER) && started.elapsed() > Duration::from_millis(500) {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back, "the app did not come back");
+    let new_port = read_number(gatehouse.path("app.port")) as u16;
+    assert_ne!(new_port, app_port, "a restarted app gets a fresh port");
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+}
+
+#[tokio::test]
+async fn the_app_dies_with_gatehouse_however_gatehouse_dies() {
+    let mut gatehouse = RunningGatehouse::start(
+        "python3 -m http.server \"$PORT\" --bind 127.0.0.1 & echo $! > app.pid; sleep 1000 & echo $! > helper.pid; wait",
+    );
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let app = read_number(gatehouse.path("app.pid"));
+    let helper = read_number(gatehouse.path("helper.pid"));
+    assert!(process_alive(app) && process_alive(helper));
+    gatehouse.child.kill().unwrap(); // SIGKILL: no chance to clean up
+    gatehouse.child.wait().unwrap();
+    eventually("the app's processes ending", Duration::from_secs(5), || !process_alive(app) && !process_alive(helper))
+        .await;
+}
+
+#[tokio::test]
+async fn without_a_private_network_a_strangers_listener_never_makes_the_app_ready() {
+    require_root();
+    // The app binds its port only after a pause, giving the stranger time to take it first.
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: "echo $PORT > app.port; sleep 3; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "off")],
+        log_file: Some("gatehouse.log"),
+        users: &[("alice", PASSWORD)],
+    });
+    let script = attacker_script(gatehouse.dir.path());
+    let port_file = gatehouse.path("app.port");
+    eventually("the app's port file", Duration::from_secs(10), || port_file.exists()).await;
+    let app_port = read_number(port_file) as u16;
+    let mut squatter = as_nobody(&script, &["squat", &app_port.to_string(), FAKE, "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(squatter.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "bound");
+
+    // The stranger answers HTTP on the app's port, but it is not the app's listener: never ready. (The app
+    // itself then fails to bind and exits, and Gatehouse, whose app never answered, stops.)
+    let alice = gatehouse.sign_in("alice", PASSWORD).await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) && gatehouse.child.try_wait().unwrap().is_none() {
+        if let Some(health) = gatehouse.health().await {
+            assert_ne!(health["upstream"]["status"], "ok", "a stranger's listener made the app ready");
+        }
+        if let Ok(response) =
+            alice.client.get(gatehouse.url("/marker.txt")).header("cookie", &alice.session).send().await
+        {
+            assert!(!response.text().await.unwrap().contains(FAKE), "Gatehouse served the stranger's answer");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    let _ = gatehouse.child.kill();
+    let _ = gatehouse.child.wait();
+    let log = std::fs::read_to_string(gatehouse.path("gatehouse.log")).unwrap();
+    assert!(log.contains("something other than the app listens on the app's port"), "{log}");
+}
+
+#[tokio::test]
+async fn streamlit_learns_the_runs_header_names_only_from_its_environment() {
+    let gatehouse = RunningGatehouse::start(APP);
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let env = std::fs::read_to_string(gatehouse.path("app-env.txt")).unwrap();
+    let mapping = env
+        .lines()
+        .find_map(|line| line.strip_prefix("STREAMLIT_SERVER_TRUSTED_USER_HEADERS="))
+        .expect("the mapping is in the environment");
+    let mapping: serde_json::Value = serde_json::from_str(mapping).unwrap();
+    let names: Vec<&String> = mapping.as_object().unwrap().keys().collect();
+    assert_eq!(names.len(), 5);
+    for name in names {
+        let secret = name.strip_prefix("x-gatehouse-").unwrap().split('-').next().unwrap();
+        assert_eq!(secret.len(), 32, "{name}");
+    }
+    // Nothing of it on any command line another user can read.
+    let app = read_number(gatehouse.path("app.pid"));
+    let cmdline = std::fs::read(format!("/proc/{app}/cmdline")).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("x-gatehouse"));
+}
