@@ -21,7 +21,9 @@ fn main() {
     // stay single-threaded, so it runs before anything else starts.
     let mut args = std::env::args();
     if args.nth(1).as_deref() == Some(gatehouse::isolation::keeper::KEEPER_ARG) {
-        gatehouse::isolation::keeper::keeper_main(args.next().as_deref().unwrap_or("shared"));
+        let mode = args.next();
+        let argument = args.next();
+        gatehouse::isolation::keeper::keeper_main(mode.as_deref().unwrap_or("shared"), argument.as_deref());
     }
     // SAFETY: sets a plain integer option of the allocator, before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

@@ -218,3 +218,80 @@ async fn streamlit_learns_the_runs_header_names_only_from_its_environment() {
     let cmdline = std::fs::read(format!("/proc/{app}/cmdline")).unwrap();
     assert!(!String::from_utf8_lossy(&cmdline).contains("x-gatehouse"));
 }
+
+/// Starts `gatehouse run` under a seccomp filter that refuses `unshare(2)` with EPERM, as Docker's default
+/// profile does: the machine then offers no private network.
+fn start_without_namespaces(
+    isolation: &str,
+    log: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--", "sh", "-c", APP])
+        .current_dir(dir)
+        .env_remove("GATEHOUSE_CONFIG")
+        .env("GATEHOUSE_DATABASE__URL", common::run::database_url(dir))
+        .env("GATEHOUSE_UPSTREAM__ISOLATION", isolation)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(log).unwrap()));
+    // SAFETY: prctl and seccomp(2) with a program that outlives the call, between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+            let equals = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+            let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+            let program = [
+                libc::sock_filter { code: load, jt: 0, jf: 0, k: 0 },
+                libc::sock_filter { code: equals, jt: 0, jf: 1, k: libc::SYS_unshare as u32 },
+                libc::sock_filter { code: ret, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32 },
+                libc::sock_filter { code: ret, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
+            ];
+            let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr() as *mut _ };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
+                || libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &raw const fprog) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
+#[tokio::test]
+async fn where_namespaces_are_not_allowed_auto_warns_and_required_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("required.log");
+    let status = start_without_namespaces("required", &log, dir.path(), common::run::free_port()).wait().unwrap();
+    assert_eq!(status.code(), Some(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("isolation = \"required\"") && text.contains("user and network namespace"), "{text}");
+
+    let port = common::run::free_port();
+    let log = dir.path().join("auto.log");
+    let mut child = start_without_namespaces("auto", &log, dir.path(), port);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let ready = loop {
+        let health = client.get(format!("http://127.0.0.1:{port}/_gatehouse/health")).send().await;
+        if let Ok(response) = health
+            && response.json::<serde_json::Value>().await.is_ok_and(|body| body["upstream"]["status"] == "ok")
+        {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "the app never became ready without isolation");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("THE APP IS NOT ISOLATED"), "{text}");
+    // The app is in the shared network now (Gatehouse called it ready after checking its listener).
+    assert!(text.contains("private_network=false"), "{text}");
+}

@@ -115,6 +115,66 @@ impl BindFilter {
     }
 }
 
+/// How a freshly forked child hands its filter's listener to Gatehouse: make one before spawning, install
+/// the filter with [`FilterChannel::child_end`] in the child's `pre_exec`, then [`FilterChannel::receive`].
+pub struct FilterChannel {
+    ours: OwnedFd,
+    theirs: OwnedFd,
+}
+
+impl FilterChannel {
+    pub fn new() -> io::Result<Self> {
+        let (ours, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::SeqPacket,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok(Self { ours, theirs })
+    }
+
+    /// The descriptor the child sends its listener on (see [`BindFilter::install`]).
+    pub fn child_end(&self) -> RawFd {
+        self.theirs.as_raw_fd()
+    }
+
+    /// The listener the child sent before its `exec` (after a successful spawn).
+    pub fn receive(self) -> io::Result<OwnedFd> {
+        drop(self.theirs);
+        let timeout = libc::timeval { tv_sec: 5, tv_usec: 0 };
+        // SAFETY: setsockopt with a correctly sized timeval.
+        unsafe {
+            libc::setsockopt(
+                self.ours.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const timeout).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+        }
+        let mut message = [0u8; 4];
+        let (_, mut fds) = super::fd_passing::recv_with_fds(self.ours.as_fd(), &mut message)?;
+        fds.pop().ok_or_else(|| io::Error::other("the new process did not send its bind filter"))
+    }
+}
+
+/// Spawns `command` under the bind filter, returning the child and the filter's listener.
+pub fn spawn_filtered(
+    mut command: std::process::Command,
+    filter: &BindFilter,
+) -> io::Result<(std::process::Child, OwnedFd)> {
+    use std::os::unix::process::CommandExt;
+    let channel = FilterChannel::new()?;
+    let child_end = channel.child_end();
+    let program = filter.program.clone();
+    // SAFETY: only async-signal-safe calls between fork and exec (see `BindFilter::install`).
+    unsafe {
+        command.pre_exec(move || BindFilter { program: program.clone() }.install(child_end));
+    }
+    let child = command.spawn()?;
+    Ok((child, channel.receive()?))
+}
+
 /// Where the app's listener ended up, once it did.
 pub type BoundAddress = tokio::sync::watch::Sender<Option<SocketAddr>>;
 

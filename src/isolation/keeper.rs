@@ -27,6 +27,9 @@ use super::fd_passing::{MAX_FDS, recv_with_fds, send_with_fds};
 
 /// The hidden first argument that makes `gatehouse` run as a keeper (see `main.rs`).
 pub const KEEPER_ARG: &str = "__app-keeper";
+/// The mode that tries the bind filter (see [`super::probe`]): `gatehouse __app-keeper probe PORT` binds
+/// `127.0.0.1:PORT` and exits.
+pub const PROBE_MODE: &str = "probe";
 /// The keeper's end of the socket pair, in the keeper.
 const KEEPER_FD: RawFd = 3;
 /// How long Gatehouse waits for any answer from the keeper before giving up on it.
@@ -65,6 +68,7 @@ impl Keeper {
         let theirs_raw = theirs.as_raw_fd();
         let mut command = Command::new("/proc/self/exe");
         command
+            .arg0("gatehouse")
             .arg(KEEPER_ARG)
             .arg(if private { "private" } else { "shared" })
             .stdin(Stdio::null())
@@ -190,8 +194,14 @@ pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 }
 
 /// The keeper process itself (`gatehouse __app-keeper private|shared`), run by `main` before anything else:
-/// single-threaded, as `unshare(CLONE_NEWUSER)` requires.
-pub fn keeper_main(mode: &str) -> ! {
+/// single-threaded, as `unshare(CLONE_NEWUSER)` requires. `probe PORT` is the isolation probe's child.
+pub fn keeper_main(mode: &str, argument: Option<&str>) -> ! {
+    if mode == PROBE_MODE {
+        let bound = argument
+            .and_then(|port| port.parse::<u16>().ok())
+            .is_some_and(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        std::process::exit(if bound { 0 } else { 1 });
+    }
     // SAFETY: fd 3 was set up by `Keeper::start` for this process and nothing else uses it.
     let control = unsafe { OwnedFd::from_raw_fd(KEEPER_FD) };
     let started = if mode == "private" { enter_private_network() } else { Ok(()) };

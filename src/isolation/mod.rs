@@ -24,7 +24,8 @@ pub(crate) mod fd_passing;
 pub mod keeper;
 pub mod listener;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::Arc;
 
 /// `[upstream] isolation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,28 +49,41 @@ impl IsolationMode {
     }
 }
 
-/// Whether this machine can give the app a private network: a keeper can make one, seccomp can hand
-/// `bind` calls to Gatehouse, and Gatehouse can copy a descriptor out of another process. Says why not.
+/// Whether this machine can give the app a private network, tried end to end: a keeper makes one, a child
+/// process under the bind filter binds a port, and Gatehouse moves that socket into the keeper's network
+/// (which also needs `pidfd_getfd` and reading the child's memory, both of which some kernels forbid). Says
+/// why not. Takes a few milliseconds.
 pub fn probe() -> Result<(), String> {
-    // SAFETY: seccomp(2) reading one u32 action; pidfd_open/pidfd_getfd on this process, results owned at once.
-    unsafe {
+    // SAFETY: seccomp(2) reading one u32 action.
+    let available = unsafe {
         let action = libc::SECCOMP_RET_USER_NOTIF;
         const SECCOMP_GET_ACTION_AVAIL: libc::c_ulong = 2;
-        if libc::syscall(libc::SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &raw const action) != 0 {
-            return Err(format!("seccomp user notification is not available ({})", std::io::Error::last_os_error()));
-        }
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0);
-        if pidfd < 0 {
-            return Err(format!("pidfd_open is not available ({})", std::io::Error::last_os_error()));
-        }
-        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
-        let copy = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), pidfd.as_raw_fd(), 0);
-        if copy < 0 {
-            return Err(format!("pidfd_getfd is not available ({})", std::io::Error::last_os_error()));
-        }
-        drop(OwnedFd::from_raw_fd(copy as i32));
+        libc::syscall(libc::SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &raw const action) == 0
+    };
+    if !available {
+        return Err(format!("seccomp user notification is not available ({})", std::io::Error::last_os_error()));
     }
-    keeper::Keeper::start(true).map(drop).map_err(|err| err.to_string())
+    let keeper = Arc::new(keeper::Keeper::start(true).map_err(|err| err.to_string())?);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|err| err.to_string())?
+        .port();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    command.args([keeper::KEEPER_ARG, keeper::PROBE_MODE, &port.to_string()]);
+    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let (mut child, listener) =
+        bind_filter::spawn_filtered(command, &bind_filter::BindFilter::new()).map_err(|err| err.to_string())?;
+    let (sender, receiver) = tokio::sync::watch::channel(None);
+    let binds = std::thread::spawn(move || bind_filter::answer_binds(listener, port, keeper, sender));
+    let status = child.wait().map_err(|err| err.to_string())?;
+    let _ = binds.join();
+    match (status.success(), *receiver.borrow()) {
+        (true, Some(_)) => Ok(()),
+        (true, None) => Err("a process under the bind filter bound its port outside the private network".into()),
+        (false, _) => {
+            Err("a process under the bind filter could not bind its port (see the error logged above)".into())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,16 +4,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
-
 use tokio::process::{Child, Command};
 
 use super::command::{ChildCommand, child_command};
 use crate::isolation::IsolationMode;
-use crate::isolation::bind_filter::{BindFilter, answer_binds};
+use crate::isolation::bind_filter::{BindFilter, FilterChannel, answer_binds};
 use crate::isolation::keeper::Keeper;
 use crate::isolation::listener::{self, ListenerOwner};
 use crate::proxy::upstream::{Route, Upstream};
@@ -87,20 +84,9 @@ impl Launcher {
         let command = child_command(&self.command_line, port, self.extra_env.clone(), &self.streamlit_mapping)
             .ok_or(LaunchError::NoCommand)?;
         let keeper = Arc::new(Keeper::start(self.private).map_err(LaunchError::Setup)?);
-        let channel = if self.private {
-            let (ours, theirs) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::SeqPacket,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|err| LaunchError::Setup(err.into()))?;
-            Some((ours, theirs))
-        } else {
-            None
-        };
+        let channel = if self.private { Some(FilterChannel::new().map_err(LaunchError::Setup)?) } else { None };
         let filter = self.filter.clone();
-        let filter_channel = channel.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
+        let filter_channel = channel.as_ref().map(FilterChannel::child_end);
         let mut process = app_process(&command);
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: only async-signal-safe calls between fork and exec (prctl, getppid, the filter's syscalls).
@@ -127,9 +113,8 @@ impl Launcher {
             tracing::warn!(error = %err, "the app keeper did not take the app's process group");
         }
         let bound = match channel {
-            Some((ours, theirs)) => {
-                drop(theirs);
-                let listener = receive_filter_listener(&ours).map_err(LaunchError::Setup)?;
+            Some(channel) => {
+                let listener = channel.receive().map_err(LaunchError::Setup)?;
                 let (sender, receiver) = tokio::sync::watch::channel(None);
                 let keeper_for_binds = keeper.clone();
                 std::thread::Builder::new()
@@ -211,24 +196,6 @@ fn app_process(command: &ChildCommand) -> Command {
         // Streamlit's helpers) and a terminal's Ctrl-C reaches it only through Gatehouse, once.
         .process_group(0);
     process
-}
-
-/// The seccomp listener the new process sent before its `exec`.
-fn receive_filter_listener(channel: &std::os::fd::OwnedFd) -> io::Result<std::os::fd::OwnedFd> {
-    let timeout = libc::timeval { tv_sec: Duration::from_secs(5).as_secs() as libc::time_t, tv_usec: 0 };
-    // SAFETY: setsockopt with a correctly sized timeval.
-    unsafe {
-        libc::setsockopt(
-            channel.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const timeout).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-    }
-    let mut message = [0u8; 4];
-    let (_, mut fds) = crate::isolation::fd_passing::recv_with_fds(channel.as_fd(), &mut message)?;
-    fds.pop().ok_or_else(|| io::Error::other("the app's process did not send its bind filter"))
 }
 
 /// A port that is free in the machine's network right now (the app binds it a moment later).

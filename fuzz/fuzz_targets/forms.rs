@@ -1,0 +1,7 @@
+//! `cargo fuzz run forms`: see `checks::forms` for what is checked.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::forms(data));
