@@ -81,7 +81,7 @@ fi
 
 bench_processes_init
 
-read -r P_SYNTH P_NGINX_B P_NGINX_C P_GH P_ST P_NGINX_ST P_GH_ST P_WS P_GH_WS P_GH_F <<<"$(free_ports 10)"
+read -r P_SYNTH P_NGINX_B P_NGINX_C P_GH P_ST P_NGINX_ST P_GH_ST P_WS P_GH_WS P_GH_F P_GH_RUN <<<"$(free_ports 11)"
 
 # ---------------------------------------------------------------------------------------------------------
 # nginx: one instance for the synthetic upstream, one for the front proxies (rows b, c and Streamlit)
@@ -199,17 +199,35 @@ done
 log "starting the WebSocket echo upstream on :$P_WS"
 start ws-echo "$TMP/ws-echo.log" "$TOOL" ws-echo --listen "127.0.0.1:$P_WS"
 
-log "starting Gatehouse on :$P_GH (upstream :$P_SYNTH), :$P_GH_ST (upstream Streamlit :$P_ST) and :$P_GH_WS (upstream WebSocket echo :$P_WS)"
+# `gatehouse run` with its own Streamlit, isolated (the app's listener in a private network; rows h4, j4).
+start_gatehouse_run() {
+    local name="$1" port="$2"
+    printf '%s' "$BENCH_PASSWORD" | (cd "$TMP" && GATEHOUSE_DATABASE__URL="sqlite://$TMP/$name.db" \
+        GATEHOUSE_LOG__LEVEL=warn "$GATEHOUSE" users add bench --password-stdin) >"$TMP/$name-users.log" 2>&1 \
+        || { cat "$TMP/$name-users.log" >&2; die "gatehouse users add failed"; }
+    start "$name" "$TMP/$name.log" env HOME="$TMP" STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+        GATEHOUSE_DATABASE__URL="sqlite://$TMP/$name.db" GATEHOUSE_LOG__LEVEL=warn GATEHOUSE_UPSTREAM__ISOLATION=required \
+        "$GATEHOUSE" run --listen "127.0.0.1:$port" -- "$STREAMLIT" run "$bench/app.py" \
+        --browser.gatherUsageStats false --server.fileWatcherType none
+}
+
+log "starting Gatehouse on :$P_GH (upstream :$P_SYNTH), :$P_GH_ST (upstream Streamlit :$P_ST) and :$P_GH_WS (upstream WebSocket echo :$P_WS), and \`gatehouse run\` with its own isolated Streamlit on :$P_GH_RUN"
 start_gatehouse gatehouse-synth "$P_GH" "$P_SYNTH"
 start_gatehouse gatehouse-streamlit "$P_GH_ST" "$P_ST"
 start_gatehouse gatehouse-ws "$P_GH_WS" "$P_WS"
+start_gatehouse_run gatehouse-run "$P_GH_RUN"
 wait_http "http://127.0.0.1:$P_GH/_gatehouse/health"
 wait_http "http://127.0.0.1:$P_GH_ST/_gatehouse/health"
 wait_http "http://127.0.0.1:$P_GH_WS/_gatehouse/health"
 wait_http "http://127.0.0.1:$P_ST/_stcore/health" 90
+for _ in $(seq 1 900); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_GH_RUN/_gatehouse/health")" = 200 ] && break
+    sleep 0.1
+done
 COOKIE_SYNTH="$(sign_in "$P_GH")"
 COOKIE_ST="$(sign_in "$P_GH_ST")"
 COOKIE_WS="$(sign_in "$P_GH_WS")"
+COOKIE_RUN="$(sign_in "$P_GH_RUN")"
 
 # ---------------------------------------------------------------------------------------------------------
 # Sanity checks: every row answers what it should before it is measured
@@ -246,6 +264,8 @@ expect "http://127.0.0.1:$P_NGINX_ST/_stcore/health" 200 ok
 expect "http://127.0.0.1:$P_GH_ST/_stcore/health" 200 ok -H "Cookie: gatehouse_session=$COOKIE_ST"
 for p in "$P_ST" "$P_NGINX_ST"; do expect "http://127.0.0.1:$p$ASSET" 200 ""; done
 expect "http://127.0.0.1:$P_GH_ST$ASSET" 200 "" -H "Cookie: gatehouse_session=$COOKIE_ST"
+expect "http://127.0.0.1:$P_GH_RUN/_stcore/health" 200 ok -H "Cookie: gatehouse_session=$COOKIE_RUN"
+expect "http://127.0.0.1:$P_GH_RUN$ASSET" 200 "" -H "Cookie: gatehouse_session=$COOKIE_RUN"
 
 # ---------------------------------------------------------------------------------------------------------
 # Measurements
@@ -291,10 +311,14 @@ measure h1 "Streamlit \`/_stcore/health\` direct" "http://127.0.0.1:$P_ST/_stcor
 measure h2 "Streamlit \`/_stcore/health\` via nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_ST/_stcore/health"
 measure h3 "Streamlit \`/_stcore/health\` via Gatehouse, signed in" "http://127.0.0.1:$P_GH_ST/_stcore/health" \
     "${session_st[@]}"
+measure h4 "Streamlit \`/_stcore/health\` via \`gatehouse run\` (app isolated in a private network), signed in" \
+    "http://127.0.0.1:$P_GH_RUN/_stcore/health" -H "Cookie: gatehouse_session=$COOKIE_RUN"
 asset_label="Streamlit JS asset ($((asset_bytes / 1024)) KiB)"
 measure j1 "$asset_label direct" "http://127.0.0.1:$P_ST$ASSET"
 measure j2 "$asset_label via nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_ST$ASSET"
 measure j3 "$asset_label via Gatehouse, signed in" "http://127.0.0.1:$P_GH_ST$ASSET" "${session_st[@]}"
+measure j4 "$asset_label via \`gatehouse run\` (app isolated), signed in" "http://127.0.0.1:$P_GH_RUN$ASSET" \
+    -H "Cookie: gatehouse_session=$COOKIE_RUN"
 
 fixed_rate r1 "fixed rate: synthetic upstream direct" "http://127.0.0.1:$P_SYNTH/"
 fixed_rate r2 "fixed rate: nginx keep-alive pool" "http://127.0.0.1:$P_NGINX_B/"
@@ -419,6 +443,8 @@ note_for() {
         d) echo "(d)/(b) $(ratio "${RPS[d]}" "${RPS[b]}"), (d)/(c) $(ratio "${RPS[d]}" "${RPS[c]}")" ;;
         h3) echo "Gatehouse/nginx $(ratio "${RPS[h3]}" "${RPS[h2]}")" ;;
         j3) echo "Gatehouse/nginx $(ratio "${RPS[j3]}" "${RPS[j2]}")" ;;
+        h4) echo "isolated/not isolated (h4/h3) $(ratio "${RPS[h4]}" "${RPS[h3]}"), Gatehouse/nginx $(ratio "${RPS[h4]}" "${RPS[h2]}")" ;;
+        j4) echo "isolated/not isolated (j4/j3) $(ratio "${RPS[j4]}" "${RPS[j3]}"), Gatehouse/nginx $(ratio "${RPS[j4]}" "${RPS[j2]}")" ;;
         r2) echo "added over direct: p50 $(delta "${FR_P50[r2]}" "${FR_P50[r1]}"), p99 $(delta "${FR_P99[r2]}" "${FR_P99[r1]}")" ;;
         r3) echo "added over direct: p50 $(delta "${FR_P50[r3]}" "${FR_P50[r1]}"), p99 $(delta "${FR_P99[r3]}" "${FR_P99[r1]}")" ;;
         w2) echo "via Gatehouse / direct $(ratio "${WS_RATE[w2]}" "${WS_RATE[w1]}")" ;;

@@ -181,7 +181,18 @@ fn check_config_lists_every_problem_with_its_origin() {
         .output()
         .unwrap();
     assert_eq!(exit_code(&output), 0, "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("127.0.0.1:9000"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("127.0.0.1:9000"));
+    // It tries whether `run` could isolate the app here (this machine allows it).
+    assert!(stdout.contains("isolation   auto: `run` gives the app a private network here"), "{stdout}");
+
+    std::fs::write(&path, "[upstream]\nisolation = \"sometimes\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("upstream.isolation"));
 
     let missing = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["check-config", "--config", "/nonexistent.toml"])

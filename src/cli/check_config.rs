@@ -2,7 +2,8 @@
 //! (exit 2), then summarise what it does (including the OpenID Connect issuer and clients), with warnings about
 //! settings that are valid but probably not meant: a rule inside another that is looser than it, roles that
 //! no account holds (checked against the database when it exists; check-config never creates one), and
-//! client redirect URIs on plain http to other machines.
+//! client redirect URIs on plain http to other machines. It also tries whether `run` could isolate the app
+//! here.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use super::CliError;
 use crate::config::{Config, config_path};
 use crate::domain::access::describe_access;
+use crate::isolation::IsolationMode;
 
 pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> {
     let path = config_path(config_file);
@@ -33,6 +35,7 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     if let Some(upstream) = &config.upstream.url {
         println!("  upstream    {upstream}");
     }
+    println!("  isolation   {}", describe_isolation(config.upstream.isolation));
     println!("  admin role  {}", config.admin.role);
     if config.access.is_empty() {
         println!("  access      no [[access]] rules: every path needs a signed-in user");
@@ -53,6 +56,22 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
         eprintln!("warning: {warning}");
     }
     Ok(())
+}
+
+/// `[upstream] isolation`, and whether this machine allows it (tried as `gatehouse run` would).
+fn describe_isolation(mode: IsolationMode) -> String {
+    let name = match mode {
+        IsolationMode::Auto => "auto",
+        IsolationMode::Required => "required",
+        IsolationMode::Off => return "off: in `run` mode the app's port is in the machine's network".to_owned(),
+    };
+    match crate::isolation::probe() {
+        Ok(()) => format!("{name}: `run` gives the app a private network here"),
+        Err(why) if mode == IsolationMode::Required => {
+            format!("required, but NOT AVAILABLE here ({why}): `gatehouse run` would refuse to start")
+        }
+        Err(why) => format!("auto, but NOT AVAILABLE here ({why}): `run` would start the app unisolated"),
+    }
 }
 
 /// Redirect URIs on plain http to another machine: codes would cross the network unencrypted.

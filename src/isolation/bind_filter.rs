@@ -124,12 +124,7 @@ pub struct FilterChannel {
 
 impl FilterChannel {
     pub fn new() -> io::Result<Self> {
-        let (ours, theirs) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::SeqPacket,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (ours, theirs) = super::fd_passing::seqpacket_pair()?;
         Ok(Self { ours, theirs })
     }
 
@@ -141,17 +136,7 @@ impl FilterChannel {
     /// The listener the child sent before its `exec` (after a successful spawn).
     pub fn receive(self) -> io::Result<OwnedFd> {
         drop(self.theirs);
-        let timeout = libc::timeval { tv_sec: 5, tv_usec: 0 };
-        // SAFETY: setsockopt with a correctly sized timeval.
-        unsafe {
-            libc::setsockopt(
-                self.ours.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const timeout).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            );
-        }
+        super::fd_passing::set_receive_timeout(&self.ours, std::time::Duration::from_secs(5))?;
         let mut message = [0u8; 4];
         let (_, mut fds) = super::fd_passing::recv_with_fds(self.ours.as_fd(), &mut message)?;
         fds.pop().ok_or_else(|| io::Error::other("the new process did not send its bind filter"))

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::fd_passing::{MAX_FDS, recv_with_fds, send_with_fds};
+use super::fd_passing::{MAX_FDS, recv_with_fds, send_with_fds, seqpacket_pair, set_receive_timeout};
 
 /// The hidden first argument that makes `gatehouse` run as a keeper (see `main.rs`).
 pub const KEEPER_ARG: &str = "__app-keeper";
@@ -59,12 +59,7 @@ impl Family {
 impl Keeper {
     /// Starts a keeper; with `private`, it makes a network of its own first and fails if it cannot.
     pub fn start(private: bool) -> io::Result<Keeper> {
-        let (ours, theirs) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::SeqPacket,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (ours, theirs) = seqpacket_pair()?;
         let theirs_raw = theirs.as_raw_fd();
         let mut command = Command::new("/proc/self/exe");
         command
@@ -165,21 +160,6 @@ impl Drop for Keeper {
         let mut process = self.process.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = process.wait();
     }
-}
-
-fn set_receive_timeout(socket: &OwnedFd, timeout: Duration) -> io::Result<()> {
-    let value = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: 0 };
-    // SAFETY: setsockopt with a correctly sized timeval.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const value).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {

@@ -78,7 +78,9 @@ impl Launcher {
         self.private
     }
 
-    /// Starts an instance on a fresh port and sends new connections to it.
+    /// Starts an instance on a fresh port and sends new connections to it. Call it on the main thread (the
+    /// supervisor's runtime): `PR_SET_PDEATHSIG` fires when the *thread* that forked the app ends, so a
+    /// short-lived thread (such as tokio's blocking pool) would kill the app when it retired.
     pub fn launch(&self) -> Result<(Child, Instance), LaunchError> {
         let port = free_loopback_port().map_err(LaunchError::Setup)?;
         let command = child_command(&self.command_line, port, self.extra_env.clone(), &self.streamlit_mapping)
@@ -97,7 +99,8 @@ impl Launcher {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::getppid() != parent {
-                    return Err(io::Error::other("Gatehouse exited"));
+                    // No allocation here, so a plain errno.
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 match filter_channel {
                     Some(channel) => filter.install(channel),
