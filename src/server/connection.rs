@@ -43,15 +43,27 @@ impl Handler {
             Err(refusal) => return refuse(&request, refusal),
         };
         if crate::web::is_gatehouse_path(request.uri().path()) {
-            request.extensions_mut().insert(ConnectInfo(peer.addr));
-            let router = self.router.clone();
             // Boxed: the router's future is large, and keeping it out of line keeps the proxy path's future
             // (moved into hyper's dispatcher on every request) small.
-            return Box::pin(router.oneshot(request)).await.unwrap_or_else(|never| match never {});
+            return Box::pin(self.answer_own_page(peer, request)).await;
         }
         let context = RequestContext::begin(&request);
         let answer = crate::proxy::proxy_request(&self.state, peer, request, &target, &context.id).await;
         context.finish(answer)
+    }
+
+    /// Gatehouse's own pages: the whole body first, within its deadline, before any of the router's state
+    /// exists (a stalled form then holds little memory), then the router.
+    async fn answer_own_page(&self, peer: &Peer, request: axum::extract::Request) -> Response {
+        let context = RequestContext::begin(&request);
+        let mut request = match crate::web::form_deadline::read_form_body(&self.state, request).await {
+            Ok(request) => request,
+            Err(refusal) => return context.finish(Answer::Own(refusal)),
+        };
+        // The router's middleware keeps its own context for what it answers.
+        drop(context);
+        request.extensions_mut().insert(ConnectInfo(peer.addr));
+        self.router.clone().oneshot(request).await.unwrap_or_else(|never| match never {})
     }
 }
 

@@ -1,14 +1,14 @@
 //! Bodies sent to Gatehouse's own pages must arrive whole within `[server] form_timeout`. Without a
 //! deadline, thousands of unauthenticated `POST /_gatehouse/login` with a `Content-Length` and no body (or one
 //! byte every few seconds) each hold a connection and its buffers for as long as the client likes. Every
-//! such body is at most [`MAX_FORM_BYTES`], so it is read here at once, before any handler runs: a late one
-//! gets 408 and the connection closes, an oversized one 413.
+//! such body is at most [`MAX_FORM_BYTES`], so it is read here at once, before the router runs (which is
+//! also why a stalled body costs little memory: no handler's state exists yet): a late one gets 408 and the
+//! connection closes, an oversized one 413.
 
 use std::error::Error as _;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
 use http_body::Body as _;
@@ -18,23 +18,24 @@ use super::error::ErrorReply;
 use super::form::MAX_FORM_BYTES;
 use crate::app::SharedState;
 
-pub async fn form_deadline(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+/// The request with its body read in full, or the reply that refuses it.
+pub async fn read_form_body(state: &SharedState, request: Request) -> Result<Request, Response> {
     if request.body().is_end_stream() {
-        return next.run(request).await;
+        return Ok(request);
     }
     let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_FORM_BYTES as u64) {
-        return closing(ErrorReply::payload_too_large());
+        return Err(closing(ErrorReply::payload_too_large()));
     }
     let (parts, body) = request.into_parts();
     let deadline = state.config.server.limits.form_timeout;
     match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_FORM_BYTES)).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Ok(Err(err)) if is_length_limit(&err) => closing(ErrorReply::payload_too_large()),
-        Ok(Err(_)) => closing(ErrorReply::bad_request("The form could not be read.")),
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Err(err)) if is_length_limit(&err) => Err(closing(ErrorReply::payload_too_large())),
+        Ok(Err(_)) => Err(closing(ErrorReply::bad_request("The form could not be read."))),
         Err(_) => {
             tracing::info!(path = parts.uri.path(), "a form body did not arrive in time");
-            closing(ErrorReply::request_timeout())
+            Err(closing(ErrorReply::request_timeout()))
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod context;
 pub mod error;
 pub mod extract;
 mod form;
-mod form_deadline;
+pub mod form_deadline;
 mod forward_auth;
 mod health;
 mod login;
@@ -66,7 +66,6 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/metrics", get(metrics_endpoint::metrics))
         .route("/static/{name}", get(static_files::static_file))
         .fallback(|| async { ErrorReply::not_found().into_response() })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), form_deadline::form_deadline))
         .layer(DefaultBodyLimit::max(form::MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
