@@ -36,6 +36,14 @@ fn as_a_decoding_app_reads_it(raw: &str) -> String {
     format!("/{}", segments.join("/"))
 }
 
+/// How a Java server (Tomcat, Spring) reads it: decoded, `;parameters` cut off every segment, then dot
+/// segments resolved and empty segments merged.
+fn as_a_java_app_reads_it(raw: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
+    let bare: Vec<&str> = decoded.split('/').map(|segment| segment.split(';').next().unwrap_or("")).collect();
+    as_a_decoding_app_reads_it(&bare.join("/"))
+}
+
 fn without_trailing_slash(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() }
@@ -86,17 +94,26 @@ pub fn canonical_request(data: &[u8]) {
         assert!(bare != "." && bare != "..", "dot segment judged: {judged:?}");
         assert!(!segment.contains('\\'), "backslash judged: {judged:?}");
     }
-    // Never looser than a judge that reads the path as a decoding app does.
+    // Never looser than a judge that reads the path as any kind of app does: one that decodes (Starlette),
+    // one that also cuts `;parameters` (Java), one that also ignores letter case (Express).
     let policy = policy();
     let host_name = canonical_host(&host).ok().map(|form| form.name().to_owned());
     let decided = policy.decide(host_name.as_deref(), &judged);
-    let naive = policy.decide(host_name.as_deref(), &as_a_decoding_app_reads_it(&path));
-    if decided == Access::Public {
-        assert_eq!(naive, Access::Public, "{path:?} judged public, but a decoding app reaches a protected rule");
-    }
-    for roles in [vec![], vec![role("admin")], vec![role("analyst")], vec![role("ops")], vec![role("viewer")]] {
-        if decided.allows(&roles) {
-            assert!(naive.allows(&roles), "{path:?} allows {roles:?}, but a decoding app's rule does not");
+    let decoded = as_a_decoding_app_reads_it(&path);
+    for (reader, read) in [
+        ("a decoding app", decoded.clone()),
+        ("a Java app", as_a_java_app_reads_it(&path)),
+        ("a case-insensitive app", decoded.to_ascii_lowercase()),
+        ("a case-insensitive Java app", as_a_java_app_reads_it(&path).to_ascii_lowercase()),
+    ] {
+        let naive = policy.decide(host_name.as_deref(), &read);
+        if decided == Access::Public {
+            assert_eq!(naive, Access::Public, "{path:?} judged public, but {reader} reaches a protected rule ({read})");
+        }
+        for roles in [vec![], vec![role("admin")], vec![role("analyst")], vec![role("ops")], vec![role("viewer")]] {
+            if decided.allows(&roles) {
+                assert!(naive.allows(&roles), "{path:?} allows {roles:?}, but {reader}'s rule ({read}) does not");
+            }
         }
     }
 }

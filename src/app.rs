@@ -54,8 +54,9 @@ pub struct Runtime {
     pub session_recheck: std::time::Duration,
     /// How long a validated session is served from memory; [`DEFAULT_SESSION_CACHE_TTL`] outside tests.
     pub session_cache_ttl: std::time::Duration,
-    /// `run` with Streamlit: the run's secret header names for `st.user` (see `PrivateIdentityNames`).
-    pub private_names: Option<Arc<crate::proxy::headers::PrivateIdentityNames>>,
+    /// `run`: the app reads `st.user` from secret header names, new at every start of it (see
+    /// `PrivateIdentityNames`).
+    pub private_names: bool,
 }
 
 /// Changes made elsewhere (another instance, the CLI) reach the proxy path within this time; changes made

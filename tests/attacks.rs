@@ -214,6 +214,25 @@ async fn forward_auth_refuses_what_the_front_proxy_would_forward_unchanged() {
     for host in ["ops.example.com:abc", "OPS.example.com", "ops.example.com."] {
         assert_eq!(ask("/", host).await.status, 403, "{host}");
     }
+    // Behind Traefik or Caddy (which set X-Forwarded-Uri and copy the client's other headers), a client adding
+    // an X-Original-URI of its choice does not pick the rule it is judged by.
+    let cookie = format!("Cookie: {}", scene.alice.cookie_header());
+    let both = raw::get(
+        addr,
+        "/_gatehouse/auth",
+        Some(HOST),
+        &[&cookie, "X-Original-URI: /static/x", "X-Forwarded-Uri: /admin/x", "X-Forwarded-Host: apps.example.com"],
+    )
+    .await;
+    assert_eq!(both.status, 403, "{}", both.head);
+    let agreeing = raw::get(
+        addr,
+        "/_gatehouse/auth",
+        Some(HOST),
+        &[&cookie, "X-Original-URI: /x", "X-Forwarded-Uri: /x", "X-Forwarded-Host: apps.example.com"],
+    )
+    .await;
+    assert_eq!(agreeing.status, 200, "{}", agreeing.head);
 }
 
 #[tokio::test]
@@ -480,4 +499,69 @@ async fn an_unread_body_does_not_keep_a_refused_connection_open() {
     assert_eq!(response.status, 401, "{}", response.head);
     assert!(closed, "the connection must not wait for the rest of a body nobody reads");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn an_app_that_stops_reading_a_body_is_given_up_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An app that accepts, reads the request head and then nothing more, and never answers.
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = app.accept().await {
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head).await;
+            held.push(stream);
+        }
+    });
+    let gatehouse = TestGatehouse::start_with(Some(app_addr), "upstream.timeout = \"1s\"\n").await;
+    gatehouse.add_user("root", PASSWORD, &[]).await;
+    let root = gatehouse.signed_in("root", PASSWORD).await;
+    let length = 64 << 20;
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {HOST}\r\nCookie: {}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        root.cookie_header()
+    );
+    let stream = tokio::net::TcpStream::connect(gatehouse.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // The client sends as fast as Gatehouse takes it; the app's buffers fill, then nobody reads.
+    tokio::spawn(async move {
+        let _ = writer.write_all(head.as_bytes()).await;
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..64 {
+            if writer.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), reader.read_to_end(&mut bytes)).await;
+    let response = raw::parse(&bytes);
+    assert_eq!(response.status, 504, "{}", response.head);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gatehouse =
+        TestGatehouse::start_with(Some(start_echo_upstream().await), "server.send_timeout = \"1s\"\n").await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(gatehouse.addr).await.unwrap();
+    // Thousands of pipelined requests for a page, and not one byte read: far more than the socket buffers hold.
+    let request = format!("GET /_gatehouse/login HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+    let many = request.repeat(3000);
+    let started = std::time::Instant::now();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.write_all(many.as_bytes())).await;
+    // Give the server its second of no progress, then read: the connection must have been closed, so the
+    // read reaches its end rather than waiting on answers that keep coming.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut sink = Vec::new();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut sink)).await;
+    assert!(ended.is_ok(), "the connection was still open after {:?}", started.elapsed());
+    let answered = sink.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
+    assert!(answered < 3000, "every request was answered: nothing was cut off");
 }

@@ -295,3 +295,41 @@ async fn where_namespaces_are_not_allowed_auto_warns_and_required_refuses() {
     // The app is in the shared network now (Gatehouse called it ready after checking its listener).
     assert!(text.contains("private_network=false"), "{text}");
 }
+
+/// The processes whose parent is `parent` and whose command line contains `needle`.
+fn children_with(parent: u32, needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(parent) && String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_app_whose_keeper_dies_is_restarted_with_a_new_one() {
+    let gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: APP,
+        env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "required")],
+        log_file: Some("gatehouse.log"),
+        users: &[],
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let first_port = read_number(gatehouse.path("app.port"));
+    let keepers = children_with(gatehouse.child.id(), "__app-keeper private");
+    assert_eq!(keepers.len(), 1, "{keepers:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(keepers[0] as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let port_file = gatehouse.path("app.port");
+    eventually("a new instance of the app", Duration::from_secs(20), || {
+        std::fs::read_to_string(&port_file).is_ok_and(|port| port.trim().parse::<u32>().ok() != Some(first_port))
+    })
+    .await;
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let log = std::fs::read_to_string(gatehouse.path("gatehouse.log")).unwrap();
+    assert!(log.contains("the app keeper ended unexpectedly"), "{log}");
+}

@@ -13,7 +13,6 @@ use super::{CliError, RunArgs, ServeArgs};
 use crate::app::{AppState, DEFAULT_SESSION_CACHE_TTL, DEFAULT_SESSION_RECHECK, Runtime};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, load_or_exit, parse_public_url, parse_upstream_url};
-use crate::proxy::headers::PrivateIdentityNames;
 use crate::proxy::upstream::{UpstreamState, UpstreamStatus};
 use crate::supervisor::{self, LaunchError, Launcher, SignalSlot};
 
@@ -30,7 +29,7 @@ pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     }
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone(), None).await?;
+    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone(), false).await?;
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals));
     crate::serve(listener, state).await.context("while serving")?;
     Ok(())
@@ -50,13 +49,10 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     // is the launcher's business.
     config.upstream.url = Some(url::Url::parse("http://127.0.0.1:80").expect("a loopback URL parses"));
     let isolation = config.upstream.isolation;
-    let private_names = Arc::new(PrivateIdentityNames::generate());
 
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) =
-        start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone(), Some(private_names.clone()))
-            .await?;
+    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone(), true).await?;
     let upstream = state.upstream.clone().expect("run always has an upstream");
 
     // What the `streamlit-gatehouse` helper needs to check `X-Gatehouse-Assertion` and show the admin link.
@@ -66,9 +62,8 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
         ("GATEHOUSE_ADMIN_ROLE".to_owned(), state.config.admin.role.as_str().to_owned()),
     ];
     let launcher =
-        Launcher::new(args.command.clone(), extra_env, private_names.streamlit_mapping(), upstream.clone(), isolation)
-            .map_err(CliError::usage)?;
-    let first = launcher.launch().map_err(|err| match err {
+        Launcher::new(args.command.clone(), extra_env, upstream.clone(), isolation).map_err(CliError::usage)?;
+    let first = launcher.launch().await.map_err(|err| match err {
         LaunchError::Setup(_) => CliError::Runtime(anyhow::anyhow!(err)),
         LaunchError::NoCommand | LaunchError::Spawn { .. } => CliError::usage(err.to_string()),
     })?;
@@ -109,7 +104,7 @@ async fn start(
     config: Config,
     status: UpstreamStatus,
     shutdown: CancellationToken,
-    private_names: Option<Arc<PrivateIdentityNames>>,
+    private_names: bool,
 ) -> Result<(Arc<AppState>, TcpListener), CliError> {
     let store = crate::store::open(config.database.url.expose()).await?;
     let clock: SharedClock = Arc::new(SystemClock);

@@ -12,6 +12,9 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// Time a body for one of Gatehouse's own forms (at most 64 KiB) has to arrive whole.
     pub form_timeout: Duration,
+    /// A write to a client that makes no progress for this long ends the connection (a client that does not
+    /// read its responses, or its side of a WebSocket).
+    pub send_timeout: Duration,
     /// A body for the app may take this long before [`Self::body_min_rate`] applies; every
     /// `body_min_rate` bytes received extend it by a second (like Apache's `mod_reqtimeout`).
     pub body_timeout: Duration,
@@ -29,6 +32,7 @@ impl Default for ConnectionLimits {
         Self {
             header_timeout: Duration::from_secs(20),
             form_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(20),
             body_min_rate: 1024,
             max_connections: 16_384,
@@ -55,6 +59,7 @@ pub(super) fn read_limits(r: &mut ConfigReader) -> ConnectionLimits {
     ConnectionLimits {
         header_timeout: timeout(r, "server.header_timeout", defaults.header_timeout),
         form_timeout: timeout(r, "server.form_timeout", defaults.form_timeout),
+        send_timeout: timeout(r, "server.send_timeout", defaults.send_timeout),
         body_timeout: timeout(r, "server.body_timeout", defaults.body_timeout),
         body_min_rate: count(r, "server.body_min_rate", defaults.body_min_rate as usize, 1..=1 << 30) as u64,
         max_connections,

@@ -146,8 +146,8 @@ impl AccessRule {
     }
 }
 
-/// How an app compares path letters: exactly (Starlette, most servers) or ignoring ASCII case (Express's
-/// default, Windows servers).
+/// How an app compares path letters: exactly (Starlette, most servers) or ignoring case (Express's default,
+/// Spring configured so, Windows servers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Case {
     Exact,
@@ -159,11 +159,35 @@ fn covers(prefix: &str, path: &str) -> bool {
     prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// [`covers`], comparing ASCII letters without regard to case.
+/// [`covers`], comparing letters without regard to case the way Java's `equalsIgnoreCase` does, character by
+/// character: equal, or equal in upper case, or equal in lower case. So the dotless `ı` matches `i` (both are
+/// `I` in upper case), as it does for a Spring app matching paths without case.
 fn covers_ignoring_case(prefix: &str, path: &str) -> bool {
-    let Some(head) = path.get(..prefix.len()) else { return false };
-    prefix == "/"
-        || (head.eq_ignore_ascii_case(prefix) && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/')))
+    if prefix == "/" {
+        return true;
+    }
+    let mut rest = path.chars();
+    for wanted in prefix.chars() {
+        match rest.next() {
+            Some(found) if same_ignoring_case(wanted, found) => {}
+            _ => return false,
+        }
+    }
+    matches!(rest.next(), None | Some('/'))
+}
+
+fn same_ignoring_case(a: char, b: char) -> bool {
+    /// The mapping when it is one character (Java compares `char` by `char`; longer mappings never match).
+    fn single(mut mapped: impl Iterator<Item = char>) -> Option<char> {
+        let first = mapped.next()?;
+        mapped.next().is_none().then_some(first)
+    }
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(&b);
+    }
+    a == b
+        || matches!((single(a.to_uppercase()), single(b.to_uppercase())), (Some(x), Some(y)) if x == y)
+        || matches!((single(a.to_lowercase()), single(b.to_lowercase())), (Some(x), Some(y)) if x == y)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -286,9 +310,17 @@ fn rule_prefix(prefix: &str) -> Option<String> {
     Some(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
 }
 
-/// The path as a Java server routes it: `;parameters` cut off every segment.
+/// The path as a Java server routes it: `;parameters` cut off every segment, then the empty segments that
+/// leaves merged away (`/;x/admin` is `/admin` to Tomcat and Spring).
 fn without_parameters(path: &str) -> String {
-    path.split('/').map(|segment| segment.split(';').next().unwrap_or("")).collect::<Vec<_>>().join("/")
+    let mut bare = String::with_capacity(path.len());
+    for segment in path.split('/').map(|segment| segment.split(';').next().unwrap_or("")) {
+        if !segment.is_empty() {
+            bare.push('/');
+            bare.push_str(segment);
+        }
+    }
+    if bare.is_empty() { "/".to_owned() } else { bare }
 }
 
 #[cfg(test)]
@@ -339,7 +371,16 @@ mod tests {
         let p = policy();
         let admin = Access::AnyRole(&[role("admin")]);
         // Express ignores case by default; Java servers cut `;parameters` off segments.
-        for sneaky in ["/ADMIN", "/Admin/users", "/admin;jsessionid=x", "/ADMIN;x/users", "/aDmIn"] {
+        for sneaky in [
+            "/ADMIN",
+            "/Admin/users",
+            "/admin;jsessionid=x",
+            "/ADMIN;x/users",
+            "/aDmIn",
+            "/;x/admin",
+            "/admin/;/x",
+            "/;/;a/admin",
+        ] {
             assert_eq!(p.decide(Some("apps.example.com"), sneaky), admin, "{sneaky}");
         }
         // A public rule covers only the readings that are public in every way.
@@ -350,6 +391,19 @@ mod tests {
         let capitals = AccessPolicy::new(vec![AccessRule::new(None, "/Reports", vec![], true).unwrap()]);
         assert_eq!(capitals.decide(None, "/Reports/q1"), Access::Public);
         assert_eq!(capitals.decide(None, "/reports/q1"), Access::SignedIn);
+    }
+
+    #[test]
+    fn letters_compare_as_java_compares_them_without_case() {
+        assert!(same_ignoring_case('a', 'A'));
+        assert!(same_ignoring_case('ı', 'i'), "dotless i is I in upper case, like i");
+        assert!(same_ignoring_case('é', 'É'));
+        assert!(same_ignoring_case('\u{212A}', 'k'), "the Kelvin sign is k in lower case");
+        assert!(!same_ignoring_case('a', 'b'));
+        assert!(!same_ignoring_case('ß', 's'), "two-letter mappings never match");
+        assert!(covers_ignoring_case("/admin", "/ADMIN/x"));
+        assert!(!covers_ignoring_case("/admin", "/administrator"));
+        assert!(!covers_ignoring_case("/admin", "/adm"));
     }
 
     #[test]

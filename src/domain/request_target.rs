@@ -12,7 +12,7 @@
 //! - **Path**: starts with `/`. Percent-escapes of unreserved characters (letters, digits, `-._~`) are
 //!   decoded, other escapes get upper-case hex, characters that must be escaped are escaped, and repeated
 //!   slashes are merged (as nginx does). Refused: dot segments (`.` and `..`, also escaped and with
-//!   `;parameters`), an escaped `/` or `\`, a backslash, control characters, escapes that do not decode to
+//!   `;parameters`), an escaped `/`, `\`, `?` or `#`, a backslash, control characters, escapes that do not decode to
 //!   UTF-8 (`%ff`, the overlong `%c0%ae`), malformed escapes, and escapes of escapes (`%252e`), which an
 //!   app that decodes twice would read as something else.
 //!
@@ -39,7 +39,7 @@ pub enum TargetError {
     NotAPath,
     /// `%` not followed by two hex digits.
     MalformedEscape,
-    /// An escaped `/` or `\`, or a literal backslash: a segment boundary to some apps and not to others.
+    /// An escaped `/`, `\`, `?` or `#`, or a literal backslash: a boundary to some apps and not to others.
     AmbiguousSeparator,
     /// A `.` or `..` segment, literal or escaped.
     DotSegment,
@@ -49,6 +49,8 @@ pub enum TargetError {
     NotUtf8,
     /// An escaped escape (`%25` followed by two hex digits).
     DoubleEscape,
+    /// Forward-auth: `X-Original-URI` and `X-Forwarded-Uri` name different requests.
+    ConflictingTarget,
     /// A host or path that has a canonical form but is not in it, where it cannot be rewritten (forward-auth:
     /// the front proxy forwards the request as it is).
     NotCanonical,
@@ -63,11 +65,14 @@ impl TargetError {
             TargetError::MalformedHost => "The Host header is not a host name with an optional port.",
             TargetError::NotAPath => "The request target is not a path.",
             TargetError::MalformedEscape => "The address contains a malformed percent-escape.",
-            TargetError::AmbiguousSeparator => "The address contains an encoded slash or a backslash.",
+            TargetError::AmbiguousSeparator => {
+                "The address contains an encoded slash, question mark or number sign, or a backslash."
+            }
             TargetError::DotSegment => "The address contains a '.' or '..' segment.",
             TargetError::ControlCharacter => "The address contains a control character.",
             TargetError::NotUtf8 => "The address contains percent-escapes that are not UTF-8.",
             TargetError::DoubleEscape => "The address contains an escaped percent-escape.",
+            TargetError::ConflictingTarget => "X-Original-URI and X-Forwarded-Uri name different requests.",
             TargetError::NotCanonical => {
                 "The address is not in canonical form (repeated slashes, escaped letters, capitals in the host)."
             }
@@ -87,6 +92,7 @@ impl TargetError {
             TargetError::ControlCharacter => "control_character",
             TargetError::NotUtf8 => "not_utf8",
             TargetError::DoubleEscape => "double_escape",
+            TargetError::ConflictingTarget => "conflicting_target",
             TargetError::NotCanonical => "not_canonical",
         }
     }
@@ -235,7 +241,9 @@ pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, TargetError> {
             let low = bytes.get(i + 2).copied().and_then(hex_value);
             let (Some(high), Some(low)) = (high, low) else { return Err(TargetError::MalformedEscape) };
             let value = high << 4 | low;
-            if value == b'/' || value == b'\\' {
+            // An escaped `?` or `#` ends the path for an app that decodes it and hands it on (a second
+            // server, a redirect): a boundary to some readers and not to others, like an escaped slash.
+            if matches!(value, b'/' | b'\\' | b'?' | b'#') {
                 return Err(TargetError::AmbiguousSeparator);
             }
             decoded.push((value, true));
@@ -431,6 +439,8 @@ mod tests {
             ("/static%2F..%2Fadmin", TargetError::AmbiguousSeparator),
             ("/static\\..\\admin", TargetError::AmbiguousSeparator),
             ("/static%5c..%5cadmin", TargetError::AmbiguousSeparator),
+            ("/config%3F", TargetError::AmbiguousSeparator),
+            ("/config%23x", TargetError::AmbiguousSeparator),
             ("/admin/%ff/../secret.txt", TargetError::NotUtf8),
             ("/admin/%ff", TargetError::NotUtf8),
             ("/%c0%ae%c0%ae/admin", TargetError::NotUtf8),

@@ -10,9 +10,10 @@
 //! `SECCOMP_ADDFD_FLAG_SETFD`); the app's `bind` returns 0 and its `listen` and `accept` work as ever, in a
 //! network only Gatehouse can reach. Every other bind goes ahead unchanged (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
 //!
-//! The filter only ever answers `bind` for the native architecture (and x32 on x86-64); anything it does not
-//! understand goes ahead unchanged, and then the app's port ends up in the shared network, where Gatehouse
-//! never connects: it would wait on a starting app, never serve a stranger's listener.
+//! The filter answers `bind` for the native architecture (and x32 on x86-64); a 32-bit program's bind
+//! (i386 `bind` and `socketcall(SYS_BIND)`, or 32-bit ARM's) is refused with EACCES, since it cannot be moved.
+//! A bind whose address cannot be read, or an `AF_UNSPEC` one on the app's port, is refused too: nothing
+//! of the app's may listen on its port in the machine's network.
 //! Needs Linux 5.9 or newer (user notification with descriptor injection, `pidfd_getfd`).
 
 use std::io;
@@ -29,6 +30,14 @@ const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
 const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 #[cfg(target_arch = "x86_64")]
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The 32-bit architecture the kernel also runs programs of, with its `bind` and, where binds can also be
+/// made through it, `socketcall` (whose first argument is then `SYS_BIND`, 2).
+#[cfg(target_arch = "x86_64")]
+const COMPAT: (u32, u32, Option<u32>) = (0x4000_0003, 361, Some(102)); // AUDIT_ARCH_I386
+#[cfg(target_arch = "aarch64")]
+const COMPAT: (u32, u32, Option<u32>) = (0x4000_0028, 282, None); // AUDIT_ARCH_ARM
+const SOCKETCALL_BIND: u32 = 2;
 
 /// `bind` in the native table, and in the x32 one where there is such a thing.
 fn bind_numbers() -> Vec<u32> {
@@ -62,22 +71,45 @@ impl BindFilter {
     pub fn new() -> Self {
         const LOAD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
         const EQUALS: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+        const SKIP: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
         const RETURN: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+        // seccomp_data: nr at offset 0, arch at 4, the low half of the first argument at 16.
         let numbers = bind_numbers();
-        // seccomp_data: nr at offset 0, arch at offset 4.
+        let count = numbers.len() as u8;
         let mut program = vec![statement(LOAD, 4)];
-        // Another architecture: allow (see the module comment).
-        program.push(jump(EQUALS, NATIVE_ARCH, 0, numbers.len() as u8 + 3));
+        // Not native: to the 32-bit section after the native one (LOAD, comparisons, SKIP, two returns).
+        program.push(jump(EQUALS, NATIVE_ARCH, 0, count + 4));
         program.push(statement(LOAD, 0));
         for (index, number) in numbers.iter().enumerate() {
             // A match jumps over the remaining comparisons and the skip, to the notify return.
-            let to_notify = (numbers.len() - index) as u8;
-            program.push(jump(EQUALS, *number, to_notify, 0));
+            program.push(jump(EQUALS, *number, count - index as u8, 0));
         }
-        // No comparison matched: skip the notify return.
-        program.push(jump((libc::BPF_JMP | libc::BPF_JA) as u16, 1, 0, 0));
+        program.push(statement(SKIP, 1));
         program.push(statement(RETURN, libc::SECCOMP_RET_USER_NOTIF));
         program.push(statement(RETURN, libc::SECCOMP_RET_ALLOW));
+        // A 32-bit program's bind cannot be read and moved here: it is refused (EACCES), so the app's port
+        // never ends up in the machine's network. Every other architecture and call is allowed.
+        let (compat_arch, compat_bind, socketcall) = COMPAT;
+        let deny = libc::SECCOMP_RET_ERRNO | libc::EACCES as u32;
+        match socketcall {
+            Some(socketcall) => program.extend([
+                jump(EQUALS, compat_arch, 0, 6),
+                statement(LOAD, 0),
+                jump(EQUALS, compat_bind, 3, 0),
+                jump(EQUALS, socketcall, 0, 3),
+                statement(LOAD, 16),
+                jump(EQUALS, SOCKETCALL_BIND, 0, 1),
+                statement(RETURN, deny),
+                statement(RETURN, libc::SECCOMP_RET_ALLOW),
+            ]),
+            None => program.extend([
+                jump(EQUALS, compat_arch, 0, 3),
+                statement(LOAD, 0),
+                jump(EQUALS, compat_bind, 0, 1),
+                statement(RETURN, deny),
+                statement(RETURN, libc::SECCOMP_RET_ALLOW),
+            ]),
+        }
         Self { program }
     }
 
@@ -151,10 +183,11 @@ pub fn spawn_filtered(
     use std::os::unix::process::CommandExt;
     let channel = FilterChannel::new()?;
     let child_end = channel.child_end();
-    let program = filter.program.clone();
+    // Copied here, before the fork: nothing may allocate in the child.
+    let filter = BindFilter { program: filter.program.clone() };
     // SAFETY: only async-signal-safe calls between fork and exec (see `BindFilter::install`).
     unsafe {
-        command.pre_exec(move || BindFilter { program: program.clone() }.install(child_end));
+        command.pre_exec(move || filter.install(child_end));
     }
     let child = command.spawn()?;
     Ok((child, channel.receive()?))
@@ -217,27 +250,30 @@ fn decide(
     keeper: &Keeper,
     bound: &BoundAddress,
 ) -> Verdict {
-    let pid = notification.pid as libc::pid_t;
+    // The id of the calling *thread*; descriptors and memory belong to its process (its thread group), and
+    // before Linux 6.9 pidfd_open(2) refuses the id of any thread but the first.
+    let Some(pid) = thread_group_of(notification.pid as libc::pid_t) else { return Verdict::Fail(libc::EACCES) };
     let fd = notification.data.args[0] as RawFd;
-    let Some(address) = read_sockaddr(pid, notification.data.args[1], notification.data.args[2]) else {
-        return Verdict::Continue;
+    // The kernel reads the length as a 32-bit int; the register's upper half may hold anything.
+    let Some(address) = read_sockaddr(pid, notification.data.args[1], notification.data.args[2] as u32) else {
+        // What the app asked for cannot be read, so it cannot be told apart from the app's own port.
+        return Verdict::Fail(libc::EACCES);
     };
     // The memory read must have been the caller's, not a recycled pid's.
     if !notification_is_current(listener, notification.id) {
         return Verdict::Continue;
     }
-    let Some(requested) = parse_sockaddr(&address) else { return Verdict::Continue };
-    if requested.port() != port {
-        return Verdict::Continue;
-    }
+    let requested = match parse_sockaddr(&address) {
+        Some(requested) if requested.port() == port => requested,
+        Some(_) => return Verdict::Continue,
+        // The kernel binds an IPv4 socket given AF_UNSPEC with INADDR_ANY to 0.0.0.0: on the app's port,
+        // that must not go ahead in the machine's network. Other families (Unix sockets...) are not the app's.
+        None if is_unspecified_family_on(&address, port) => return Verdict::Fail(libc::EAFNOSUPPORT),
+        None => return Verdict::Continue,
+    };
     match move_listener(listener, notification.id, pid, fd, &address, keeper) {
         Ok(Moved::Yes) => {
-            let loopback = if requested.is_ipv4() {
-                SocketAddr::from(([127, 0, 0, 1], port))
-            } else {
-                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))
-            };
-            bound.send_replace(Some(loopback));
+            bound.send_replace(Some(connect_address(requested)));
             tracing::info!(%requested, "the app's listening socket is in its private network");
             Verdict::Done
         }
@@ -361,8 +397,14 @@ fn descriptor_is_close_on_exec(pid: libc::pid_t, fd: RawFd) -> bool {
         .is_none_or(|flags| flags & i64::from(libc::O_CLOEXEC) != 0)
 }
 
+/// The process (thread group) a thread belongs to, from `/proc/TID/status`.
+fn thread_group_of(tid: libc::pid_t) -> Option<libc::pid_t> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status.lines().find_map(|line| line.strip_prefix("Tgid:")).and_then(|tgid| tgid.trim().parse().ok())
+}
+
 /// The `sockaddr` the app passed to `bind`, read from its memory.
-fn read_sockaddr(pid: libc::pid_t, pointer: u64, length: u64) -> Option<Vec<u8>> {
+fn read_sockaddr(pid: libc::pid_t, pointer: u64, length: u32) -> Option<Vec<u8>> {
     let length = usize::try_from(length).ok().filter(|length| (2..=128).contains(length))?;
     let mut buffer = vec![0u8; length];
     let local = libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: length };
@@ -370,6 +412,23 @@ fn read_sockaddr(pid: libc::pid_t, pointer: u64, length: u64) -> Option<Vec<u8>>
     // SAFETY: process_vm_readv(2) into our own buffer of `length` bytes.
     let read = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     (read == length as isize).then_some(buffer)
+}
+
+/// Where Gatehouse connects to reach a listener bound to `requested`: that address, or the family's loopback
+/// address when the app bound them all (`0.0.0.0`, `::`).
+pub fn connect_address(requested: SocketAddr) -> SocketAddr {
+    match requested.ip() {
+        ip if !ip.is_unspecified() => requested,
+        std::net::IpAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], requested.port())),
+        std::net::IpAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, requested.port())),
+    }
+}
+
+/// An `AF_UNSPEC` `sockaddr` naming `port` (as an IPv4 socket would read it).
+fn is_unspecified_family_on(bytes: &[u8], port: u16) -> bool {
+    bytes.len() >= 4
+        && i32::from(u16::from_ne_bytes([bytes[0], bytes[1]])) == libc::AF_UNSPEC
+        && u16::from_be_bytes([bytes[2], bytes[3]]) == port
 }
 
 /// An IPv4 or IPv6 `sockaddr` as an address and port; `None` for any other family or a short buffer.
@@ -409,20 +468,43 @@ mod tests {
         unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
         assert_eq!(parse_sockaddr(&unix), None);
         assert_eq!(parse_sockaddr(&v4[..6]), None);
+        let mut unspecified = v4.clone();
+        unspecified[..2].copy_from_slice(&(libc::AF_UNSPEC as u16).to_ne_bytes());
+        assert!(is_unspecified_family_on(&unspecified, 8501));
+        assert!(!is_unspecified_family_on(&unspecified, 8502));
+        assert!(!is_unspecified_family_on(&v4, 8501));
+    }
+
+    #[test]
+    fn gatehouse_connects_where_the_app_listens() {
+        for (requested, connect) in [
+            ("0.0.0.0:8501", "127.0.0.1:8501"),
+            ("127.0.0.2:8501", "127.0.0.2:8501"),
+            ("[::]:8501", "[::1]:8501"),
+            ("[::ffff:127.0.0.1]:8501", "[::ffff:127.0.0.1]:8501"),
+            ("[::1]:8501", "[::1]:8501"),
+        ] {
+            assert_eq!(connect_address(requested.parse().unwrap()), connect.parse().unwrap(), "{requested}");
+        }
     }
 
     #[test]
     fn the_filter_notifies_on_bind_only() {
         let filter = BindFilter::new();
         // Interpret the program for a few syscalls, as the kernel would.
-        let run = |arch: u32, nr: u32| -> u32 {
+        let run = |arch: u32, nr: u32, first_argument: u32| -> u32 {
             let mut accumulator = 0u32;
             let mut pc = 0usize;
             loop {
                 let instruction = filter.program[pc];
                 match instruction.code as u32 {
                     c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
-                        accumulator = if instruction.k == 4 { arch } else { nr };
+                        accumulator = match instruction.k {
+                            0 => nr,
+                            4 => arch,
+                            16 => first_argument,
+                            other => panic!("unexpected offset {other}"),
+                        };
                         pc += 1;
                     }
                     c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
@@ -436,11 +518,20 @@ mod tests {
             }
         };
         for number in bind_numbers() {
-            assert_eq!(run(NATIVE_ARCH, number), libc::SECCOMP_RET_USER_NOTIF);
+            assert_eq!(run(NATIVE_ARCH, number, 3), libc::SECCOMP_RET_USER_NOTIF);
         }
         for other in [libc::SYS_connect, libc::SYS_socket, libc::SYS_listen, libc::SYS_read, libc::SYS_execve] {
-            assert_eq!(run(NATIVE_ARCH, other as u32), libc::SECCOMP_RET_ALLOW, "{other}");
+            assert_eq!(run(NATIVE_ARCH, other as u32, 2), libc::SECCOMP_RET_ALLOW, "{other}");
         }
-        assert_eq!(run(0x4000_0003, libc::SYS_bind as u32), libc::SECCOMP_RET_ALLOW, "another architecture");
+        // 32-bit programs: bind refused, everything else (socketcall for other calls included) allowed.
+        let (compat_arch, compat_bind, socketcall) = COMPAT;
+        let deny = libc::SECCOMP_RET_ERRNO | libc::EACCES as u32;
+        assert_eq!(run(compat_arch, compat_bind, 3), deny);
+        assert_eq!(run(compat_arch, compat_bind + 1, 3), libc::SECCOMP_RET_ALLOW);
+        if let Some(socketcall) = socketcall {
+            assert_eq!(run(compat_arch, socketcall, SOCKETCALL_BIND), deny);
+            assert_eq!(run(compat_arch, socketcall, 3), libc::SECCOMP_RET_ALLOW, "connect through socketcall");
+        }
+        assert_eq!(run(0x4000_1234, compat_bind, 2), libc::SECCOMP_RET_ALLOW, "another architecture");
     }
 }

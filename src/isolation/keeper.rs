@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::fd_passing::{MAX_FDS, recv_with_fds, send_with_fds, seqpacket_pair, set_receive_timeout};
@@ -37,10 +37,14 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Gatehouse's handle on a running keeper.
 pub struct Keeper {
+    /// The socket pair's end; one request and its answer at a time.
     control: Mutex<OwnedFd>,
-    process: Mutex<Child>,
+    /// The app's process group while it runs, and whether Gatehouse is done with this keeper; shared with
+    /// the thread that reaps the keeper (see [`watch_keeper`]).
+    watched: Arc<Watched>,
     private: bool,
-    /// Sockets fetched ahead, per family (IPv4, IPv6): a connection to the app costs no round trip.
+    /// Sockets fetched ahead, per family (IPv4, IPv6): a connection to the app costs no round trip. Never
+    /// held while talking to the keeper.
     stock: Mutex<[Vec<OwnedFd>; 2]>,
 }
 
@@ -54,6 +58,49 @@ impl Family {
     fn of(addr: &SocketAddr) -> Self {
         if addr.is_ipv4() { Family::V4 } else { Family::V6 }
     }
+
+    fn index(self) -> usize {
+        usize::from(self == Family::V6)
+    }
+
+    fn byte(self) -> u8 {
+        if self == Family::V6 { 6 } else { 4 }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            4 => Some(Family::V4),
+            6 => Some(Family::V6),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Watched {
+    group: Mutex<Option<i32>>,
+    closing: std::sync::atomic::AtomicBool,
+}
+
+/// Reaps the keeper. Should it end while Gatehouse still relies on it (killed by someone), the app it
+/// watched is killed: unreachable without its keeper, and without its dead man's switch, it is better
+/// restarted (the supervisor does that, with a new keeper) than left serving nobody.
+fn watch_keeper(mut process: Child, watched: Arc<Watched>) {
+    let _ = std::thread::Builder::new().name("gatehouse-keeper-reaper".into()).spawn(move || {
+        let status = process.wait();
+        if watched.closing.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let group = *watched.group.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(group) = group {
+            tracing::error!(
+                ?status,
+                "the app keeper ended unexpectedly; stopping the app so it restarts with a new one"
+            );
+            // SAFETY: kill(2) of the app's process group, which the supervisor has not reaped yet.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    });
 }
 
 impl Keeper {
@@ -68,7 +115,10 @@ impl Keeper {
             .arg(if private { "private" } else { "shared" })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            // Its own process group: a terminal's Ctrl-C must not end it while Gatehouse is still draining
+            // connections (it ignores the stop signals too, and ends when Gatehouse's end closes).
+            .process_group(0);
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             command.pre_exec(move || {
@@ -83,13 +133,11 @@ impl Keeper {
         }
         let process = command.spawn()?;
         drop(theirs);
-        set_receive_timeout(&ours, ANSWER_TIMEOUT)?;
-        let keeper = Keeper {
-            control: Mutex::new(ours),
-            process: Mutex::new(process),
-            private,
-            stock: Mutex::new([vec![], vec![]]),
-        };
+        let watched = Arc::new(Watched::default());
+        watch_keeper(process, watched.clone());
+        // From here on, a failure drops the keeper, which closes our end (and the process then exits).
+        let keeper = Keeper { control: Mutex::new(ours), watched, private, stock: Mutex::new([vec![], vec![]]) };
+        set_receive_timeout(&keeper.control_fd(), ANSWER_TIMEOUT)?;
         let mut answer = [0u8; 512];
         let (n, _) = recv_with_fds(keeper.control_fd().as_fd(), &mut answer)?;
         match answer.get(..n) {
@@ -103,62 +151,91 @@ impl Keeper {
         self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn stock(&self) -> std::sync::MutexGuard<'_, [Vec<OwnedFd>; 2]> {
+        self.stock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn is_private(&self) -> bool {
         self.private
     }
 
-    /// A fresh TCP socket for `addr`'s family, made in the keeper's network, close-on-exec.
+    fn take_from_stock(&self, family: Family) -> Option<OwnedFd> {
+        self.stock()[family.index()].pop()
+    }
+
+    /// A fresh TCP socket for `addr`'s family, made in the keeper's network, close-on-exec. Blocks for a
+    /// round trip to the keeper when the stock is empty (one in [`MAX_FDS`]): not for async tasks, which
+    /// use [`Keeper::connect`].
     pub fn socket(&self, addr: &SocketAddr) -> io::Result<OwnedFd> {
         let family = Family::of(addr);
-        let index = usize::from(family == Family::V6);
-        let mut stock = self.stock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if stock[index].is_empty() {
-            stock[index] = self.fetch(family, MAX_FDS)?;
+        if let Some(fd) = self.take_from_stock(family) {
+            return Ok(fd);
         }
-        stock[index].pop().ok_or_else(|| io::Error::other("the app keeper sent no socket"))
+        let mut fetched = self.fetch(family)?;
+        let fd = fetched.pop().ok_or_else(|| io::Error::other("the app keeper sent no socket"))?;
+        self.stock()[family.index()].extend(fetched);
+        Ok(fd)
     }
 
-    fn fetch(&self, family: Family, count: usize) -> io::Result<Vec<OwnedFd>> {
+    /// One batch of sockets of `family` from the keeper. Each answer names its family: an answer that
+    /// arrives late (after a timeout) is put in stock rather than mistaken for the one asked for.
+    fn fetch(&self, family: Family) -> io::Result<Vec<OwnedFd>> {
         let control = self.control_fd();
-        let family_byte = if family == Family::V6 { 6 } else { 4 };
-        send_with_fds(control.as_fd(), &[b'S', family_byte, count as u8], &[])?;
-        let mut answer = [0u8; 256];
-        let (n, fds) = recv_with_fds(control.as_fd(), &mut answer)?;
-        match answer.get(..n) {
-            Some([b'K']) if !fds.is_empty() => Ok(fds),
-            Some([b'E', message @ ..]) => Err(io::Error::other(String::from_utf8_lossy(message).into_owned())),
-            _ => Err(io::Error::other("the app keeper is gone")),
+        send_with_fds(control.as_fd(), &[b'S', family.byte(), MAX_FDS as u8], &[])?;
+        loop {
+            let mut answer = [0u8; 256];
+            let (n, fds) = recv_with_fds(control.as_fd(), &mut answer)?;
+            match answer.get(..n) {
+                Some([b'K', byte]) if Family::from_byte(*byte) == Some(family) && !fds.is_empty() => return Ok(fds),
+                Some([b'K', byte]) => match Family::from_byte(*byte) {
+                    Some(other) => self.stock()[other.index()].extend(fds),
+                    None => return Err(io::Error::other("the app keeper answered nonsense")),
+                },
+                Some([b'E', message @ ..]) => {
+                    return Err(io::Error::other(String::from_utf8_lossy(message).into_owned()));
+                }
+                _ => return Err(io::Error::other("the app keeper is gone")),
+            }
         }
     }
 
-    /// Connects to `addr` in the keeper's network.
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
-        let fd = self.socket(&addr)?;
+    /// Connects to `addr` in the keeper's network. When the stock is empty, the keeper is asked on a
+    /// blocking thread, so no worker waits for it.
+    pub async fn connect(self: &Arc<Self>, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+        let fd = match self.take_from_stock(Family::of(&addr)) {
+            Some(fd) => fd,
+            None => {
+                let keeper = self.clone();
+                tokio::task::spawn_blocking(move || keeper.socket(&addr)).await.map_err(io::Error::other)??
+            }
+        };
         set_nonblocking(&fd)?;
         // SAFETY: `fd` is an open, non-blocking TCP socket of `addr`'s family that nothing else owns.
         let socket = unsafe { tokio::net::TcpSocket::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)) };
         socket.connect(addr).await
     }
 
-    /// From now on, the keeper kills this process group if Gatehouse dies.
+    /// From now on, the keeper kills this process group if Gatehouse dies (and Gatehouse kills it if the
+    /// keeper dies).
     pub fn watch_group(&self, group: i32) -> io::Result<()> {
+        *self.watched.group.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(group);
         let mut message = [b'G', 0, 0, 0, 0];
         message[1..].copy_from_slice(&group.to_le_bytes());
         send_with_fds(self.control_fd().as_fd(), &message, &[])
     }
 
-    /// The group was stopped and reaped: its id may be reused, so the keeper must not kill it any more.
+    /// The group was stopped and reaped: its id may be reused, so nobody may kill it any more.
     pub fn forget_group(&self) {
+        *self.watched.group.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         let _ = send_with_fds(self.control_fd().as_fd(), b"F", &[]);
     }
 }
 
 impl Drop for Keeper {
     fn drop(&mut self) {
-        // Closing our end tells the keeper to exit; reap it so it leaves no zombie.
+        // Closing our end tells the keeper to exit (its reaper thread collects it).
+        self.watched.closing.store(true, std::sync::atomic::Ordering::Release);
         let _ = nix::sys::socket::shutdown(self.control_fd().as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        let mut process = self.process.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = process.wait();
     }
 }
 
@@ -177,9 +254,13 @@ pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 /// single-threaded, as `unshare(CLONE_NEWUSER)` requires. `probe PORT` is the isolation probe's child.
 pub fn keeper_main(mode: &str, argument: Option<&str>) -> ! {
     if mode == PROBE_MODE {
-        let bound = argument
-            .and_then(|port| port.parse::<u16>().ok())
-            .is_some_and(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        // From a second thread, as Go, Java and tokio apps bind: the filter sees a thread id then.
+        let port = argument.and_then(|port| port.parse::<u16>().ok());
+        let bound = std::thread::spawn(move || {
+            port.is_some_and(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        })
+        .join()
+        .unwrap_or(false);
         std::process::exit(if bound { 0 } else { 1 });
     }
     // SAFETY: fd 3 was set up by `Keeper::start` for this process and nothing else uses it.
@@ -188,6 +269,12 @@ pub fn keeper_main(mode: &str, argument: Option<&str>) -> ! {
     if let Err(err) = started {
         let _ = send_with_fds(control.as_fd(), format!("E{err}").as_bytes(), &[]);
         std::process::exit(1);
+    }
+    // Only the end of Gatehouse's side ends the keeper (then it kills the app's group); the stop signals a
+    // service manager or terminal sends are Gatehouse's to handle.
+    for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGTERM, libc::SIGPIPE] {
+        // SAFETY: setting a signal's disposition to "ignore".
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
     if send_with_fds(control.as_fd(), b"R", &[]).is_err() {
         std::process::exit(1);
@@ -198,6 +285,12 @@ pub fn keeper_main(mode: &str, argument: Option<&str>) -> ! {
         let n = match recv_with_fds(control.as_fd(), &mut request) {
             Ok((n, _)) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            // Short of memory for a moment: Gatehouse is still there, so try again.
+            Err(err) if matches!(err.raw_os_error(), Some(libc::ENOMEM) | Some(libc::ENOBUFS)) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            // ECONNRESET and the like: Gatehouse's end is gone.
             Err(_) => 0,
         };
         match request.get(..n) {
@@ -208,7 +301,7 @@ pub fn keeper_main(mode: &str, argument: Option<&str>) -> ! {
                 let sent = match &answer {
                     Ok(sockets) => {
                         let raw: Vec<RawFd> = sockets.iter().map(AsRawFd::as_raw_fd).collect();
-                        send_with_fds(control.as_fd(), b"K", &raw)
+                        send_with_fds(control.as_fd(), &[b'K', *family], &raw)
                     }
                     Err(err) => send_with_fds(control.as_fd(), format!("E{err}").as_bytes(), &[]),
                 };

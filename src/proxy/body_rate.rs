@@ -1,15 +1,18 @@
 //! A body on its way to the app must keep moving: after `[server] body_timeout`, it must have averaged at
 //! least `body_min_rate` bytes a second since it started (every `body_min_rate` bytes buy one more second,
-//! as with Apache's `mod_reqtimeout`). A client that stalls is cut off, and gets 408 if the app has not
+//! as with Apache's `mod_reqtimeout`), and it may never pause for longer than `body_timeout` (so a fast
+//! start does not buy days of silence). A client that stalls is cut off, and gets 408 if the app has not
 //! answered yet, instead of holding a connection to Gatehouse and one to the app for as long as it likes.
 //! Uploads at any real speed are unaffected, however large.
 //!
-//! The body also says when it has been sent in full, so the app's answer is awaited with `upstream.timeout`
-//! from then on rather than from the first byte: a long upload is not an app that fails to answer.
+//! The body also says when it has been sent in full, and when the app last took some of it: the app's answer
+//! is awaited with `upstream.timeout` from the end of the body rather than from its first byte (a long upload
+//! is not an app that fails to answer), and an app that stops reading the body for `upstream.timeout` is
+//! given up on (the client's data rate cannot be checked while nobody reads).
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,16 +34,24 @@ pub struct MinRateBody {
     grace: Duration,
     min_rate: u64,
     received: u64,
-    deadline: Pin<Box<Sleep>>,
+    /// When data last arrived.
+    last_data: Instant,
+    /// Wakes the body to check [`MinRateBody::deadline`]; re-armed only when it fires.
+    timer: Pin<Box<Sleep>>,
     /// Set when this body was cut off for being too slow, so the proxy can answer 408.
     stalled: Arc<AtomicBool>,
+    /// Milliseconds after the start at which the app last took a piece of the body (polled it).
+    last_read_ms: Arc<AtomicU64>,
     /// Fired once the body has ended (sent in full, failed or cut off).
     finished: Option<oneshot::Sender<()>>,
 }
 
-/// What the proxy keeps of a wrapped body: whether it stalled, and when it finished.
+/// What the proxy keeps of a wrapped body: whether it stalled, whether the app still reads it, and when it
+/// finished.
 pub struct BodyWatch {
+    started: Instant,
     stalled: Arc<AtomicBool>,
+    last_read_ms: Arc<AtomicU64>,
     pub finished: oneshot::Receiver<()>,
 }
 
@@ -48,12 +59,19 @@ impl BodyWatch {
     pub fn stalled(&self) -> bool {
         self.stalled.load(Ordering::Acquire)
     }
+
+    /// How long since the app last took a piece of the body.
+    pub fn unread_for(&self) -> Duration {
+        let last = self.started + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed));
+        Instant::now().saturating_duration_since(last)
+    }
 }
 
 impl MinRateBody {
     pub fn wrap(inner: Body, grace: Duration, min_rate: u64) -> (Self, BodyWatch) {
         let started = Instant::now();
         let stalled = Arc::new(AtomicBool::new(false));
+        let last_read_ms = Arc::new(AtomicU64::new(0));
         let (sender, finished) = oneshot::channel();
         let body = Self {
             inner,
@@ -61,17 +79,20 @@ impl MinRateBody {
             grace,
             min_rate: min_rate.max(1),
             received: 0,
-            deadline: Box::pin(tokio::time::sleep_until(started + grace)),
+            last_data: started,
+            timer: Box::pin(tokio::time::sleep_until(started + grace)),
             stalled: stalled.clone(),
+            last_read_ms: last_read_ms.clone(),
             finished: Some(sender),
         };
-        (body, BodyWatch { stalled, finished })
+        (body, BodyWatch { started, stalled, last_read_ms, finished })
     }
 
-    /// `grace` after the start, plus one second per `min_rate` bytes received.
+    /// The earlier of: `grace` after the start plus one second per `min_rate` bytes received, and `grace`
+    /// after the last data.
     fn deadline(&self) -> Instant {
         let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate as f64);
-        self.started + self.grace + earned
+        (self.started + self.grace + earned).min(self.last_data + self.grace)
     }
 
     fn finish(&mut self) {
@@ -87,12 +108,14 @@ impl http_body::Body for MinRateBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        // Being polled is the app (through hyper) reading: it still wants the body.
+        let read_ms = u64::try_from(this.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        this.last_read_ms.store(read_ms, Ordering::Relaxed);
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
-                    let deadline = this.deadline();
-                    this.deadline.as_mut().reset(deadline);
+                    this.last_data = Instant::now();
                 }
                 if this.inner.is_end_stream() {
                     this.finish();
@@ -105,10 +128,16 @@ impl http_body::Body for MinRateBody {
             }
             Poll::Pending => {}
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
-            this.stalled.store(true, Ordering::Release);
-            this.finish();
-            return Poll::Ready(Some(Err(axum::Error::new(BodyTooSlow))));
+        // The timer is only re-armed when it fires (data moves the deadline, not the timer): one timer
+        // operation per check rather than per chunk.
+        while this.timer.as_mut().poll(cx).is_ready() {
+            let deadline = this.deadline();
+            if Instant::now() >= deadline {
+                this.stalled.store(true, Ordering::Release);
+                this.finish();
+                return Poll::Ready(Some(Err(axum::Error::new(BodyTooSlow))));
+            }
+            this.timer.as_mut().reset(deadline);
         }
         Poll::Pending
     }
@@ -165,6 +194,31 @@ mod tests {
         assert_eq!(collected.len(), 12_000);
         assert!(!watch.stalled());
         assert!(watch.finished.try_recv().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fast_start_does_not_buy_a_long_silence() {
+        let (tx, inner) = channel_body();
+        let (mut body, watch) = MinRateBody::wrap(inner, Duration::from_secs(20), 1024);
+        // A megabyte at once would earn 1,000 s at the minimum rate; a pause still ends after 20 s.
+        tx.send(Ok(Frame::data(Bytes::from(vec![b'x'; 1 << 20])))).await.unwrap();
+        assert!(body.frame().await.unwrap().is_ok());
+        let started = Instant::now();
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(watch.stalled());
+        assert!(started.elapsed() <= Duration::from_secs(20), "{:?}", started.elapsed());
+        drop(tx);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watch_sees_when_the_app_stops_reading() {
+        let (tx, inner) = channel_body();
+        let (mut body, watch) = MinRateBody::wrap(inner, Duration::from_secs(20), 1024);
+        tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
+        assert!(body.frame().await.unwrap().is_ok());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(watch.unread_for() >= Duration::from_secs(30), "{:?}", watch.unread_for());
+        drop(tx);
     }
 
     #[tokio::test(start_paused = true)]

@@ -49,6 +49,9 @@ const FOREIGN_IDENTITY_PREFIXES: &[&str] = &[
     "x-client-cert",
     "x-client-dn",
     "x-client-verify",
+    // Kong's consumer and credential headers.
+    "x-consumer-",
+    "x-credential-",
 ];
 
 /// Identity that other gateways send under names of their own.
@@ -69,6 +72,9 @@ const FOREIGN_IDENTITY_NAMES: &[&str] = &[
     "x-authenticated-userid",
     "x-proxy-user",
     "x-proxy-roles",
+    "x-anonymous-consumer",
+    "x-userinfo",
+    "x-id-token",
 ];
 
 /// `X-Forwarded-*` names Gatehouse rewrites itself (after reading a trusted proxy's values); every other
@@ -114,16 +120,38 @@ impl HeaderAliasSet {
 
 /// Headers that carry claims about the client's address or the original URL. Gatehouse sets the
 /// `X-Forwarded-*` trio itself; these others would let a client tell the app a different story.
-const CLIENT_CLAIMS: &[&str] = &["forwarded", "x-real-ip", "x-rewrite-url", "x-request-id"];
-const CLIENT_CLAIM_PREFIXES: &[&str] = &["x-original-"];
+/// Claims about the client's address, the original host, scheme, method or path, which an app or framework
+/// behind a proxy might believe: `X-Client-IP` and its siblings, `X-Script-Name` (prepended to the path by
+/// Flask's well-known proxy recipe), host and method overrides, Envoy's internal headers.
+const CLIENT_CLAIMS: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-rewrite-url",
+    "x-request-id",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-script-name",
+    "x-scheme",
+    "x-host",
+    "x-http-host-override",
+    "front-end-https",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+const CLIENT_CLAIM_PREFIXES: &[&str] = &["x-original-", "x-envoy-"];
 
-/// Whether a client's header must not reach the app. Any name with `_` goes too, as nginx does by default:
-/// WSGI/CGI servers fold `X_Gatehouse_User` and `X-Gatehouse-User` into one variable, so underscores would
-/// otherwise smuggle identity past the lists above (the oauth2-proxy CVE-2025-64484 class of bug).
+/// Whether a client's header must not reach the app. Any name with a character other than a letter, digit or
+/// `-` goes too (nginx drops `_` by default): WSGI/CGI servers fold `X_Gatehouse_User` and `X-Gatehouse-User`
+/// into one variable, and some fold every other punctuation mark (`X.Gatehouse.User`) the same way, so such
+/// names would otherwise smuggle identity past the lists above (the oauth2-proxy CVE-2025-64484 class).
 pub fn is_identity_header(name: &HeaderName) -> bool {
     let name = name.as_str();
     let prefixed = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
-    name.contains('_')
+    !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         || name.starts_with(GATEHOUSE_PREFIX)
         || IDENTITY_HEADERS.contains(&name)
         || FOREIGN_IDENTITY_NAMES.contains(&name)
@@ -350,6 +378,31 @@ pub fn remove_gatehouse_set_cookies(headers: &mut HeaderMap, names: &CookieNames
     }
 }
 
+/// Drops the `"cookies"` and `"*"` directives of an app's `Clear-Site-Data`: they would clear Gatehouse's
+/// session cookie too, signing the browser out of Gatehouse by the app's say. The app's other directives
+/// (`"cache"`, `"storage"`, ...) stay; a header left with none goes.
+pub fn limit_clear_site_data(headers: &mut HeaderMap) {
+    const CLEAR_SITE_DATA: HeaderName = HeaderName::from_static("clear-site-data");
+    let name = CLEAR_SITE_DATA;
+    let Some(value) = headers.get(&name) else { return };
+    let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .filter(|directive| {
+            let bare = directive.trim_matches('"').to_ascii_lowercase();
+            bare != "cookies" && bare != "*"
+        })
+        .collect();
+    headers.remove(&name);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join(", "))
+    {
+        headers.insert(name, value);
+    }
+}
+
 /// Whether the request asks for a WebSocket upgrade.
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
     let connection_upgrade = headers
@@ -405,6 +458,14 @@ mod tests {
             "X-Original-URI",
             "X-Original-Method",
             "X-Request-Id",
+            "X.Gatehouse.User",
+            "X-Client-IP",
+            "True-Client-IP",
+            "X-Script-Name",
+            "X-Consumer-Username",
+            "X-Userinfo",
+            "X-Envoy-Original-Path",
+            "X-HTTP-Method-Override",
         ] {
             headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static("mallory"));
         }
@@ -414,6 +475,20 @@ mod tests {
         }
         strip_identity_headers(&mut headers);
         assert_eq!(headers.len(), 6, "{headers:?}");
+    }
+
+    #[test]
+    fn the_app_cannot_clear_gatehouse_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert("clear-site-data", HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""));
+        limit_clear_site_data(&mut headers);
+        assert_eq!(headers["clear-site-data"], "\"cache\", \"storage\"");
+        headers.insert("clear-site-data", HeaderValue::from_static("\"*\""));
+        limit_clear_site_data(&mut headers);
+        assert!(headers.get("clear-site-data").is_none());
+        headers.insert("clear-site-data", HeaderValue::from_static("\"COOKIES\""));
+        limit_clear_site_data(&mut headers);
+        assert!(headers.get("clear-site-data").is_none());
     }
 
     #[test]

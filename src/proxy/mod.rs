@@ -109,12 +109,8 @@ pub async fn proxy_request(
         // A public path reached without a session goes to the app with no identity at all.
         if let Some(current) = &current {
             let identity = current.identity(&state.assertions, state.clock.now());
-            inject_identity(
-                headers,
-                identity,
-                &state.config.upstream.header_aliases,
-                upstream.private_names.as_deref(),
-            );
+            let private_names = upstream.private_names.as_ref().and_then(|names| names.get());
+            inject_identity(headers, identity, &state.config.upstream.header_aliases, private_names.as_deref());
         }
         headers.insert(REQUEST_ID, request_id.header_value().clone());
     }
@@ -131,7 +127,6 @@ pub async fn proxy_request(
         // Boxed, like every rare path here, to keep the common path's future small.
         Box::pin(websocket::forward_websocket(upstream, request, live, state.shutdown.clone())).await
     } else {
-        *request.uri_mut() = upstream.uri_for(request.uri());
         forward_with_body_rate(state, upstream, request).await
     };
     crate::telemetry::hot_metrics().record_proxy_duration(started.elapsed());
@@ -143,20 +138,23 @@ pub async fn proxy_request(
                 remove_hop_by_hop(response.headers_mut(), false);
             }
             headers::remove_gatehouse_set_cookies(response.headers_mut(), &state.cookies);
+            headers::limit_clear_site_data(response.headers_mut());
             Answer::App(response)
         }
         Err(err) => {
             // The path only: the query string may carry secrets.
             tracing::warn!(error = %err, path = original_uri.path(), "proxying failed");
-            Answer::Own(match err {
-                ProxyError::BodyTooSlow => {
-                    let mut response = ErrorReply::request_timeout().into_response();
-                    response.headers_mut().insert(::http::header::CONNECTION, HeaderValue::from_static("close"));
-                    response
-                }
-                ProxyError::Timeout => ErrorReply::upstream_timeout().into_response(),
-                ProxyError::Connect(_) | ProxyError::Upstream(_) => ErrorReply::upstream_unavailable().into_response(),
-            })
+            let (reply, close) = match err {
+                ProxyError::BodyTooSlow => (ErrorReply::request_timeout(), true),
+                ProxyError::Timeout => (ErrorReply::upstream_timeout(), true),
+                ProxyError::Connect(_) | ProxyError::Upstream(_) => (ErrorReply::upstream_unavailable(), false),
+            };
+            let mut response = reply.into_response();
+            // The rest of a request body may still be on its way, and nobody will read it.
+            if close {
+                response.headers_mut().insert(::http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Answer::Own(response)
         }
     }
 }
@@ -174,8 +172,7 @@ async fn forward_with_body_rate(
     let limits = &state.config.server.limits;
     let (parts, body) = request.into_parts();
     let (body, mut watch) = body_rate::MinRateBody::wrap(body, limits.body_timeout, limits.body_min_rate);
-    let result =
-        http::forward_http(upstream, Request::from_parts(parts, Body::new(body)), Some(&mut watch.finished)).await;
+    let result = http::forward_http(upstream, Request::from_parts(parts, Body::new(body)), Some(&mut watch)).await;
     match result {
         Err(_) if watch.stalled() => Err(ProxyError::BodyTooSlow),
         other => other,

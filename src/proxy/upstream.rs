@@ -77,19 +77,28 @@ pub struct Upstream {
     pub timeout: Duration,
     pub status: UpstreamStatus,
     pub connector: UpstreamConnector,
-    /// `run` mode with Streamlit: the run's secret header names for `st.user`.
-    pub private_names: Option<Arc<PrivateIdentityNames>>,
+    /// `run` mode: the current instance's secret header names for `st.user`.
+    pub private_names: Option<Arc<CurrentNames>>,
+}
+
+/// The secret header names for `st.user` of the app instance `run` started last (new at every start, so
+/// names a stranger might have seen are worthless to the next instance).
+#[derive(Debug, Default)]
+pub struct CurrentNames(RwLock<Option<Arc<PrivateIdentityNames>>>);
+
+impl CurrentNames {
+    pub fn get(&self) -> Option<Arc<PrivateIdentityNames>> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn set(&self, names: Arc<PrivateIdentityNames>) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(names);
+    }
 }
 
 impl Upstream {
     /// `pools` is normally the number of workers plus one.
-    pub fn new(
-        url: &Url,
-        timeout: Duration,
-        status: UpstreamStatus,
-        pools: usize,
-        private_names: Option<Arc<PrivateIdentityNames>>,
-    ) -> Self {
+    pub fn new(url: &Url, timeout: Duration, status: UpstreamStatus, pools: usize, private_names: bool) -> Self {
         let host = url.host_str().unwrap_or("127.0.0.1").trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
@@ -105,6 +114,7 @@ impl Upstream {
                     .build(connector.clone())
             })
             .collect();
+        let private_names = private_names.then(Arc::default);
         Self { authority, clients, timeout, status, connector, private_names }
     }
 

@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::send_deadline::SendDeadline;
 use crate::app::SharedState;
 use crate::proxy::canonical::{Refusal, canonicalise};
 use crate::proxy::forwarded::Peer;
@@ -95,10 +96,11 @@ pub async fn serve_connection(
             async move { Ok::<_, Infallible>(scope.handler.answer(&scope.peer, request).await) }
         }
     });
+    let limits = &scope.handler.state.config.server.limits;
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(scope.handler.state.config.server.limits.header_timeout)
-        .serve_connection(TokioIo::new(stream), service)
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(TokioIo::new(SendDeadline::new(stream, limits.send_timeout)), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     // A token of this connection's own: polling the shared one on every wake-up would take a lock that every

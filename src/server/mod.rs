@@ -12,6 +12,7 @@
 
 pub mod client_slots;
 mod connection;
+mod send_deadline;
 pub mod workers;
 
 use std::sync::Arc;

@@ -1,6 +1,11 @@
-//! Starting one instance of the app: a fresh port, its keeper (see [`crate::isolation`]), the process itself
-//! (its own process group, dying with Gatehouse, and with isolation the `bind` filter), and the route the
-//! proxy takes to it.
+//! Starting one instance of the app: a fresh port, fresh secret header names for `st.user`, its keeper (see
+//! [`crate::isolation`]), the process itself (its own process group, dying with Gatehouse, and with isolation
+//! the `bind` filter), and the route the proxy takes to it.
+//!
+//! Instances are started on one thread of their own that lives as long as the [`Launcher`]: starting one
+//! blocks (forks, a namespace, waiting for the keeper), which must not stall the accept loop, and
+//! `PR_SET_PDEATHSIG` fires when the *thread* that forked the app ends, so a short-lived thread (tokio's
+//! blocking pool) would kill the app when it retired.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,16 +18,23 @@ use crate::isolation::IsolationMode;
 use crate::isolation::bind_filter::{BindFilter, FilterChannel, answer_binds};
 use crate::isolation::keeper::Keeper;
 use crate::isolation::listener::{self, ListenerOwner};
+use crate::proxy::headers::PrivateIdentityNames;
 use crate::proxy::upstream::{Route, Upstream};
 
-/// Everything needed to start the app again and again.
+/// Starts instances of the app, on its own thread (see the module comment).
 pub struct Launcher {
+    requests: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Launched>>,
+    /// Whether instances get a private network (decided once, at start).
+    private: bool,
+}
+
+type Launched = Result<(Child, Instance), LaunchError>;
+
+/// Everything needed to start the app again and again; lives on the launcher's thread.
+struct Plan {
     command_line: Vec<String>,
     extra_env: Vec<(String, String)>,
-    /// The `server.trustedUserHeaders` value for this run.
-    streamlit_mapping: String,
     upstream: Upstream,
-    /// Whether instances get a private network (decided once, at start).
     private: bool,
     filter: Arc<BindFilter>,
 }
@@ -44,7 +56,6 @@ impl Launcher {
     pub fn new(
         command_line: Vec<String>,
         extra_env: Vec<(String, String)>,
-        streamlit_mapping: String,
         upstream: Upstream,
         mode: IsolationMode,
     ) -> Result<Self, String> {
@@ -71,19 +82,41 @@ impl Launcher {
                 }
             },
         };
-        Ok(Self { command_line, extra_env, streamlit_mapping, upstream, private, filter: Arc::new(BindFilter::new()) })
+        let plan = Plan { command_line, extra_env, upstream, private, filter: Arc::new(BindFilter::new()) };
+        let (requests, incoming) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Launched>>();
+        // tokio's process driver needs the runtime's context to register the child.
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("gatehouse-launcher".into())
+            .spawn(move || {
+                let _context = runtime.enter();
+                for reply in incoming {
+                    let _ = reply.send(plan.launch());
+                }
+            })
+            .map_err(|err| format!("could not start the launcher thread: {err}"))?;
+        Ok(Self { requests, private })
     }
 
     pub fn is_private(&self) -> bool {
         self.private
     }
 
-    /// Starts an instance on a fresh port and sends new connections to it. Call it on the main thread (the
-    /// supervisor's runtime): `PR_SET_PDEATHSIG` fires when the *thread* that forked the app ends, so a
-    /// short-lived thread (such as tokio's blocking pool) would kill the app when it retired.
-    pub fn launch(&self) -> Result<(Child, Instance), LaunchError> {
+    /// Starts an instance on a fresh port and sends new connections to it.
+    pub async fn launch(&self) -> Launched {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || LaunchError::Setup(io::Error::other("the launcher thread is gone"));
+        self.requests.send(reply).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+impl Plan {
+    fn launch(&self) -> Launched {
         let port = free_loopback_port().map_err(LaunchError::Setup)?;
-        let command = child_command(&self.command_line, port, self.extra_env.clone(), &self.streamlit_mapping)
+        // New names for every instance: names a stranger might have seen are worthless to the next one.
+        let names = Arc::new(PrivateIdentityNames::generate());
+        let command = child_command(&self.command_line, port, self.extra_env.clone(), &names.streamlit_mapping())
             .ok_or(LaunchError::NoCommand)?;
         let keeper = Arc::new(Keeper::start(self.private).map_err(LaunchError::Setup)?);
         let channel = if self.private { Some(FilterChannel::new().map_err(LaunchError::Setup)?) } else { None };
@@ -107,6 +140,9 @@ impl Launcher {
                     None => Ok(()),
                 }
             });
+        }
+        if let Some(current) = &self.upstream.private_names {
+            current.set(names);
         }
         let child = process.spawn().map_err(|err| LaunchError::Spawn { program: command.program.clone(), err })?;
         let group = child.id().and_then(|id| i32::try_from(id).ok());
@@ -159,6 +195,14 @@ impl Instance {
         tokio::task::spawn_blocking(move || listener::listener_owner(port, group))
             .await
             .unwrap_or(ListenerOwner::Nobody)
+    }
+
+    /// The app's first process exited by itself: whatever it left running in its group goes too (it would
+    /// keep the old instance's network and keeper alive).
+    pub fn kill_leftovers(&self) {
+        if let Some(group) = self.group {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 
     /// The app stopped and was reaped: its process group id may now be reused by anything else.

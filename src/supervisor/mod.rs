@@ -47,13 +47,14 @@ pub async fn supervise(
         let started = tokio::time::Instant::now();
         upstream.status.set(UpstreamState::Starting);
         let exit = {
+            // Marks the app ready once, then waits forever: only the child's exit or shutdown end the select.
             let ready = async {
                 wait_until_ready(&upstream, &mut instance).await;
-                std::future::pending::<()>().await
+                std::future::pending::<std::convert::Infallible>().await
             };
             tokio::select! {
                 status = child.wait() => Some(status),
-                () = ready => None,
+                never = ready => match never {},
                 _ = shutdown.cancelled() => None,
             }
         };
@@ -64,6 +65,7 @@ pub async fn supervise(
             instance.stopped();
             break;
         };
+        instance.kill_leftovers();
         instance.stopped();
         if shutdown.is_cancelled() {
             break;
@@ -89,7 +91,7 @@ pub async fn supervise(
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.cancelled() => return Ok(()),
             }
-            match launcher.launch() {
+            match launcher.launch().await {
                 Ok(launched) => {
                     tracing::info!(port = launched.1.port(), "restarted the app on a fresh port");
                     next = Some(launched);

@@ -27,8 +27,21 @@ use crate::proxy::headers::inject_identity;
 /// already: the front proxy forwards them as they are.
 fn original_target(headers: &HeaderMap) -> Result<(Option<&str>, &str), TargetError> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| TargetError::NotAPath));
-    let uri = header("x-original-uri").or_else(|| header("x-forwarded-uri")).transpose()?.unwrap_or("/");
-    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let (original, forwarded) = (header("x-original-uri").transpose()?, header("x-forwarded-uri").transpose()?);
+    // Front proxies copy the client's headers onto the auth request and set only their own one: a client
+    // could add the other to pick the rule it is judged by. Two that disagree are refused.
+    if let (Some(original), Some(forwarded)) = (original, forwarded)
+        && original != forwarded
+    {
+        return Err(TargetError::ConflictingTarget);
+    }
+    let uri = original.or(forwarded).unwrap_or("/");
+    // A request target never holds a fragment; a `#` here is an attacker's, and some servers (uvicorn with
+    // h11, Go) keep it in the path the app routes on.
+    if uri.contains('#') {
+        return Err(TargetError::NotCanonical);
+    }
+    let path = uri.split('?').next().unwrap_or_default();
     if canonical_path(path)? != path {
         return Err(TargetError::NotCanonical);
     }

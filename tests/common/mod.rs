@@ -131,7 +131,7 @@ impl TestGatehouse {
             session_recheck,
             // Off by default so tests see store changes at once; tests/sessions.rs covers the cache.
             session_cache_ttl: cache_ttl,
-            private_names: None,
+            private_names: false,
         };
         let state = AppState::build(config, runtime).await.unwrap();
         tokio::spawn(gatehouse::serve(listener, state.clone()));
