@@ -249,7 +249,8 @@ pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, TargetError> {
             decoded.push((value, true));
             i += 3;
         } else {
-            if byte == b'\\' {
+            // A literal `?` or `#` ends a path; in one handed to this function it is not part of the path.
+            if matches!(byte, b'\\' | b'?' | b'#') {
                 return Err(TargetError::AmbiguousSeparator);
             }
             decoded.push((byte, false));
@@ -441,6 +442,8 @@ mod tests {
             ("/static%5c..%5cadmin", TargetError::AmbiguousSeparator),
             ("/config%3F", TargetError::AmbiguousSeparator),
             ("/config%23x", TargetError::AmbiguousSeparator),
+            ("/config?x", TargetError::AmbiguousSeparator),
+            ("/config#x", TargetError::AmbiguousSeparator),
             ("/admin/%ff/../secret.txt", TargetError::NotUtf8),
             ("/admin/%ff", TargetError::NotUtf8),
             ("/%c0%ae%c0%ae/admin", TargetError::NotUtf8),
