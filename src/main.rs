@@ -19,10 +19,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn main() {
     // The app keeper (see `isolation::keeper`): Gatehouse starting itself as a small helper process. It must
     // stay single-threaded, so it runs before anything else starts.
-    let mut args = std::env::args();
-    if args.nth(1).as_deref() == Some(gatehouse::isolation::keeper::KEEPER_ARG) {
-        let mode = args.next();
-        let argument = args.next();
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == gatehouse::isolation::keeper::KEEPER_ARG) {
+        let mode = args.next().and_then(|mode| mode.into_string().ok());
+        let argument = args.next().and_then(|argument| argument.into_string().ok());
         gatehouse::isolation::keeper::keeper_main(mode.as_deref().unwrap_or("shared"), argument.as_deref());
     }
     // SAFETY: sets a plain integer option of the allocator, before any other thread exists.

@@ -565,3 +565,23 @@ async fn a_client_that_never_reads_its_answers_is_cut_off() {
     let answered = sink.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
     assert!(answered < 3000, "every request was answered: nothing was cut off");
 }
+
+#[tokio::test]
+async fn host_rules_do_not_fall_open_behind_a_proxy_that_rewrites_host() {
+    // The test client is on loopback, here a trusted proxy, as nginx would be with its default
+    // `proxy_set_header Host $proxy_host`: Host is Gatehouse's address, X-Forwarded-Host what the browser asked for.
+    let config = format!("server.trusted_proxies = [\"127.0.0.1\"]\n{RULES}");
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), &config).await;
+    gatehouse.add_user("alice", PASSWORD, &["analyst"]).await;
+    let alice = gatehouse.signed_in("alice", PASSWORD).await;
+    let cookie = format!("Cookie: {}", alice.cookie_header());
+    let rewritten =
+        raw::get(gatehouse.addr, "/", Some("127.0.0.1:8501"), &[&cookie, "X-Forwarded-Host: ops.example.com"]).await;
+    assert_eq!(rewritten.status, 421, "{}", rewritten.head);
+    // Passing the original Host (as documented) works as ever.
+    let passed = raw::get(gatehouse.addr, "/x", Some(HOST), &[&cookie, "X-Forwarded-Host: apps.example.com"]).await;
+    assert_eq!(passed.status, 200, "{}", passed.head);
+    let ops =
+        raw::get(gatehouse.addr, "/", Some("ops.example.com"), &[&cookie, "X-Forwarded-Host: ops.example.com"]).await;
+    assert_eq!(ops.status, 403, "{}", ops.head);
+}

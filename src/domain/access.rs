@@ -208,6 +208,11 @@ impl AccessPolicy {
         self.rules.is_empty()
     }
 
+    /// Whether any rule is limited to a host (then the `Host` judged must be the one the browser sent).
+    pub fn has_host_rules(&self) -> bool {
+        self.rules.iter().any(|rule| rule.host.is_some())
+    }
+
     /// What a request for `path` on `host` needs. Both must be canonical ([`super::request_target`]): `host`
     /// the host name without its port, `path` the judged (decoded) path.
     pub fn decide(&self, host: Option<&str>, path: &str) -> Access<'_> {

@@ -170,8 +170,11 @@ impl FilterChannel {
         drop(self.theirs);
         super::fd_passing::set_receive_timeout(&self.ours, std::time::Duration::from_secs(5))?;
         let mut message = [0u8; 4];
-        let (_, mut fds) = super::fd_passing::recv_with_fds(self.ours.as_fd(), &mut message)?;
-        fds.pop().ok_or_else(|| io::Error::other("the new process did not send its bind filter"))
+        let (n, mut fds) = super::fd_passing::recv_with_fds(self.ours.as_fd(), &mut message)?;
+        match (message.get(..n), fds.pop()) {
+            (Some(b"L"), Some(listener)) if fds.is_empty() => Ok(listener),
+            _ => Err(io::Error::other("the new process did not send its bind filter")),
+        }
     }
 }
 
@@ -189,8 +192,15 @@ pub fn spawn_filtered(
     unsafe {
         command.pre_exec(move || filter.install(child_end));
     }
-    let child = command.spawn()?;
-    Ok((child, channel.receive()?))
+    let mut child = command.spawn()?;
+    match channel.receive() {
+        Ok(listener) => Ok((child, listener)),
+        Err(err) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(err)
+        }
+    }
 }
 
 /// Where the app's listener ended up, once it did.

@@ -15,6 +15,13 @@ pub enum ListenerOwner {
     Stranger,
 }
 
+/// Local addresses (as `/proc/net/tcp*` prints them) on which a listener receives Gatehouse's connections to
+/// `127.0.0.1`: itself, `0.0.0.0`, `::` and `::ffff:127.0.0.1`. A stranger listening on another address (a
+/// second loopback address such as `127.0.0.2`) is none of Gatehouse's business and cannot keep the app from
+/// being ready.
+const REACHED_BY_LOOPBACK: [&str; 4] =
+    ["0100007F", "00000000", "00000000000000000000000000000000", "0000000000000000FFFF00000100007F"];
+
 /// Who listens on `port`: nobody, only process group `group`, or something else.
 pub fn listener_owner(port: u16, group: i32) -> ListenerOwner {
     // SAFETY: geteuid(2) cannot fail.
@@ -35,17 +42,18 @@ pub fn listener_owner(port: u16, group: i32) -> ListenerOwner {
     }
 }
 
-/// `(uid, inode)` of each socket in LISTEN state on `port` in a `/proc/net/tcp` table.
+/// `(uid, inode)` of each socket in LISTEN state on `port`, on an address that Gatehouse's connections to
+/// `127.0.0.1` reach, in a `/proc/net/tcp` table.
 pub fn listening_sockets(table: &str, port: u16) -> Vec<(u32, u64)> {
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let local = fields.get(1)?;
-            let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            let (address, local_port) = fields.get(1)?.split_once(':')?;
+            let local_port = u16::from_str_radix(local_port, 16).ok()?;
             // State 0A is LISTEN.
-            if local_port != port || *fields.get(3)? != "0A" {
+            if local_port != port || *fields.get(3)? != "0A" || !REACHED_BY_LOOPBACK.contains(&address) {
                 return None;
             }
             Some((fields.get(7)?.parse().ok()?, fields.get(9)?.parse().ok()?))
@@ -91,11 +99,13 @@ mod tests {
    1: 0100007F:2135 0100007F:C000 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 100 0 0 10 0
    2: 00000000:2135 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 9999 1 0000000000000000 100 0 0 10 0
    3: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5555 1 0000000000000000 100 0 0 10 0
+   4: 0200007F:2135 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 7777 1 0000000000000000 100 0 0 10 0
 ";
 
     #[test]
     fn listening_sockets_on_a_port_are_found_with_their_owner() {
-        // 0x2135 = 8501: two listeners (one of them another user's), the established connection ignored.
+        // 0x2135 = 8501: two listeners (one of them another user's), the established connection ignored, and
+        // the stranger on 127.0.0.2, which connections to 127.0.0.1 never reach, too.
         assert_eq!(listening_sockets(TABLE, 8501), vec![(0, 4242), (65534, 9999)]);
         assert_eq!(listening_sockets(TABLE, 8080), vec![(0, 5555)]);
         assert!(listening_sockets(TABLE, 1).is_empty());

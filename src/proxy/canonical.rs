@@ -18,10 +18,15 @@ pub struct CanonicalHost {
 }
 
 impl CanonicalHost {
+    /// `name[:port]`.
+    pub fn as_str(&self) -> &str {
+        // The value was made from a `str`, so it is visible ASCII.
+        self.value.to_str().unwrap_or_default()
+    }
+
     /// The host name without its port, as `[[access]]` host rules compare it.
     pub fn name(&self) -> &str {
-        // The value was made from a `str`, so it is visible ASCII.
-        &self.value.to_str().unwrap_or_default()[..self.name_len]
+        self.as_str().get(..self.name_len).unwrap_or_default()
     }
 
     pub fn header_value(&self) -> &HeaderValue {
@@ -113,7 +118,16 @@ fn canonical_request_host(request: &Request<Body>) -> Result<Option<CanonicalHos
         return Err(TargetError::ConflictingHost);
     }
     let from_header = header
-        .map(|value| value.to_str().map_err(|_| TargetError::MalformedHost).and_then(canonical_host_value))
+        .map(|value| {
+            let text = value.to_str().map_err(|_| TargetError::MalformedHost)?;
+            let form = canonical_host(text)?;
+            // Already canonical (nearly always): the header value itself, a reference count, no copy.
+            let canonical = match &form.text {
+                std::borrow::Cow::Borrowed(_) => value.clone(),
+                std::borrow::Cow::Owned(text) => HeaderValue::from_str(text).map_err(|_| TargetError::MalformedHost)?,
+            };
+            Ok(CanonicalHost { value: canonical, name_len: form.name_len })
+        })
         .transpose()?;
     let from_target = request
         .uri()

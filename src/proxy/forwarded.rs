@@ -64,6 +64,20 @@ impl Peer {
     }
 }
 
+/// Whether a trusted proxy says, in `X-Forwarded-Host`, that the browser asked for another host than the
+/// `Host` it passed on (nginx's default `proxy_set_header Host $proxy_host` does that). Host rules judge
+/// `Host`, so they would not see the host the browser meant.
+pub fn proxy_names_another_host(headers: &HeaderMap, peer: &Peer, trusted: &[IpNet], host: Option<&str>) -> bool {
+    if !is_trusted(peer.ip, trusted) {
+        return false;
+    }
+    let Some(claimed) = headers.get(XFH).and_then(|value| value.to_str().ok()) else { return false };
+    match crate::domain::request_target::canonical_host(claimed) {
+        Ok(form) => Some(form.text.as_ref()) != host,
+        Err(_) => true,
+    }
+}
+
 /// Replaces `X-Forwarded-For` / `-Proto` with what Gatehouse knows (or believes, from a trusted proxy), and
 /// `X-Forwarded-Host` with the request's (canonical) `Host`.
 pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: &Peer, trusted: &[IpNet], public_scheme: &str) {
@@ -152,6 +166,25 @@ mod tests {
         assert_eq!(map.get(XFF).unwrap(), "198.51.100.7, 127.0.0.2, 127.0.0.1");
         assert_eq!(map.get(XFP).unwrap(), "https");
         assert_eq!(map.get(XFH).unwrap(), "apps.example", "the judged Host, whatever the proxy claims");
+    }
+
+    #[test]
+    fn a_trusted_proxy_that_rewrote_host_is_noticed() {
+        let proxy = Peer::new("127.0.0.1:5000".parse().unwrap());
+        let stranger = Peer::new("203.0.113.9:5000".parse().unwrap());
+        let trusted = vec!["127.0.0.0/8".parse().unwrap()];
+        let map = headers(&[("x-forwarded-host", "Ops.Example.com")]);
+        assert!(proxy_names_another_host(&map, &proxy, &trusted, Some("127.0.0.1:8501")));
+        assert!(
+            !proxy_names_another_host(&map, &proxy, &trusted, Some("ops.example.com")),
+            "the same host, canonically"
+        );
+        assert!(
+            !proxy_names_another_host(&map, &stranger, &trusted, Some("127.0.0.1:8501")),
+            "only proxies are believed"
+        );
+        assert!(!proxy_names_another_host(&headers(&[]), &proxy, &trusted, Some("x")));
+        assert!(proxy_names_another_host(&headers(&[("x-forwarded-host", "a:b:c")]), &proxy, &trusted, Some("x")));
     }
 
     #[test]

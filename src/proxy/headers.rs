@@ -289,24 +289,29 @@ pub fn inject_identity(
 /// able to remove, see [`is_protected_from_connection`]). With `keep_upgrade`, the handshake's
 /// `Connection: upgrade` / `Upgrade: websocket` pair is sent, whatever else the client listed.
 ///
-/// One pass over the names present, comparing text: no header name is parsed or allocated unless one has to
-/// go (browsers send `Connection: keep-alive`, so that one usually does).
+/// One pass over the names present, against the `Connection` tokens read once.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let kept_for_upgrade = |name: &str| keep_upgrade && matches!(name, "connection" | "upgrade");
-    let named_by_connection = |name: &str| {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case(name))
-    };
+    // The extra names `Connection` lists, read once. Browsers send `keep-alive`, a name that goes anyway, so
+    // this usually stays empty and allocates nothing.
+    let goes_anyway =
+        |token: &str| token.eq_ignore_ascii_case("close") || HOP_BY_HOP.iter().any(|h| token.eq_ignore_ascii_case(h));
+    let named: Vec<&str> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && !goes_anyway(token))
+        .collect();
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
             !kept_for_upgrade(name)
-                && (HOP_BY_HOP.contains(&name) || (named_by_connection(name) && !is_protected_from_connection(name)))
+                && (HOP_BY_HOP.contains(&name)
+                    || (named.iter().any(|token| token.eq_ignore_ascii_case(name))
+                        && !is_protected_from_connection(name)))
         })
         .cloned()
         .collect();

@@ -74,6 +74,14 @@ pub async fn proxy_request(
     };
 
     // 2. authenticate and authorize: the `[[access]]` rules say what this canonical host and path need.
+    let trusted = &state.config.server.trusted_proxies;
+    let host = target.host.as_ref().map(|host| host.as_str());
+    if state.config.access.has_host_rules()
+        && forwarded::proxy_names_another_host(request.headers(), peer, trusted, host)
+    {
+        tracing::warn!("refused a request whose Host the proxy in front changed: host rules could not apply");
+        return Answer::Own(ErrorReply::misdirected().into_response());
+    }
     let access = state.config.access.decide(target.host_name(), &judged_request_path(&request));
     let current = match current_session(state, request.headers()).await {
         Ok(Some(current)) => Some(current),

@@ -55,14 +55,16 @@ impl Handler {
 
     /// Gatehouse's own pages: the whole body first, within its deadline, before any of the router's state
     /// exists (a stalled form then holds little memory), then the router.
-    async fn answer_own_page(&self, peer: &Peer, request: axum::extract::Request) -> Response {
-        let context = RequestContext::begin(&request);
-        let mut request = match crate::web::form_deadline::read_form_body(&self.state, request).await {
-            Ok(request) => request,
-            Err(refusal) => return context.finish(Answer::Own(refusal)),
-        };
-        // The router's middleware keeps its own context for what it answers.
-        drop(context);
+    async fn answer_own_page(&self, peer: &Peer, mut request: axum::extract::Request) -> Response {
+        use http_body::Body as _;
+        if !request.body().is_end_stream() {
+            // Kept only to answer a refused body; the router's middleware has its own for the rest.
+            let context = RequestContext::begin(&request);
+            request = match crate::web::form_deadline::read_form_body(&self.state, request).await {
+                Ok(request) => request,
+                Err(refusal) => return context.finish(Answer::Own(refusal)),
+            };
+        }
         request.extensions_mut().insert(ConnectInfo(peer.addr));
         self.router.clone().oneshot(request).await.unwrap_or_else(|never| match never {})
     }
@@ -71,7 +73,8 @@ impl Handler {
 /// The answer to a request without a canonical form: 400 (405 for CONNECT), as a page or JSON.
 fn refuse(request: &axum::extract::Request, refusal: Refusal) -> Response {
     let context = RequestContext::begin(request);
-    tracing::info!(reason = refusal.code(), "refused a request without a canonical host and path");
+    // Debug, not info: refusals cost a client nothing, so they must not be a cheap way to flood the log.
+    tracing::debug!(reason = refusal.code(), "refused a request without a canonical host and path");
     let reply = ErrorReply::bad_request(refusal.message()).with_status(refusal.status());
     context.finish(Answer::Own(reply.into_response()))
 }

@@ -83,6 +83,16 @@ impl ErrorReply {
         )
     }
 
+    /// A trusted proxy passed on another `Host` than the browser sent, while host rules apply.
+    pub fn misdirected() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected",
+            "Misdirected request",
+            "The proxy in front of Gatehouse changed the host name of this request, so access rules for host names cannot apply. Configure it to pass the original Host header.",
+        )
+    }
+
     pub fn csrf() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
