@@ -502,6 +502,29 @@ async fn an_unread_body_does_not_keep_a_refused_connection_open() {
 }
 
 #[tokio::test]
+async fn a_client_still_sending_an_upload_gets_the_refusal_not_a_broken_pipe() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;
+    // Anonymous, 8 MiB: refused with 401 after the head. Closing then with the body unread would reset the
+    // connection under the client's feet while it is still sending (curl: "Send failure: Broken pipe").
+    let body = vec![b'x'; 8 << 20];
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {HOST}\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    for attempt in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(gatehouse.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let sent = stream.write_all(&body).await;
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut bytes)).await;
+        assert!(sent.is_ok(), "attempt {attempt}: the upload was cut off: {sent:?}");
+        assert!(matches!(read, Ok(Ok(_))), "attempt {attempt}: {read:?}");
+        assert_eq!(raw::parse(&bytes).status, 401, "attempt {attempt}");
+    }
+}
+
+#[tokio::test]
 async fn an_app_that_stops_reading_a_body_is_given_up_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // An app that accepts, reads the request head and then nothing more, and never answers.

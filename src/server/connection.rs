@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::lingering_close::{LingeringClose, Tunnelled};
 use super::send_deadline::SendDeadline;
 use crate::app::SharedState;
 use crate::proxy::canonical::{Refusal, canonicalise};
@@ -82,6 +83,7 @@ fn refuse(request: &axum::extract::Request, refusal: Refusal) -> Response {
 struct ConnectionScope {
     handler: Handler,
     peer: Peer,
+    tunnelled: Tunnelled,
 }
 
 pub async fn serve_connection(
@@ -91,19 +93,29 @@ pub async fn serve_connection(
     shutdown: CancellationToken,
 ) {
     // Shared by the connection's requests: one reference count per request instead of three.
-    let scope = Arc::new(ConnectionScope { handler, peer: Peer::new(peer) });
+    let tunnelled = Tunnelled::default();
+    let scope = Arc::new(ConnectionScope { handler, peer: Peer::new(peer), tunnelled: tunnelled.clone() });
     let service = hyper::service::service_fn({
         let scope = scope.clone();
         move |request: hyper::Request<Incoming>| {
             let scope = scope.clone();
-            async move { Ok::<_, Infallible>(scope.handler.answer(&scope.peer, request).await) }
+            async move {
+                let response = scope.handler.answer(&scope.peer, request).await;
+                if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                    scope.tunnelled.set();
+                }
+                Ok::<_, Infallible>(response)
+            }
         }
     });
     let limits = &scope.handler.state.config.server.limits;
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .serve_connection(TokioIo::new(SendDeadline::new(stream, limits.send_timeout)), service)
+        .serve_connection(
+            TokioIo::new(LingeringClose::new(SendDeadline::new(stream, limits.send_timeout), tunnelled)),
+            service,
+        )
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     // A token of this connection's own: polling the shared one on every wake-up would take a lock that every

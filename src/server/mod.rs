@@ -4,14 +4,16 @@
 //! request heads must arrive within `header_timeout`, at most `max_connections` connections are open at once,
 //! and at most `max_connections_per_client` from one client network ([`client_slots`]), so neither a
 //! slowloris client nor one client with thousands of connections can lock others out. Bodies have limits of
-//! their own (`web::form_deadline` for Gatehouse's forms, `proxy::body_rate` for the app's). On shutdown,
-//! open connections finish their current request.
+//! their own (`web::form_deadline` for Gatehouse's forms, `proxy::body_rate` for the app's). A connection
+//! closes the way nginx's do ([`lingering_close`]), so that a client still sending gets its answer. On
+//! shutdown, open connections finish their current request.
 //!
 //! Accepted connections are served on [`Workers`] (one thread per core) when given, otherwise on the
 //! current runtime (tests).
 
 pub mod client_slots;
 mod connection;
+mod lingering_close;
 mod send_deadline;
 pub mod workers;
 
