@@ -79,6 +79,7 @@ async fn another_local_user_can_neither_reach_the_app_nor_take_its_port() {
         env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "required")],
         log_file: Some("gatehouse.log"),
         users: &[("alice", PASSWORD)],
+        ..Default::default()
     });
     gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
     let app_port = read_number(gatehouse.path("app.port")) as u16;
@@ -159,6 +160,7 @@ async fn without_a_private_network_a_strangers_listener_never_makes_the_app_read
         env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "off")],
         log_file: Some("gatehouse.log"),
         users: &[("alice", PASSWORD)],
+        ..Default::default()
     });
     let script = attacker_script(gatehouse.dir.path());
     let port_file = gatehouse.path("app.port");
@@ -198,6 +200,35 @@ async fn without_a_private_network_a_strangers_listener_never_makes_the_app_read
 }
 
 #[tokio::test]
+async fn without_a_private_network_an_app_listening_on_every_address_is_stopped() {
+    // In the machine's network, 0.0.0.0 is reachable from other machines, past the sign-in wall.
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: "echo $$ > app.pid; exec python3 -m http.server \"$PORT\" --bind 0.0.0.0",
+        env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "off")],
+        log_file: Some("gatehouse.log"),
+        users: &[],
+        ..Default::default()
+    });
+    let exited = Instant::now();
+    let status = loop {
+        if let Some(status) = gatehouse.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(exited.elapsed() < Duration::from_secs(20), "Gatehouse kept serving an app open to the network");
+        if let Some(health) = gatehouse.health().await {
+            assert_ne!(health["upstream"]["status"], "ok", "an app open to the network was called ready");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(1));
+    let log = std::fs::read_to_string(gatehouse.path("gatehouse.log")).unwrap();
+    assert!(log.contains("the app listens on every address of port"), "{log}");
+    // And the app itself was stopped, not left open.
+    let app = read_number(gatehouse.path("app.pid"));
+    eventually("the app to stop", Duration::from_secs(5), || !process_alive(app)).await;
+}
+
+#[tokio::test]
 async fn streamlit_learns_the_runs_header_names_only_from_its_environment() {
     let gatehouse = RunningGatehouse::start(APP);
     gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
@@ -227,10 +258,16 @@ fn start_without_namespaces(
     dir: &std::path::Path,
     port: u16,
 ) -> std::process::Child {
+    let listen = format!("127.0.0.1:{port}");
+    without_namespaces(&["run", "--listen", &listen, "--", "sh", "-c", APP], isolation, log, dir).spawn().unwrap()
+}
+
+/// `gatehouse ARGS` under that filter, its stderr in `log`.
+fn without_namespaces(args: &[&str], isolation: &str, log: &std::path::Path, dir: &std::path::Path) -> Command {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     command
-        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--", "sh", "-c", APP])
+        .args(args)
         .current_dir(dir)
         .env_remove("GATEHOUSE_CONFIG")
         .env("GATEHOUSE_DATABASE__URL", common::run::database_url(dir))
@@ -258,7 +295,7 @@ fn start_without_namespaces(
             Ok(())
         });
     }
-    command.spawn().unwrap()
+    command
 }
 
 #[tokio::test]
@@ -269,6 +306,19 @@ async fn where_namespaces_are_not_allowed_auto_warns_and_required_refuses() {
     assert_eq!(status.code(), Some(2));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("isolation = \"required\"") && text.contains("user and network namespace"), "{text}");
+    // The reason reads as one (not a bare errno), and Gatehouse never looked started.
+    assert!(text.contains("unprivileged user namespaces are not allowed here"), "{text}");
+    assert!(!text.contains("Gatehouse is listening"), "{text}");
+
+    // check-config says so too, and fails, so that a check before deploying catches it.
+    let log = dir.path().join("check.log");
+    let status = without_namespaces(&["check-config"], "required", &log, dir.path()).status().unwrap();
+    assert_eq!(status.code(), Some(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("`gatehouse run` would refuse to start"), "{text}");
+    let log = dir.path().join("check-auto.log");
+    let status = without_namespaces(&["check-config"], "auto", &log, dir.path()).status().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&log).unwrap());
 
     let port = common::run::free_port();
     let log = dir.path().join("auto.log");
@@ -318,6 +368,7 @@ async fn an_app_whose_keeper_dies_is_restarted_with_a_new_one() {
         env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "required")],
         log_file: Some("gatehouse.log"),
         users: &[],
+        ..Default::default()
     });
     gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
     let first_port = read_number(gatehouse.path("app.port"));

@@ -63,6 +63,61 @@ async fn a_first_run_prints_the_setup_link() {
     assert!(output.contains(&format!("http://127.0.0.1:{}/_gatehouse/setup?token=", gatehouse.port)), "{output}");
 }
 
+#[tokio::test]
+async fn once_the_app_is_ready_gatehouse_says_where_to_open_it_and_repeats_the_setup_link() {
+    // Streamlit prints its own (private) URL after Gatehouse's setup link: the link must come again after it.
+    let mut gatehouse = RunningGatehouse::start("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1");
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    gatehouse.stop();
+    let output = stdout_of(&mut gatehouse);
+    let ready = format!("Gatehouse is ready: open http://127.0.0.1:{}/", gatehouse.port);
+    let ready_at = output.find(&ready).unwrap_or_else(|| panic!("{output}"));
+    assert_eq!(output.matches("/_gatehouse/setup?token=").count(), 2, "{output}");
+    assert!(output[ready_at..].contains("/_gatehouse/setup?token="), "the link comes again after: {output}");
+
+    // With a user already there, only where to go.
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: "exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        users: &[("alice", "correct horse battery staple")],
+        ..Default::default()
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    gatehouse.stop();
+    let output = stdout_of(&mut gatehouse);
+    assert!(output.contains("Gatehouse is ready: open"), "{output}");
+    assert!(!output.contains("setup?token="), "{output}");
+}
+
+#[tokio::test]
+async fn under_nohup_a_hangup_is_ignored_and_an_inherited_ignored_interrupt_still_stops_the_app() {
+    // Started as `nohup gatehouse run ... &` from a script: SIGHUP and SIGINT arrive ignored.
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: "echo $$ > app.pid; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        ignored_signals: &[libc::SIGHUP, libc::SIGINT],
+        ..Default::default()
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let pid = nix::unistd::Pid::from_raw(gatehouse.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(gatehouse.child.try_wait().unwrap().is_none(), "a hangup under nohup stopped Gatehouse");
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(5)).await;
+
+    // Gatehouse passes SIGINT on; the app must not have inherited it as ignored, or it would take the full
+    // grace period and a SIGKILL.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let started = Instant::now();
+    while gatehouse.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(15), "gatehouse did not stop after SIGINT");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the app ignored the SIGINT passed on: {:?}",
+        started.elapsed()
+    );
+}
+
 fn stdout_of(gatehouse: &mut RunningGatehouse) -> String {
     use std::io::Read;
     let mut text = String::new();
@@ -97,6 +152,7 @@ async fn logs_never_contain_secrets() {
             env: &[("GATEHOUSE_LOG__FORMAT", format), ("RUST_LOG", "debug")],
             log_file: Some("gatehouse.log"),
             users: &[("alice", password)],
+            ..Default::default()
         });
         gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
         let alice = gatehouse.sign_in("alice", password).await;

@@ -35,7 +35,8 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     if let Some(upstream) = &config.upstream.url {
         println!("  upstream    {upstream}");
     }
-    println!("  isolation   {}", describe_isolation(config.upstream.isolation));
+    let (isolation, cannot_run) = describe_isolation(config.upstream.isolation);
+    println!("  isolation   {isolation}");
     println!("  admin role  {}", config.admin.role);
     if config.access.is_empty() {
         println!("  access      no [[access]] rules: every path needs a signed-in user");
@@ -55,22 +56,32 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    Ok(())
+    // A valid file that `run` would refuse here must fail a pre-deploy check too.
+    match cannot_run {
+        Some(problem) => Err(CliError::usage(problem)),
+        None => Ok(()),
+    }
 }
 
-/// `[upstream] isolation`, and whether this machine allows it (tried as `gatehouse run` would).
-fn describe_isolation(mode: IsolationMode) -> String {
+/// `[upstream] isolation`, and whether this machine allows it (tried as `gatehouse run` would); with
+/// "required" where it is not available, also why `run` would refuse to start.
+fn describe_isolation(mode: IsolationMode) -> (String, Option<String>) {
     let name = match mode {
         IsolationMode::Auto => "auto",
         IsolationMode::Required => "required",
-        IsolationMode::Off => return "off: in `run` mode the app's port is in the machine's network".to_owned(),
+        IsolationMode::Off => {
+            return ("off: in `run` mode the app's port is in the machine's network".to_owned(), None);
+        }
     };
     match crate::isolation::probe() {
-        Ok(()) => format!("{name}: `run` gives the app a private network here"),
-        Err(why) if mode == IsolationMode::Required => {
-            format!("required, but NOT AVAILABLE here ({why}): `gatehouse run` would refuse to start")
-        }
-        Err(why) => format!("auto, but NOT AVAILABLE here ({why}): `run` would start the app unisolated"),
+        Ok(()) => (format!("{name}: `run` gives the app a private network here"), None),
+        Err(why) if mode == IsolationMode::Required => (
+            format!("required, but NOT AVAILABLE here ({why})"),
+            Some(format!(
+                "[upstream] isolation = \"required\", but this machine cannot give the app a private network ({why}): `gatehouse run` would refuse to start"
+            )),
+        ),
+        Err(why) => (format!("auto, but NOT AVAILABLE here ({why}): `run` would start the app unisolated"), None),
     }
 }
 

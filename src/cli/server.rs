@@ -29,7 +29,8 @@ pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     }
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone(), false).await?;
+    let (state, listener, _) =
+        start(config, UpstreamStatus::new(UpstreamState::Ready), shutdown.clone(), false).await?;
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals));
     crate::serve(listener, state).await.context("while serving")?;
     Ok(())
@@ -48,11 +49,13 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     // The pooled client's name for the app; where it really is (a fresh port, maybe a private network)
     // is the launcher's business.
     config.upstream.url = Some(url::Url::parse("http://127.0.0.1:80").expect("a loopback URL parses"));
-    let isolation = config.upstream.isolation;
+    // Before listening: "required" on a machine that cannot isolate must not look started.
+    let private = supervisor::decide_isolation(config.upstream.isolation).map_err(CliError::usage)?;
 
     let shutdown = CancellationToken::new();
     let signals = SignalSlot::default();
-    let (state, listener) = start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone(), true).await?;
+    let (state, listener, setup_link) =
+        start(config, UpstreamStatus::new(UpstreamState::Starting), shutdown.clone(), true).await?;
     let upstream = state.upstream.clone().expect("run always has an upstream");
 
     // What the `streamlit-gatehouse` helper needs to check `X-Gatehouse-Assertion` and show the admin link.
@@ -62,7 +65,7 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
         ("GATEHOUSE_ADMIN_ROLE".to_owned(), state.config.admin.role.as_str().to_owned()),
     ];
     let launcher =
-        Launcher::new(args.command.clone(), extra_env, upstream.clone(), isolation).map_err(CliError::usage)?;
+        Launcher::new(args.command.clone(), extra_env, upstream.clone(), private).map_err(CliError::usage)?;
     let first = launcher.launch().await.map_err(|err| match err {
         LaunchError::Setup(_) => CliError::Runtime(anyhow::anyhow!(err)),
         LaunchError::NoCommand | LaunchError::Spawn { .. } => CliError::usage(err.to_string()),
@@ -79,7 +82,10 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     );
 
     tokio::spawn(wait_for_stop_signal(shutdown.clone(), signals.clone()));
-    let supervision = tokio::spawn(supervisor::supervise(launcher, first, upstream, shutdown.clone(), signals));
+    let (first_ready, ready) = tokio::sync::oneshot::channel();
+    tokio::spawn(announce_when_ready(ready, state.clone(), setup_link));
+    let supervision =
+        tokio::spawn(supervisor::supervise(launcher, first, upstream, shutdown.clone(), signals, first_ready));
     let served = crate::serve(listener, state).await;
     shutdown.cancel();
     if let Ok(Err(gave_up)) = supervision.await {
@@ -99,19 +105,39 @@ fn apply_overrides(config: &mut Config, listen: Option<SocketAddr>, public_url: 
     Ok(())
 }
 
-/// Opens the store, builds the state, prints the setup link and binds the public listener.
+/// The app's own start-up output (Streamlit prints its private URL) scrolls Gatehouse's setup link away:
+/// once the app is first ready, say where to go, and repeat the link while there is still no user.
+async fn announce_when_ready(
+    ready: tokio::sync::oneshot::Receiver<()>,
+    state: Arc<AppState>,
+    setup_link: Option<String>,
+) {
+    if ready.await.is_err() {
+        return;
+    }
+    let url = state.config.server.public_url.as_str();
+    println!();
+    println!("  Gatehouse is ready: open {url} (the address the app printed is private to Gatehouse)");
+    match setup_link {
+        Some(link) if state.store.count_users().await.is_ok_and(|users| users == 0) => print_setup_link(&link),
+        _ => println!(),
+    }
+}
+
+/// Opens the store, builds the state, prints the setup link (returned too) and binds the public listener.
 async fn start(
     config: Config,
     status: UpstreamStatus,
     shutdown: CancellationToken,
     private_names: bool,
-) -> Result<(Arc<AppState>, TcpListener), CliError> {
+) -> Result<(Arc<AppState>, TcpListener, Option<String>), CliError> {
     let store = crate::store::open(config.database.url.expose()).await?;
     let clock: SharedClock = Arc::new(SystemClock);
     let listen = config.server.listen;
     let public_url = config.server.public_url.clone();
-    if let Some(link) = crate::web::setup::issue_setup_link(&store, clock.now(), &public_url).await? {
-        print_setup_link(&link);
+    let setup_link = crate::web::setup::issue_setup_link(&store, clock.now(), &public_url).await?;
+    if let Some(link) = &setup_link {
+        print_setup_link(link);
     }
     let runtime = Runtime {
         store,
@@ -125,7 +151,7 @@ async fn start(
     let state = AppState::build(config, runtime).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(%listen, public_url = %public_url, database = state.store.backend(), "Gatehouse is listening");
-    Ok((state, listener))
+    Ok((state, listener, setup_link))
 }
 
 fn print_setup_link(link: &str) {
@@ -138,22 +164,37 @@ fn print_setup_link(link: &str) {
 
 async fn wait_for_stop_signal(shutdown: CancellationToken, slot: SignalSlot) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup), Ok(mut quit)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::quit()),
-    ) else {
+    // Under `nohup`, SIGHUP arrives ignored and must stay so: Gatehouse keeps running when the terminal goes.
+    let hangup_ignored = ignored_since_start(libc::SIGHUP);
+    let hangup = if hangup_ignored { None } else { signal(SignalKind::hangup()).ok() };
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut quit)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::quit()))
+    else {
         tracing::error!("could not install signal handlers; stop Gatehouse with SIGKILL");
         return;
+    };
+    let hung_up = async {
+        match hangup {
+            Some(mut hangup) => hangup.recv().await,
+            None => std::future::pending().await,
+        }
     };
     // Each of these would otherwise end Gatehouse without stopping the app; pass the same one on.
     tokio::select! {
         _ = interrupt.recv() => slot.set(nix::sys::signal::Signal::SIGINT),
         _ = terminate.recv() => slot.set(nix::sys::signal::Signal::SIGTERM),
-        _ = hangup.recv() => slot.set(nix::sys::signal::Signal::SIGHUP),
+        _ = hung_up => slot.set(nix::sys::signal::Signal::SIGHUP),
         _ = quit.recv() => slot.set(nix::sys::signal::Signal::SIGQUIT),
     }
     tracing::info!("stopping");
     shutdown.cancel();
+}
+
+/// Whether `signal` is ignored, as inherited from whoever started Gatehouse (nothing in Gatehouse ignores it).
+fn ignored_since_start(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with no new action only reads the current one into a zeroed struct.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
+    }
 }

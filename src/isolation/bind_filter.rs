@@ -284,7 +284,7 @@ fn decide(
     match move_listener(listener, notification.id, pid, fd, &address, keeper) {
         Ok(Moved::Yes) => {
             bound.send_replace(Some(connect_address(requested)));
-            tracing::info!(%requested, "the app's listening socket is in its private network");
+            tracing::debug!(%requested, "the app's listening socket is in its private network");
             Verdict::Done
         }
         Ok(Moved::NotAStreamSocket) => Verdict::Continue,

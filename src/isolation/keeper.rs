@@ -93,8 +93,12 @@ fn watch_keeper(mut process: Child, watched: Arc<Watched>) {
         }
         let group = *watched.group.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(group) = group {
+            let how = match status {
+                Ok(status) => status.to_string(),
+                Err(err) => err.to_string(),
+            };
             tracing::error!(
-                ?status,
+                keeper = %how,
                 "the app keeper ended unexpectedly; stopping the app so it restarts with a new one"
             );
             // SAFETY: kill(2) of the app's process group, which the supervisor has not reaped yet.
@@ -337,8 +341,9 @@ fn make_sockets(family: u8, count: usize) -> io::Result<Vec<OwnedFd>> {
 fn enter_private_network() -> io::Result<()> {
     // SAFETY: getuid(2) and getgid(2) cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|err| io::Error::other(format!("could not create a user and network namespace ({err})")))?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNET).map_err(
+        |err| io::Error::other(format!("could not create a user and network namespace ({})", namespace_hint(err))),
+    )?;
     let write = |path: &str, text: String| {
         std::fs::write(path, text).map_err(|err| io::Error::other(format!("could not write {path} ({err})")))
     };
@@ -351,6 +356,22 @@ fn enter_private_network() -> io::Result<()> {
     write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
     write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
     bring_loopback_up()
+}
+
+/// What an unshare(2) failure usually means on a real machine: the raw errno text ("No space left on
+/// device") sends people looking for a full disk.
+fn namespace_hint(err: nix::errno::Errno) -> String {
+    match err {
+        nix::errno::Errno::ENOSPC => {
+            format!("{err}: user namespaces are turned off or used up; see sysctl user.max_user_namespaces")
+        }
+        nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => format!(
+            "{err}: unprivileged user namespaces are not allowed here (sysctl kernel.unprivileged_userns_clone, \
+             AppArmor's apparmor_restrict_unprivileged_userns, or a container's seccomp profile)"
+        ),
+        nix::errno::Errno::EINVAL => format!("{err}: this kernel has no user or network namespaces"),
+        other => other.to_string(),
+    }
 }
 
 fn bring_loopback_up() -> io::Result<()> {
@@ -380,4 +401,18 @@ fn bring_loopback_up() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_failures_say_what_to_look_at() {
+        assert!(namespace_hint(nix::errno::Errno::ENOSPC).contains("user.max_user_namespaces"));
+        assert!(namespace_hint(nix::errno::Errno::EPERM).contains("not allowed"));
+        assert!(namespace_hint(nix::errno::Errno::EACCES).contains("AppArmor"));
+        assert!(namespace_hint(nix::errno::Errno::EINVAL).contains("no user or network namespaces"));
+        assert_eq!(namespace_hint(nix::errno::Errno::ENOMEM), nix::errno::Errno::ENOMEM.to_string());
+    }
 }

@@ -2,6 +2,8 @@
 //! network, where another local user could bind it first, or right after the app dies. Gatehouse then only
 //! calls the app ready when every listening socket on its port belongs to the app: opened by our own user,
 //! and held by a process in the app's process group (found through `/proc/net/tcp*` and `/proc/PID/fd`).
+//! And an app listening on every address (`0.0.0.0`, `::`) would be reachable from the network past the
+//! sign-in wall: that is refused too.
 
 use std::collections::HashSet;
 
@@ -9,24 +11,46 @@ use std::collections::HashSet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerOwner {
     Nobody,
-    /// Every listener on the port is held by the app's process group, and was opened by our user.
+    /// Every listener on the port is held by the app's process group, was opened by our user, and is on a
+    /// loopback address.
     App,
+    /// The app's own listeners, but on every address: other machines reach the app directly.
+    AppOnEveryAddress,
     /// Something else listens there (too).
     Stranger,
 }
 
 /// Local addresses (as `/proc/net/tcp*` prints them) on which a listener receives Gatehouse's connections to
-/// `127.0.0.1`: itself, `0.0.0.0`, `::` and `::ffff:127.0.0.1`. A stranger listening on another address (a
+/// `127.0.0.1`: itself (also IPv4-mapped) and the wildcards. A stranger listening on another address (a
 /// second loopback address such as `127.0.0.2`) is none of Gatehouse's business and cannot keep the app from
 /// being ready.
-const REACHED_BY_LOOPBACK: [&str; 4] =
-    ["0100007F", "00000000", "00000000000000000000000000000000", "0000000000000000FFFF00000100007F"];
+const REACHED_BY_LOOPBACK: [&str; 5] = [
+    "0100007F",
+    "0000000000000000FFFF00000100007F",
+    "00000000",
+    "00000000000000000000000000000000",
+    "0000000000000000FFFF000000000000",
+];
 
-/// Who listens on `port`: nobody, only process group `group`, or something else.
+/// The wildcards among them (`0.0.0.0`, `::`, `::ffff:0.0.0.0`): a listener there takes connections from
+/// every network the machine is on.
+const EVERY_ADDRESS: [&str; 3] = ["00000000", "00000000000000000000000000000000", "0000000000000000FFFF000000000000"];
+
+/// A socket in LISTEN state, from a `/proc/net/tcp*` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    pub uid: u32,
+    pub inode: u64,
+    /// On a wildcard address rather than loopback.
+    pub on_every_address: bool,
+}
+
+/// Who listens on `port`: nobody, only process group `group` (on loopback, or on every address), or something
+/// else.
 pub fn listener_owner(port: u16, group: i32) -> ListenerOwner {
     // SAFETY: geteuid(2) cannot fail.
     let own_uid = unsafe { libc::geteuid() };
-    let listeners: Vec<(u32, u64)> = ["/proc/net/tcp", "/proc/net/tcp6"]
+    let listeners: Vec<Listening> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|path| std::fs::read_to_string(path).ok())
         .flat_map(|table| listening_sockets(&table, port))
@@ -35,16 +59,18 @@ pub fn listener_owner(port: u16, group: i32) -> ListenerOwner {
         return ListenerOwner::Nobody;
     }
     let held = sockets_held_by_group(group);
-    if listeners.iter().all(|(uid, inode)| *uid == own_uid && held.contains(inode)) {
-        ListenerOwner::App
-    } else {
+    if !listeners.iter().all(|listening| listening.uid == own_uid && held.contains(&listening.inode)) {
         ListenerOwner::Stranger
+    } else if listeners.iter().any(|listening| listening.on_every_address) {
+        ListenerOwner::AppOnEveryAddress
+    } else {
+        ListenerOwner::App
     }
 }
 
-/// `(uid, inode)` of each socket in LISTEN state on `port`, on an address that Gatehouse's connections to
-/// `127.0.0.1` reach, in a `/proc/net/tcp` table.
-pub fn listening_sockets(table: &str, port: u16) -> Vec<(u32, u64)> {
+/// Each socket in LISTEN state on `port`, on an address that Gatehouse's connections to `127.0.0.1` reach, in
+/// a `/proc/net/tcp` table.
+pub fn listening_sockets(table: &str, port: u16) -> Vec<Listening> {
     table
         .lines()
         .skip(1)
@@ -56,7 +82,11 @@ pub fn listening_sockets(table: &str, port: u16) -> Vec<(u32, u64)> {
             if local_port != port || *fields.get(3)? != "0A" || !REACHED_BY_LOOPBACK.contains(&address) {
                 return None;
             }
-            Some((fields.get(7)?.parse().ok()?, fields.get(9)?.parse().ok()?))
+            Some(Listening {
+                uid: fields.get(7)?.parse().ok()?,
+                inode: fields.get(9)?.parse().ok()?,
+                on_every_address: EVERY_ADDRESS.contains(&address),
+            })
         })
         .collect()
 }
@@ -102,13 +132,33 @@ mod tests {
    4: 0200007F:2135 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 7777 1 0000000000000000 100 0 0 10 0
 ";
 
+    const TABLE6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:2135 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6001 1 0000000000000000 100 0 0 10 0
+   1: 0000000000000000FFFF000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6002 1 0000000000000000 100 0 0 10 0
+   2: 0000000000000000FFFF00000100007F:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6003 1 0000000000000000 100 0 0 10 0
+   3: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6004 1 0000000000000000 100 0 0 10 0
+";
+
+    fn listening(uid: u32, inode: u64, on_every_address: bool) -> Listening {
+        Listening { uid, inode, on_every_address }
+    }
+
     #[test]
     fn listening_sockets_on_a_port_are_found_with_their_owner() {
-        // 0x2135 = 8501: two listeners (one of them another user's), the established connection ignored, and
-        // the stranger on 127.0.0.2, which connections to 127.0.0.1 never reach, too.
-        assert_eq!(listening_sockets(TABLE, 8501), vec![(0, 4242), (65534, 9999)]);
-        assert_eq!(listening_sockets(TABLE, 8080), vec![(0, 5555)]);
+        // 0x2135 = 8501: two listeners (one of them another user's, on every address), the established
+        // connection ignored, and the stranger on 127.0.0.2, which connections to 127.0.0.1 never reach, too.
+        assert_eq!(listening_sockets(TABLE, 8501), vec![listening(0, 4242, false), listening(65534, 9999, true)]);
+        assert_eq!(listening_sockets(TABLE, 8080), vec![listening(0, 5555, false)]);
         assert!(listening_sockets(TABLE, 1).is_empty());
+    }
+
+    #[test]
+    fn ipv6_wildcards_and_mapped_addresses_are_read() {
+        // `::` and `::ffff:0.0.0.0` take IPv4 loopback connections and the network's; `::ffff:127.0.0.1` only
+        // loopback; `::1` no IPv4 connection at all.
+        assert_eq!(listening_sockets(TABLE6, 8501), vec![listening(0, 6001, true)]);
+        assert_eq!(listening_sockets(TABLE6, 8080), vec![listening(0, 6002, true)]);
+        assert_eq!(listening_sockets(TABLE6, 80), vec![listening(0, 6003, false)]);
     }
 
     #[test]
@@ -120,5 +170,14 @@ mod tests {
         assert_eq!(listener_owner(port, group + 100_000), ListenerOwner::Stranger, "another group does not hold it");
         drop(listener);
         assert_eq!(listener_owner(port, group), ListenerOwner::Nobody);
+    }
+
+    #[test]
+    fn the_apps_listener_on_every_address_is_told_apart() {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let group = nix::unistd::getpgrp().as_raw();
+        assert_eq!(listener_owner(port, group), ListenerOwner::AppOnEveryAddress);
+        assert_eq!(listener_owner(port, group + 100_000), ListenerOwner::Stranger, "a stranger's stays a stranger's");
     }
 }

@@ -51,37 +51,40 @@ pub struct Instance {
     upstream: Upstream,
 }
 
+/// Whether instances get a private network, as `mode` asks and this machine allows: decided once, before
+/// Gatehouse starts listening, so that "required" on a machine that cannot isolate stops it up front.
+pub fn decide_isolation(mode: IsolationMode) -> Result<bool, String> {
+    match mode {
+        IsolationMode::Off => {
+            tracing::warn!(
+                "[upstream] isolation = \"off\": the app listens on a loopback port that every local user can reach"
+            );
+            Ok(false)
+        }
+        IsolationMode::Auto | IsolationMode::Required => match crate::isolation::probe() {
+            Ok(()) => Ok(true),
+            Err(why) if mode == IsolationMode::Required => Err(format!(
+                "[upstream] isolation = \"required\", but the app cannot get a private network here: {why}"
+            )),
+            Err(why) => {
+                tracing::warn!(
+                    reason = %why,
+                    "THE APP IS NOT ISOLATED: this machine gives it no private network, so its loopback port is reachable by every local user. Run Gatehouse only where no other users or untrusted programs run, or where unprivileged user namespaces and seccomp are allowed (set [upstream] isolation = \"required\" to refuse to start instead)"
+                );
+                Ok(false)
+            }
+        },
+    }
+}
+
 impl Launcher {
-    /// Decides whether the app gets a private network, as `mode` asks and this machine allows.
+    /// Starts the launcher thread; `private` comes from [`decide_isolation`].
     pub fn new(
         command_line: Vec<String>,
         extra_env: Vec<(String, String)>,
         upstream: Upstream,
-        mode: IsolationMode,
+        private: bool,
     ) -> Result<Self, String> {
-        let private = match mode {
-            IsolationMode::Off => {
-                tracing::warn!(
-                    "[upstream] isolation = \"off\": the app listens on a loopback port that every local user can reach"
-                );
-                false
-            }
-            IsolationMode::Auto | IsolationMode::Required => match crate::isolation::probe() {
-                Ok(()) => true,
-                Err(why) if mode == IsolationMode::Required => {
-                    return Err(format!(
-                        "[upstream] isolation = \"required\", but the app cannot get a private network here: {why}"
-                    ));
-                }
-                Err(why) => {
-                    tracing::warn!(
-                        reason = %why,
-                        "THE APP IS NOT ISOLATED: this machine gives it no private network, so its loopback port is reachable by every local user. Run Gatehouse only where no other users or untrusted programs run, or where unprivileged user namespaces and seccomp are allowed (set [upstream] isolation = \"required\" to refuse to start instead)"
-                    );
-                    false
-                }
-            },
-        };
         let plan = Plan { command_line, extra_env, upstream, private, filter: Arc::new(BindFilter::new()) };
         let (requests, incoming) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Launched>>();
         // tokio's process driver needs the runtime's context to register the child.
@@ -134,6 +137,11 @@ impl Plan {
                 if libc::getppid() != parent {
                     // No allocation here, so a plain errno.
                     return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                // Gatehouse passes its stop signal on; one the app inherited as ignored (a background job
+                // from a script ignores SIGINT, `nohup` SIGHUP) would leave it running until killed.
+                for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                    libc::signal(signal, libc::SIG_DFL);
                 }
                 match filter_channel {
                     Some(channel) => filter.install(channel),

@@ -14,7 +14,7 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 pub use command::{ChildCommand, child_command};
-pub use launch::{Instance, LaunchError, Launcher};
+pub use launch::{Instance, LaunchError, Launcher, decide_isolation};
 
 use crate::isolation::listener::ListenerOwner;
 use crate::proxy::upstream::{Upstream, UpstreamState};
@@ -39,7 +39,9 @@ pub async fn supervise(
     upstream: Upstream,
     shutdown: CancellationToken,
     stop_signal: SignalSlot,
+    first_ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<(), String> {
+    let mut first_ready = Some(first_ready);
     let mut next = Some(first);
     let mut backoff: Option<Duration> = None;
     let mut ever_ready = false;
@@ -47,23 +49,42 @@ pub async fn supervise(
         let started = tokio::time::Instant::now();
         upstream.status.set(UpstreamState::Starting);
         let exit = {
-            // Marks the app ready once, then waits forever: only the child's exit or shutdown end the select.
+            // Marks the app ready once, then waits forever: only the child's exit, a refusal of its listener
+            // or shutdown end the select.
             let ready = async {
-                wait_until_ready(&upstream, &mut instance).await;
-                std::future::pending::<std::convert::Infallible>().await
+                match wait_until_ready(&upstream, &mut instance).await {
+                    Ok(()) => {
+                        if let Some(first_ready) = first_ready.take() {
+                            let _ = first_ready.send(());
+                        }
+                        std::future::pending::<String>().await
+                    }
+                    Err(refusal) => refusal,
+                }
             };
             tokio::select! {
-                status = child.wait() => Some(status),
-                never = ready => match never {},
-                _ = shutdown.cancelled() => None,
+                status = child.wait() => Exit::Exited(status),
+                refusal = ready => Exit::Refused(refusal),
+                _ = shutdown.cancelled() => Exit::Shutdown,
             }
         };
         ever_ready |= upstream.status.get() == UpstreamState::Ready;
         upstream.status.set(UpstreamState::Starting);
-        let Some(status) = exit else {
-            stop_child(&mut child, stop_signal.get()).await;
-            instance.stopped();
-            break;
+        let status = match exit {
+            Exit::Exited(status) => status,
+            Exit::Shutdown => {
+                stop_child(&mut child, stop_signal.get()).await;
+                instance.stopped();
+                break;
+            }
+            Exit::Refused(refusal) => {
+                // Exposed to the network, it must not keep running; restarting would only expose it again.
+                tracing::error!("{refusal}");
+                stop_child(&mut child, nix::sys::signal::Signal::SIGTERM).await;
+                instance.stopped();
+                shutdown.cancel();
+                return Err(refusal);
+            }
         };
         instance.kill_leftovers();
         instance.stopped();
@@ -105,6 +126,14 @@ pub async fn supervise(
     Ok(())
 }
 
+/// How one instance's run ended.
+enum Exit {
+    Exited(std::io::Result<ExitStatus>),
+    /// Its listener must not be used (see [`wait_until_ready`]).
+    Refused(String),
+    Shutdown,
+}
+
 fn report_exit(command: &ChildCommand, status: std::io::Result<ExitStatus>) {
     match status {
         Ok(status) => tracing::error!(program = %command.program, %status, "the app exited"),
@@ -115,7 +144,9 @@ fn report_exit(command: &ChildCommand, status: std::io::Result<ExitStatus>) {
 }
 
 /// Polls until the listener Gatehouse reaches is the app's own and the app answers HTTP, then marks it ready.
-async fn wait_until_ready(upstream: &Upstream, instance: &mut Instance) {
+/// Says why not when the app's listener is one Gatehouse must not serve: in the machine's network on every
+/// address, where other machines reach the app without signing in.
+async fn wait_until_ready(upstream: &Upstream, instance: &mut Instance) -> Result<(), String> {
     let mut logged = false;
     let mut warned_stranger = false;
     loop {
@@ -124,8 +155,14 @@ async fn wait_until_ready(upstream: &Upstream, instance: &mut Instance) {
                 if answers(upstream, &instance.command.health_path).await {
                     upstream.status.set(UpstreamState::Ready);
                     tracing::info!(port = instance.port(), "the app is ready");
-                    return;
+                    return Ok(());
                 }
+            }
+            ListenerOwner::AppOnEveryAddress => {
+                return Err(format!(
+                    "the app listens on every address of port {} (0.0.0.0 or ::), where other machines reach it without signing in; stopped it. Make it listen on 127.0.0.1:$PORT only, or let Gatehouse give it a private network ([upstream] isolation)",
+                    instance.port()
+                ));
             }
             ListenerOwner::Stranger if !warned_stranger => {
                 warned_stranger = true;

@@ -23,6 +23,7 @@ pub fn free_port() -> u16 {
 }
 
 /// What a run looks like: the app's shell command, extra environment (configuration), where stderr goes.
+#[derive(Default)]
 pub struct RunOptions<'a> {
     pub app: &'a str,
     pub env: &'a [(&'a str, &'a str)],
@@ -30,12 +31,14 @@ pub struct RunOptions<'a> {
     pub log_file: Option<&'a str>,
     /// Users (name, password) added with the CLI before Gatehouse starts.
     pub users: &'a [(&'a str, &'a str)],
+    /// Signals Gatehouse inherits as ignored (as under `nohup`, or as a script's background job).
+    pub ignored_signals: &'a [i32],
 }
 
 impl RunningGatehouse {
     /// `gatehouse run -- sh -c APP` in a fresh folder with its own database.
     pub fn start(app: &str) -> Self {
-        Self::start_with(RunOptions { app, env: &[], log_file: None, users: &[] })
+        Self::start_with(RunOptions { app, ..Default::default() })
     }
 
     pub fn start_with(options: RunOptions<'_>) -> Self {
@@ -48,7 +51,19 @@ impl RunningGatehouse {
             Some(name) => Stdio::from(std::fs::File::create(dir.path().join(name)).unwrap()),
             None => Stdio::null(),
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        let ignored = options.ignored_signals.to_vec();
+        // SAFETY: signal(2) only, between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(move || {
+                for signal in &ignored {
+                    libc::signal(*signal, libc::SIG_IGN);
+                }
+                Ok(())
+            });
+        }
+        let child = command
             .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--", "sh", "-c", options.app])
             .current_dir(dir.path())
             .env_remove("GATEHOUSE_CONFIG")
