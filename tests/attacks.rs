@@ -488,6 +488,58 @@ async fn one_client_cannot_hold_every_connection() {
     assert_eq!(status, 200);
 }
 
+/// Sends a WebSocket handshake for the echo app's stream; returns the answer's head and the open connection.
+async fn open_tunnel(addr: std::net::SocketAddr, cookie: &str) -> (String, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /_stcore/stream HTTP/1.1\r\nHost: {HOST}\r\nCookie: {cookie}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    // A refused connection may be closed before the request is even written.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buffer)).await.unwrap() {
+            Ok(n) if n > 0 => head.extend_from_slice(&buffer[..n]),
+            _ => break,
+        }
+    }
+    (String::from_utf8_lossy(&head).into_owned(), stream)
+}
+
+#[tokio::test]
+async fn websocket_tunnels_count_against_the_connection_limits() {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;
+    gatehouse.add_user("root", PASSWORD, &[]).await;
+    let cookie = gatehouse.signed_in("root", PASSWORD).await.cookie_header();
+    // Up to 8 connections from one client (the sign-in's pooled connection may hold one of them): tunnels
+    // are connections too, for as long as they stay open.
+    let mut tunnels = Vec::new();
+    let refused = loop {
+        let (head, stream) = open_tunnel(gatehouse.addr, &cookie).await;
+        if head.starts_with("HTTP/1.1 101") {
+            tunnels.push(stream);
+            assert!(tunnels.len() <= 8, "more tunnels than connections allowed per client");
+            continue;
+        }
+        break head;
+    };
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(tunnels.len() >= 7, "only {} tunnels before the limit", tunnels.len());
+    // A tunnel that closes gives its place back.
+    drop(tunnels.pop());
+    let mut status = 0;
+    for _ in 0..50 {
+        status = raw::get(gatehouse.addr, "/_gatehouse/health", Some(HOST), &[]).await.status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn an_unread_body_does_not_keep_a_refused_connection_open() {
     let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), SHORT_LIMITS).await;

@@ -17,7 +17,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::lingering_close::{LingeringClose, Tunnelled};
+use super::counted::Counted;
+use super::lingering_close::{Linger, LingeringClose};
 use super::send_deadline::SendDeadline;
 use crate::app::SharedState;
 use crate::proxy::canonical::{Refusal, canonicalise};
@@ -83,26 +84,29 @@ fn refuse(request: &axum::extract::Request, refusal: Refusal) -> Response {
 struct ConnectionScope {
     handler: Handler,
     peer: Peer,
-    tunnelled: Tunnelled,
+    linger: Linger,
 }
 
 pub async fn serve_connection(
-    stream: tokio::net::TcpStream,
+    stream: Counted<tokio::net::TcpStream>,
     peer: SocketAddr,
     handler: Handler,
     shutdown: CancellationToken,
 ) {
     // Shared by the connection's requests: one reference count per request instead of three.
-    let tunnelled = Tunnelled::default();
-    let scope = Arc::new(ConnectionScope { handler, peer: Peer::new(peer), tunnelled: tunnelled.clone() });
+    let linger = Linger::default();
+    let scope = Arc::new(ConnectionScope { handler, peer: Peer::new(peer), linger: linger.clone() });
     let service = hyper::service::service_fn({
         let scope = scope.clone();
         move |request: hyper::Request<Incoming>| {
             let scope = scope.clone();
             async move {
+                use http_body::Body as _;
+                // A body may still be arriving when this request is answered (or the connection closed).
+                scope.linger.set(!request.body().is_end_stream());
                 let response = scope.handler.answer(&scope.peer, request).await;
                 if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-                    scope.tunnelled.set();
+                    scope.linger.set(false);
                 }
                 Ok::<_, Infallible>(response)
             }
@@ -113,7 +117,7 @@ pub async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .serve_connection(
-            TokioIo::new(LingeringClose::new(SendDeadline::new(stream, limits.send_timeout), tunnelled)),
+            TokioIo::new(LingeringClose::new(SendDeadline::new(stream, limits.send_timeout), linger)),
             service,
         )
         .with_upgrades();
@@ -128,6 +132,8 @@ pub async fn serve_connection(
             }
         }
         _ = shutdown.cancelled() => {
+            // Stopping: idle connections close at once, without waiting on their clients.
+            scope.linger.set(false);
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(10), connection).await;
         }

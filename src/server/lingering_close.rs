@@ -5,8 +5,10 @@
 //! (the client sees the answer end), then reads and discards what still arrives, until the client closes
 //! too or [`LINGER`] has passed, whichever comes first.
 //!
-//! Only for HTTP: once the connection became a tunnel (a WebSocket), ending our side is a half-close the
-//! relay passes on, and what the client still sends belongs to the app, so [`Tunnelled`] turns lingering off.
+//! Like nginx, only when more input may be on its way: [`Linger`] is turned on while the connection's latest
+//! request carried a body. A connection closed after a body-less request (idle keep-alive connections closed
+//! at shutdown among them) closes at once, and so does a tunnel (a WebSocket): ending our side there is a
+//! half-close the relay passes on, and what the client still sends belongs to the app.
 
 use std::io;
 use std::pin::Pin;
@@ -25,16 +27,17 @@ pub const LINGER: Duration = Duration::from_secs(5);
 pub struct LingeringClose<S> {
     inner: S,
     closing: Closing,
-    tunnelled: Tunnelled,
+    linger: Linger,
 }
 
-/// Set once the connection switched protocols: closing it then is a plain shutdown.
+/// Whether closing should linger: set per request by the connection (off by default, for a tunnel and once
+/// Gatehouse is shutting down).
 #[derive(Clone, Default)]
-pub struct Tunnelled(Arc<AtomicBool>);
+pub struct Linger(Arc<AtomicBool>);
 
-impl Tunnelled {
-    pub fn set(&self) {
-        self.0.store(true, Ordering::Release);
+impl Linger {
+    pub fn set(&self, wanted: bool) {
+        self.0.store(wanted, Ordering::Release);
     }
 
     fn get(&self) -> bool {
@@ -50,8 +53,8 @@ enum Closing {
 }
 
 impl<S> LingeringClose<S> {
-    pub fn new(inner: S, tunnelled: Tunnelled) -> Self {
-        Self { inner, closing: Closing::Open, tunnelled }
+    pub fn new(inner: S, linger: Linger) -> Self {
+        Self { inner, closing: Closing::Open, linger }
     }
 }
 
@@ -87,10 +90,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LingeringClose<S> {
             match &mut self.closing {
                 Closing::Open => {
                     std::task::ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
-                    self.closing = if self.tunnelled.get() {
-                        Closing::Closed
-                    } else {
+                    self.closing = if self.linger.get() {
                         Closing::Draining(Box::pin(tokio::time::sleep(LINGER)))
+                    } else {
+                        Closing::Closed
                     };
                 }
                 Closing::Draining(deadline) => {
@@ -119,10 +122,16 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    fn lingering() -> Linger {
+        let linger = Linger::default();
+        linger.set(true);
+        linger
+    }
+
     #[tokio::test(start_paused = true)]
     async fn closing_reads_what_the_client_still_sends_until_it_closes() {
         let (near, mut far) = tokio::io::duplex(1024);
-        let mut stream = LingeringClose::new(near, Tunnelled::default());
+        let mut stream = LingeringClose::new(near, lingering());
         stream.write_all(b"HTTP/1.1 401").await.unwrap();
         let client = tokio::spawn(async move {
             // The client is still sending 64 KiB, four times what the pipe holds, before it reads.
@@ -140,20 +149,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_client_that_never_closes_is_given_up_on_after_the_linger() {
         let (near, _far) = tokio::io::duplex(1024);
-        let mut stream = LingeringClose::new(near, Tunnelled::default());
+        let mut stream = LingeringClose::new(near, lingering());
         let started = tokio::time::Instant::now();
         stream.shutdown().await.unwrap();
         assert_eq!(started.elapsed(), LINGER);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_tunnel_is_only_half_closed_and_what_the_client_sends_is_left_for_the_app() {
+    async fn without_linger_closing_is_only_a_half_close_and_what_the_client_sends_is_left_unread() {
         let (near, mut far) = tokio::io::duplex(1024);
-        let tunnelled = Tunnelled::default();
-        let mut stream = LingeringClose::new(near, tunnelled.clone());
-        tunnelled.set();
+        let linger = lingering();
+        let mut stream = LingeringClose::new(near, linger.clone());
+        linger.set(false);
         far.write_all(b"for the app").await.unwrap();
+        let started = tokio::time::Instant::now();
         stream.shutdown().await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO, "nothing to wait for");
         let mut left = [0u8; 11];
         stream.read_exact(&mut left).await.unwrap();
         assert_eq!(&left, b"for the app");
@@ -162,7 +173,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_client_that_keeps_sending_is_given_up_on_after_the_linger_too() {
         let (near, mut far) = tokio::io::duplex(1024);
-        let mut stream = LingeringClose::new(near, Tunnelled::default());
+        let mut stream = LingeringClose::new(near, lingering());
         tokio::spawn(async move {
             while far.write_all(&[1u8; 512]).await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(100)).await;

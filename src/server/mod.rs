@@ -3,7 +3,8 @@
 //! configuration): HTTP/1.1 only (the app behind speaks HTTP/1.1, and one protocol is one attack surface),
 //! request heads must arrive within `header_timeout`, at most `max_connections` connections are open at once,
 //! and at most `max_connections_per_client` from one client network ([`client_slots`]), so neither a
-//! slowloris client nor one client with thousands of connections can lock others out. Bodies have limits of
+//! slowloris client nor one client with thousands of connections can lock others out. A connection that
+//! became a WebSocket tunnel still counts ([`counted`]). Bodies have limits of
 //! their own (`web::form_deadline` for Gatehouse's forms, `proxy::body_rate` for the app's). A connection
 //! closes the way nginx's do ([`lingering_close`]), so that a client still sending gets its answer. On
 //! shutdown, open connections finish their current request.
@@ -13,6 +14,7 @@
 
 pub mod client_slots;
 mod connection;
+mod counted;
 mod lingering_close;
 mod send_deadline;
 pub mod workers;
@@ -29,6 +31,7 @@ use crate::app::SharedState;
 use crate::config::ConnectionLimits;
 use client_slots::ClientSlots;
 pub use connection::Handler;
+use counted::Counted;
 pub use workers::Workers;
 
 /// What a client over its connection limit reads before the connection closes.
@@ -88,17 +91,17 @@ pub async fn accept_loop(
                 };
                 workers.spawn_connection(connections.track_future(async move {
                     match tokio::net::TcpStream::from_std(stream) {
-                        Ok(stream) => connection::serve_connection(stream, peer, handler, shutdown).await,
+                        Ok(stream) => {
+                            let stream = Counted::new(stream, permit, slot);
+                            connection::serve_connection(stream, peer, handler, shutdown).await;
+                        }
                         Err(err) => tracing::debug!(error = %err, "a worker could not adopt a connection"),
                     }
-                    drop((permit, slot));
                 }));
             }
             None => {
-                connections.spawn(async move {
-                    connection::serve_connection(stream, peer, handler, shutdown).await;
-                    drop((permit, slot));
-                });
+                let stream = Counted::new(stream, permit, slot);
+                connections.spawn(connection::serve_connection(stream, peer, handler, shutdown));
             }
         }
     }
