@@ -222,8 +222,53 @@ async fn without_a_private_network_an_app_listening_on_every_address_is_stopped(
     };
     assert_eq!(status.code(), Some(1));
     let log = std::fs::read_to_string(gatehouse.path("gatehouse.log")).unwrap();
-    assert!(log.contains("the app listens on every address of port"), "{log}");
+    assert!(log.contains("the app listens on 0.0.0.0:"), "{log}");
+    assert!(log.contains("where other machines reach it without signing in"), "{log}");
     // And the app itself was stopped, not left open.
+    let app = read_number(gatehouse.path("app.pid"));
+    eventually("the app to stop", Duration::from_secs(5), || !process_alive(app)).await;
+}
+
+/// Serves on 127.0.0.1:$PORT and, once `expose-now` appears, on every address of the same port too
+/// (`SO_REUSEPORT` lets one user's two sockets share it).
+const APP_EXPOSED_LATER: &str = r#"echo $$ > app.pid; exec python3 -c '
+import http.server, os, socket, threading, time
+port = int(os.environ["PORT"])
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+def serve(address):
+    server = http.server.HTTPServer((address, port), Hello, bind_and_activate=False)
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    server.server_bind(); server.server_activate(); server.serve_forever()
+threading.Thread(target=serve, args=("127.0.0.1",), daemon=True).start()
+while not os.path.exists("expose-now"):
+    time.sleep(0.05)
+serve("0.0.0.0")
+'"#;
+
+#[tokio::test]
+async fn without_a_private_network_an_app_that_opens_to_the_network_later_is_stopped() {
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: APP_EXPOSED_LATER,
+        env: &[("GATEHOUSE_UPSTREAM__ISOLATION", "off")],
+        log_file: Some("gatehouse.log"),
+        users: &[],
+        ..Default::default()
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    std::fs::write(gatehouse.path("expose-now"), b"").unwrap();
+    let exposed = Instant::now();
+    let status = loop {
+        if let Some(status) = gatehouse.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(exposed.elapsed() < Duration::from_secs(10), "Gatehouse kept serving an app open to the network");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(1));
+    let log = std::fs::read_to_string(gatehouse.path("gatehouse.log")).unwrap();
+    assert!(log.contains("the app listens on 0.0.0.0:"), "{log}");
     let app = read_number(gatehouse.path("app.pid"));
     eventually("the app to stop", Duration::from_secs(5), || !process_alive(app)).await;
 }

@@ -127,7 +127,7 @@ impl Plan {
         let filter_channel = channel.as_ref().map(FilterChannel::child_end);
         let mut process = app_process(&command);
         let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls between fork and exec (prctl, getppid, the filter's syscalls).
+        // SAFETY: only async-signal-safe calls between fork and exec (prctl, getppid, signal, the filter's syscalls).
         unsafe {
             process.pre_exec(move || {
                 // Die with Gatehouse. If it died already (before the prctl took effect), do not start at all.
@@ -203,6 +203,15 @@ impl Instance {
         tokio::task::spawn_blocking(move || listener::listener_owner(port, group))
             .await
             .unwrap_or(ListenerOwner::Nobody)
+    }
+
+    /// Where the app listens on its port for other machines too, if it does (never in a private network).
+    pub async fn exposed_at(&self) -> Option<std::net::IpAddr> {
+        let (None, Some(group), port) = (&self.bound, self.group, self.port) else { return None };
+        match tokio::task::spawn_blocking(move || listener::listener_owner(port, group)).await {
+            Ok(ListenerOwner::AppExposed(address)) => Some(address),
+            _ => None,
+        }
     }
 
     /// The app's first process exited by itself: whatever it left running in its group goes too (it would

@@ -22,6 +22,8 @@ use crate::proxy::upstream::{Upstream, UpstreamState};
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often a ready app without a private network is checked for a listener other machines reach.
+const EXPOSURE_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Next delay before a restart: doubles, capped at 30 s.
 pub fn next_backoff(previous: Option<Duration>) -> Duration {
@@ -49,15 +51,15 @@ pub async fn supervise(
         let started = tokio::time::Instant::now();
         upstream.status.set(UpstreamState::Starting);
         let exit = {
-            // Marks the app ready once, then waits forever: only the child's exit, a refusal of its listener
-            // or shutdown end the select.
+            // Marks the app ready once, then watches its listeners: only the child's exit, a refusal of its
+            // listener or shutdown end the select.
             let ready = async {
                 match wait_until_ready(&upstream, &mut instance).await {
                     Ok(()) => {
                         if let Some(first_ready) = first_ready.take() {
                             let _ = first_ready.send(());
                         }
-                        std::future::pending::<String>().await
+                        stays_private(&instance).await
                     }
                     Err(refusal) => refusal,
                 }
@@ -78,10 +80,11 @@ pub async fn supervise(
                 break;
             }
             Exit::Refused(refusal) => {
-                // Exposed to the network, it must not keep running; restarting would only expose it again.
-                tracing::error!("{refusal}");
-                stop_child(&mut child, nix::sys::signal::Signal::SIGTERM).await;
+                // Exposed to the network, it must not keep running a moment longer (no grace period), and
+                // restarting would only expose it again.
+                stop_child(&mut child, nix::sys::signal::Signal::SIGKILL).await;
                 instance.stopped();
+                tracing::error!("{refusal}");
                 shutdown.cancel();
                 return Err(refusal);
             }
@@ -158,12 +161,7 @@ async fn wait_until_ready(upstream: &Upstream, instance: &mut Instance) -> Resul
                     return Ok(());
                 }
             }
-            ListenerOwner::AppOnEveryAddress => {
-                return Err(format!(
-                    "the app listens on every address of port {} (0.0.0.0 or ::), where other machines reach it without signing in; stopped it. Make it listen on 127.0.0.1:$PORT only, or let Gatehouse give it a private network ([upstream] isolation)",
-                    instance.port()
-                ));
-            }
+            ListenerOwner::AppExposed(address) => return Err(exposed(address, instance.port())),
             ListenerOwner::Stranger if !warned_stranger => {
                 warned_stranger = true;
                 tracing::error!(
@@ -179,6 +177,24 @@ async fn wait_until_ready(upstream: &Upstream, instance: &mut Instance) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Once the app is ready, keeps checking that it did not start listening on its port where other machines
+/// reach it (a restart of its server inside the process, a second bind). Returns why it must be stopped.
+async fn stays_private(instance: &Instance) -> String {
+    loop {
+        tokio::time::sleep(EXPOSURE_CHECK_EVERY).await;
+        if let Some(address) = instance.exposed_at().await {
+            return exposed(address, instance.port());
+        }
+    }
+}
+
+fn exposed(address: std::net::IpAddr, port: u16) -> String {
+    let shown = std::net::SocketAddr::new(address, port);
+    format!(
+        "the app listens on {shown}, where other machines reach it without signing in; stopped it. Make it listen on 127.0.0.1:$PORT only, or let Gatehouse give it a private network ([upstream] isolation)"
+    )
 }
 
 /// Whether the app answers `health_path` with anything but a server error.
