@@ -141,17 +141,22 @@ async fn metrics_expose_requests_latency_sign_ins_and_sessions() {
     }
 }
 
-/// Issues a setup link as a first start does, and returns its path and query.
-async fn setup_path(gatehouse: &TestGatehouse) -> String {
-    let link = gatehouse::web::setup::issue_setup_link(
+/// Issues a setup link as a start does (none once an enabled administrator exists).
+async fn issue_link(gatehouse: &TestGatehouse) -> Option<gatehouse::web::setup::SetupLink> {
+    gatehouse::web::setup::issue_setup_link(
         gatehouse.store(),
         gatehouse.clock.now(),
         &gatehouse.state.config.server.public_url,
+        &gatehouse.state.config.admin.role,
     )
     .await
     .unwrap()
-    .expect("no users yet, so a link is issued");
-    link.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned()
+}
+
+/// Issues a setup link as a first start does, and returns its path and query.
+async fn setup_path(gatehouse: &TestGatehouse) -> String {
+    let link = issue_link(gatehouse).await.expect("no administrator yet, so a link is issued");
+    link.url.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned()
 }
 
 #[tokio::test]
@@ -191,16 +196,90 @@ async fn first_run_setup_creates_one_admin_with_a_single_use_link() {
     let again = browser.post_form("/_gatehouse/setup", &fields).await;
     assert_eq!(again.status(), 403);
     assert_eq!(gatehouse.store().count_users().await.unwrap(), 1);
-    assert!(
-        gatehouse::web::setup::issue_setup_link(
-            gatehouse.store(),
-            gatehouse.clock.now(),
-            &gatehouse.state.config.server.public_url
-        )
-        .await
-        .unwrap()
-        .is_none()
-    );
+    assert!(issue_link(&gatehouse).await.is_none());
+}
+
+#[tokio::test]
+async fn with_accounts_but_no_administrator_the_setup_link_can_make_one_of_them_the_administrator() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("alice", "alice's passphrase", &["analyst"]).await;
+    let link = issue_link(&gatehouse).await.expect("accounts but no administrator: a link is issued");
+    assert!(link.accounts_exist);
+    let path = link.url.split_once(&gatehouse.addr.to_string()).unwrap().1.to_owned();
+    let token = path.split_once("token=").unwrap().1.to_owned();
+
+    let mut browser = gatehouse.browser();
+    let page = browser.get(&path).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Make an existing account the administrator"), "{html}");
+    assert!(html.contains("Or create a new administrator"), "{html}");
+    let csrf = extract_csrf(&html);
+
+    // Knowing the link is not enough: the account's own password is needed, and a wrong one changes nothing.
+    let wrong = [("csrf_token", csrf.as_str()), ("token", &token), ("username", "alice"), ("password", "guess")];
+    let refused = browser.post_form("/_gatehouse/setup/promote", &wrong).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused.text().await.unwrap().contains("Incorrect username or password."));
+    assert!(browser.session_cookie().is_none());
+    let alice = gatehouse.store().user_by_login("alice").await.unwrap().unwrap();
+    assert!(!alice.has_role("admin"));
+    // Without the link, the account's password alone promotes nobody either.
+    let no_link =
+        [("csrf_token", csrf.as_str()), ("token", "wrong"), ("username", "alice"), ("password", "alice's passphrase")];
+    assert_eq!(browser.post_form("/_gatehouse/setup/promote", &no_link).await.status(), 403);
+
+    let right = [
+        ("csrf_token", csrf.as_str()),
+        ("token", &token),
+        ("username", "alice@example.com"),
+        ("password", "alice's passphrase"),
+    ];
+    let promoted = browser.post_form("/_gatehouse/setup/promote", &right).await;
+    assert_eq!(promoted.status(), 303);
+    assert!(browser.session_cookie().is_some(), "the new administrator is signed in");
+    let alice = gatehouse.store().user_by_login("alice").await.unwrap().unwrap();
+    assert!(alice.has_role("admin") && alice.has_role("analyst"), "{:?}", alice.roles);
+    assert_eq!(browser.get("/_gatehouse/admin").await.status(), 200, "and reaches the console");
+
+    // Used up, and no new link while an enabled administrator exists.
+    let again = gatehouse.browser().post_form("/_gatehouse/setup/promote", &right).await;
+    assert_eq!(again.status(), 403);
+    assert!(issue_link(&gatehouse).await.is_none());
+    let audit = gatehouse.store().list_audit(&Default::default()).await.unwrap();
+    assert!(audit.iter().any(|event| event.kind == gatehouse::domain::AuditKind::SetupCompleted));
+}
+
+#[tokio::test]
+async fn a_disabled_administrator_does_not_count_and_a_new_one_can_be_created_beside_the_accounts() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    let old = gatehouse.add_user("old", "old's passphrase", &["admin"]).await;
+    assert!(issue_link(&gatehouse).await.is_none());
+    gatehouse.store().set_disabled(&old.id, true, gatehouse.clock.now()).await.unwrap();
+    let path = setup_path(&gatehouse).await;
+    let token = path.split_once("token=").unwrap().1.to_owned();
+
+    let mut browser = gatehouse.browser();
+    let csrf = extract_csrf(&browser.get(&path).await.text().await.unwrap());
+    // The disabled account cannot be the one promoted back...
+    let disabled =
+        [("csrf_token", csrf.as_str()), ("token", &token), ("username", "old"), ("password", "old's passphrase")];
+    let refused = browser.post_form("/_gatehouse/setup/promote", &disabled).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("disabled"));
+    // ...but a new administrator can be created with the same link.
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("token", token.as_str()),
+        ("username", "root"),
+        ("name", "Root Admin"),
+        ("email", "root@example.com"),
+        ("password", "a sturdy passphrase"),
+        ("password_confirm", "a sturdy passphrase"),
+    ];
+    assert_eq!(browser.post_form("/_gatehouse/setup", &fields).await.status(), 303);
+    assert!(gatehouse.store().user_by_login("root").await.unwrap().unwrap().has_role("admin"));
+    assert!(issue_link(&gatehouse).await.is_none());
 }
 
 #[tokio::test]

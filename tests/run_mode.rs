@@ -84,7 +84,22 @@ async fn once_the_app_is_ready_gatehouse_says_where_to_open_it_and_repeats_the_s
     assert_eq!(output.matches("/_gatehouse/setup?token=").count(), 2, "{output}");
     assert!(output[ready_at..].contains("/_gatehouse/setup?token="), "the link comes again after: {output}");
 
-    // With a user already there, only where to go.
+    // With an administrator already there, only where to go.
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: "exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        admins: &[("root", "correct horse battery staple")],
+        ..Default::default()
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    gatehouse.stop();
+    let output = stdout_of(&mut gatehouse);
+    assert!(output.contains("Gatehouse is ready: open"), "{output}");
+    assert!(!output.contains("setup?token="), "{output}");
+}
+
+#[tokio::test]
+async fn with_users_but_no_administrator_every_start_prints_the_setup_link_and_the_cli_way() {
+    // As the README's first steps leave it: `users add alice --role analyst`, then `run`.
     let mut gatehouse = RunningGatehouse::start_with(RunOptions {
         app: "exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
         users: &[("alice", "correct horse battery staple")],
@@ -93,8 +108,9 @@ async fn once_the_app_is_ready_gatehouse_says_where_to_open_it_and_repeats_the_s
     gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
     gatehouse.stop();
     let output = stdout_of(&mut gatehouse);
-    assert!(output.contains("Gatehouse is ready: open"), "{output}");
-    assert!(!output.contains("setup?token="), "{output}");
+    assert!(output.contains("Gatehouse has no administrator."), "{output}");
+    assert_eq!(output.matches("/_gatehouse/setup?token=").count(), 2, "at start and once ready: {output}");
+    assert!(output.contains("Or from the command line: gatehouse users roles NAME --add admin"), "{output}");
 }
 
 #[tokio::test]

@@ -13,8 +13,10 @@ use super::{CliError, RunArgs, ServeArgs};
 use crate::app::{AppState, DEFAULT_SESSION_CACHE_TTL, DEFAULT_SESSION_RECHECK, Runtime};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, load_or_exit, parse_public_url, parse_upstream_url};
+use crate::domain::Role;
 use crate::proxy::upstream::{UpstreamState, UpstreamStatus};
 use crate::supervisor::{self, LaunchError, Launcher, SignalSlot};
+use crate::web::setup::{SetupLink, has_administrator, issue_setup_link};
 
 pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     let mut config = load_or_exit(config_file);
@@ -110,7 +112,7 @@ fn apply_overrides(config: &mut Config, listen: Option<SocketAddr>, public_url: 
 async fn announce_when_ready(
     ready: tokio::sync::oneshot::Receiver<()>,
     state: Arc<AppState>,
-    setup_link: Option<String>,
+    setup_link: Option<SetupLink>,
 ) {
     if ready.await.is_err() {
         return;
@@ -118,8 +120,11 @@ async fn announce_when_ready(
     let url = state.config.server.public_url.as_str();
     println!();
     println!("  Gatehouse is ready: open {url} (the address the app printed is private to Gatehouse)");
+    let role = state.admin.admin_role();
     match setup_link {
-        Some(link) if state.store.count_users().await.is_ok_and(|users| users == 0) => print_setup_link(&link),
+        Some(link) if has_administrator(&state.store, role).await.is_ok_and(|has| !has) => {
+            print_setup_link(&link, role)
+        }
         _ => println!(),
     }
 }
@@ -130,14 +135,14 @@ async fn start(
     status: UpstreamStatus,
     shutdown: CancellationToken,
     private_names: bool,
-) -> Result<(Arc<AppState>, TcpListener, Option<String>), CliError> {
+) -> Result<(Arc<AppState>, TcpListener, Option<SetupLink>), CliError> {
     let store = crate::store::open(config.database.url.expose()).await?;
     let clock: SharedClock = Arc::new(SystemClock);
     let listen = config.server.listen;
     let public_url = config.server.public_url.clone();
-    let setup_link = crate::web::setup::issue_setup_link(&store, clock.now(), &public_url).await?;
+    let setup_link = issue_setup_link(&store, clock.now(), &public_url, &config.admin.role).await?;
     if let Some(link) = &setup_link {
-        print_setup_link(link);
+        print_setup_link(link, &config.admin.role);
     }
     let runtime = Runtime {
         store,
@@ -154,11 +159,20 @@ async fn start(
     Ok((state, listener, setup_link))
 }
 
-fn print_setup_link(link: &str) {
+fn print_setup_link(link: &SetupLink, role: &Role) {
     println!();
-    println!("  Gatehouse has no users yet. Create the first administrator here (valid for one hour, single use):");
-    println!();
-    println!("    {link}");
+    if link.accounts_exist {
+        println!("  Gatehouse has no administrator. Make an existing account the administrator, or create one,");
+        println!("  here (valid for one hour, single use):");
+        println!();
+        println!("    {}", link.url);
+        println!();
+        println!("  Or from the command line: gatehouse users roles NAME --add {role}");
+    } else {
+        println!("  Gatehouse has no users yet. Create the first administrator here (valid for one hour, single use):");
+        println!();
+        println!("    {}", link.url);
+    }
     println!();
 }
 

@@ -46,6 +46,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(logout::show).post(logout::submit))
         .route("/setup", get(setup::show).post(setup::submit))
+        .route("/setup/promote", post(setup::promote))
         .route("/register", get(register::show).post(register::submit))
         .route("/verify", get(register::show_verify).post(register::submit_verify))
         .route("/verify/resend", post(register::resend))

@@ -1,12 +1,14 @@
-//! First run: `/_gatehouse/setup?token=...` creates the first administrator. The link is printed once at
-//! start while the database has no users; its token is stored hashed, lives one hour and is used up by the
-//! first successful submission. Once any user exists the page is gone for good.
+//! Setup: `/_gatehouse/setup?token=...` gives an installation its administrator. While no enabled account
+//! holds the administrator role (`[admin] role`), a link is printed at every start: on an empty database it
+//! creates the first administrator; where accounts exist (added with `users add` or imported without the
+//! role, or the role renamed away from everyone) it can also make an existing account the administrator,
+//! for whoever signs in with that account's password. The token is stored hashed, lives one hour and is used
+//! up by the first successful submission. Once an enabled administrator exists the page is gone.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::response::Response;
-use axum::response::{IntoResponse, Redirect};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use time::Duration;
@@ -15,24 +17,40 @@ use super::error::ErrorReply;
 use super::extract::{client_info, csrf_for_page, html_page, verify_csrf, with_cookies};
 use super::form::HtmlForm;
 use super::templates::render;
+use crate::admin::Actor;
 use crate::app::{AppState, SharedState};
+use crate::auth::{LoginAttempt, LoginError};
 use crate::domain::password_policy::check_new_password;
 use crate::domain::user::parse_display_name;
-use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, TokenHash, Username};
+use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, Role, TokenHash, Username};
 use crate::store::{OneTimeToken, SharedStore, StoreError};
 
 pub const SETUP_PURPOSE: &str = "setup";
 const SETUP_LIFETIME: Duration = Duration::hours(1);
 
-/// Creates a setup token if the database has no users; returns the link to print.
+/// A setup link to print.
+pub struct SetupLink {
+    pub url: String,
+    /// Accounts exist, none of them an enabled administrator: the link can promote one of them.
+    pub accounts_exist: bool,
+}
+
+/// Whether an enabled account holds `admin_role`.
+pub async fn has_administrator(store: &SharedStore, admin_role: &Role) -> Result<bool, StoreError> {
+    Ok(store.count_enabled_with_role(admin_role).await? > 0)
+}
+
+/// Creates a setup token while no enabled account holds `admin_role`; returns the link to print.
 pub async fn issue_setup_link(
     store: &SharedStore,
     now: time::OffsetDateTime,
     public_url: &url::Url,
-) -> Result<Option<String>, StoreError> {
-    if store.count_users().await? > 0 {
+    admin_role: &Role,
+) -> Result<Option<SetupLink>, StoreError> {
+    if has_administrator(store, admin_role).await? {
         return Ok(None);
     }
+    let accounts_exist = store.count_users().await? > 0;
     let token = crate::random::url_token(32);
     store
         .create_one_time_token(&OneTimeToken {
@@ -45,7 +63,7 @@ pub async fn issue_setup_link(
         .await?;
     let mut link = public_url.join("/_gatehouse/setup").expect("constant path joins");
     link.query_pairs_mut().append_pair("token", &token);
-    Ok(Some(link.to_string()))
+    Ok(Some(SetupLink { url: link.to_string(), accounts_exist }))
 }
 
 #[derive(Deserialize)]
@@ -65,16 +83,26 @@ pub struct SetupForm {
     password_confirm: String,
 }
 
+/// Making an existing account the administrator: its own username (or email) and password.
+#[derive(Deserialize)]
+pub struct PromoteForm {
+    csrf_token: String,
+    token: String,
+    username: String,
+    password: String,
+}
+
 fn invalid_link() -> ErrorReply {
     ErrorReply::forbidden(
-        "This setup link is invalid, used or expired. Restart Gatehouse to print a new one (it only does so while there are no users).",
+        "This setup link is invalid, used or expired. Restart Gatehouse to print a new one (it does so while there is no administrator).",
     )
 }
 
-async fn ensure_setup_open(state: &AppState, token: &str) -> Result<(), ErrorReply> {
-    if state.store.count_users().await? > 0 {
+/// Whether the link still works; if so, whether accounts exist (the page then offers to promote one).
+async fn ensure_setup_open(state: &AppState, token: &str) -> Result<bool, ErrorReply> {
+    if has_administrator(&state.store, state.admin.admin_role()).await? {
         return Err(ErrorReply::forbidden(
-            "Gatehouse is already set up. Sign in, or ask an administrator for an account.",
+            "Gatehouse already has an administrator. Sign in, or ask an administrator for an account.",
         ));
     }
     if token.is_empty()
@@ -82,35 +110,39 @@ async fn ensure_setup_open(state: &AppState, token: &str) -> Result<(), ErrorRep
     {
         return Err(invalid_link());
     }
-    Ok(())
+    Ok(state.store.count_users().await? > 0)
 }
 
-struct Values<'a> {
+/// What the setup page shows: the values typed so far and the error of the form that was sent.
+#[derive(Default)]
+struct Page<'a> {
+    accounts_exist: bool,
     username: &'a str,
     name: &'a str,
     email: &'a str,
+    /// The existing account typed in the promotion form.
+    login: &'a str,
+    error: Option<&'a str>,
+    promote_error: Option<&'a str>,
 }
 
-fn setup_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    token: &str,
-    values: Values<'_>,
-    error: Option<&str>,
-) -> Response {
+fn setup_page(state: &AppState, headers: &HeaderMap, status: StatusCode, token: &str, page: Page<'_>) -> Response {
     let csrf = csrf_for_page(state, headers);
     let html = render(
         "setup.html",
         minijinja::context! {
             csrf_token => csrf.token,
             token => token,
-            username => values.username,
-            name => values.name,
-            email => values.email,
+            accounts_exist => page.accounts_exist,
+            admin_role => state.admin.admin_role().as_str(),
+            username => page.username,
+            name => page.name,
+            email => page.email,
+            login => page.login,
             min_length => state.config.password.min_length,
             password_policy => crate::domain::password_policy::describe_policy(state.config.password.min_length),
-            error => error,
+            error => page.error,
+            promote_error => page.promote_error,
         },
     );
     with_cookies(html_page(status, html), csrf.set_cookie)
@@ -122,10 +154,11 @@ pub async fn show(
     Query(query): Query<SetupQuery>,
 ) -> Result<Response, ErrorReply> {
     let token = query.token.unwrap_or_default();
-    ensure_setup_open(&state, &token).await?;
-    Ok(setup_page(&state, &headers, StatusCode::OK, &token, Values { username: "", name: "", email: "" }, None))
+    let accounts_exist = ensure_setup_open(&state, &token).await?;
+    Ok(setup_page(&state, &headers, StatusCode::OK, &token, Page { accounts_exist, ..Page::default() }))
 }
 
+/// Creates a new administrator account.
 pub async fn submit(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -133,19 +166,19 @@ pub async fn submit(
     HtmlForm(form): HtmlForm<SetupForm>,
 ) -> Result<Response, ErrorReply> {
     verify_csrf(&state, &headers, &form.csrf_token)?;
-    ensure_setup_open(&state, &form.token).await?;
-    let values = Values { username: form.username.trim(), name: form.name.trim(), email: form.email.trim() };
+    let accounts_exist = ensure_setup_open(&state, &form.token).await?;
     let new_user = match validate(&state, &form) {
         Ok(user) => user,
         Err(problem) => {
-            return Ok(setup_page(
-                &state,
-                &headers,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &form.token,
-                values,
-                Some(&problem.0),
-            ));
+            let page = Page {
+                accounts_exist,
+                username: form.username.trim(),
+                name: form.name.trim(),
+                email: form.email.trim(),
+                error: Some(&problem.0),
+                ..Page::default()
+            };
+            return Ok(setup_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &form.token, page));
         }
     };
     let hash = state.passwords.hash(form.password.clone()).await.map_err(|_| ErrorReply::internal())?;
@@ -161,13 +194,87 @@ pub async fn submit(
         .subject(user.username.as_str())
         .client(client.ip.clone(), client.user_agent.clone());
     state.store.append_audit(&event).await?;
-    tracing::info!(user = %user.username, "first administrator created through the setup link");
+    tracing::info!(user = %user.username, "administrator created through the setup link");
 
     let (token, session) = state.sessions.start(&user, false, &client).await?;
-    let cookie =
-        state.cookies.build(state.cookies.session, token.expose().to_owned(), state.sessions.cookie_max_age(&session));
-    let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
-    Ok(with_cookies(Redirect::to("/").into_response(), [cookie]))
+    super::pages::signed_in(&state, &token, &session, "/")
+}
+
+/// Makes an existing account the administrator, for whoever signs in with it here. The sign-in is the
+/// ordinary one (throttled, audited, the same answers for unknown accounts and wrong passwords).
+pub async fn promote(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    HtmlForm(form): HtmlForm<PromoteForm>,
+) -> Result<Response, ErrorReply> {
+    verify_csrf(&state, &headers, &form.csrf_token)?;
+    ensure_setup_open(&state, &form.token).await?;
+    let login = form.username.trim();
+    let refuse = |status: StatusCode, message: &str| {
+        let page = Page { accounts_exist: true, login, promote_error: Some(message), ..Page::default() };
+        setup_page(&state, &headers, status, &form.token, page)
+    };
+    if login.is_empty() || form.password.is_empty() || login.len() > 254 || form.password.chars().count() > 1024 {
+        return Ok(refuse(StatusCode::UNAUTHORIZED, "Incorrect username or password."));
+    }
+    let client = client_info(&state, peer, &headers);
+    let attempt = LoginAttempt {
+        login: login.to_owned(),
+        password: form.password.clone(),
+        remember_me: false,
+        client: client.clone(),
+    };
+    let signed_in = match state.login.sign_in(attempt).await {
+        Ok(signed_in) => signed_in,
+        Err(LoginError::InvalidCredentials) => {
+            return Ok(refuse(StatusCode::UNAUTHORIZED, "Incorrect username or password."));
+        }
+        Err(LoginError::Disabled) => {
+            return Ok(refuse(
+                StatusCode::FORBIDDEN,
+                "This account is disabled, so it cannot be the administrator. Create a new administrator instead.",
+            ));
+        }
+        Err(LoginError::Pending(_)) => {
+            return Ok(refuse(
+                StatusCode::FORBIDDEN,
+                "This account has not confirmed its email address yet. Create a new administrator instead.",
+            ));
+        }
+        Err(LoginError::Throttled(wait)) => {
+            let secs = ErrorReply::wait_secs(wait);
+            let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, &ErrorReply::too_many_attempts(secs).message);
+            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(response);
+        }
+        Err(LoginError::Store(err)) => return Err(err.into()),
+        Err(LoginError::Password(err)) => {
+            tracing::error!(error = %err, "password verification failed");
+            return Err(ErrorReply::internal());
+        }
+    };
+    let now = state.clock.now();
+    if state.store.consume_one_time_token(SETUP_PURPOSE, &TokenHash::of(&form.token), now).await?.is_none() {
+        // Another submission used the link first: this sign-in was only a means to the promotion.
+        state.sessions.end(&signed_in.session.id).await?;
+        return Err(invalid_link());
+    }
+    let user = signed_in.user;
+    let mut roles = user.roles.clone();
+    roles.push(state.admin.admin_role().clone());
+    let actor = Actor::user(&user, client.clone());
+    if let Err(err) = state.admin.set_roles(&actor, &user, roles).await {
+        tracing::error!(error = %err, "could not make an account the administrator");
+        return Err(ErrorReply::internal());
+    }
+    let event = AuditEvent::new(now, AuditKind::SetupCompleted)
+        .actor(user.username.as_str())
+        .subject(user.username.as_str())
+        .client(client.ip.clone(), client.user_agent.clone());
+    state.store.append_audit(&event).await?;
+    tracing::info!(user = %user.username, "an existing account was made the administrator through the setup link");
+    super::pages::signed_in(&state, &signed_in.token, &signed_in.session, "/")
 }
 
 fn validate(state: &AppState, form: &SetupForm) -> Result<NewUser, InvalidInput> {

@@ -31,6 +31,8 @@ pub struct RunOptions<'a> {
     pub log_file: Option<&'a str>,
     /// Users (name, password) added with the CLI before Gatehouse starts.
     pub users: &'a [(&'a str, &'a str)],
+    /// Administrators (name, password), added the same way with the `admin` role.
+    pub admins: &'a [(&'a str, &'a str)],
     /// Signals Gatehouse inherits as ignored (as under `nohup`, or as a script's background job).
     pub ignored_signals: &'a [i32],
 }
@@ -44,7 +46,10 @@ impl RunningGatehouse {
     pub fn start_with(options: RunOptions<'_>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (username, password) in options.users {
-            add_user(dir.path(), username, password);
+            add_user(dir.path(), username, password, &[]);
+        }
+        for (username, password) in options.admins {
+            add_user(dir.path(), username, password, &["--role", "admin"]);
         }
         let port = free_port();
         let stderr = match options.log_file {
@@ -150,9 +155,10 @@ impl SignedIn {
 }
 
 /// Adds a user with the CLI, before the server starts (two processes creating one database race).
-fn add_user(dir: &Path, username: &str, password: &str) {
+fn add_user(dir: &Path, username: &str, password: &str, extra: &[&str]) {
     let added = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["users", "add", username, "--password-stdin"])
+        .args(extra)
         .env("GATEHOUSE_DATABASE__URL", database_url(dir))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
