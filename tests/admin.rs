@@ -360,4 +360,13 @@ async fn the_audit_page_filters_and_pages_and_the_dashboard_draws_the_numbers() 
     assert!(dashboard.contains("Failed sign-ins: <strong>3</strong>"), "{dashboard}");
     assert!(dashboard.contains("New users: <strong>2</strong>"), "{dashboard}");
     assert!(dashboard.contains(": 3 failed sign-ins</title>"), "hover text carries the number: {dashboard}");
+    // Counted in words that agree with the number: root is the one administrator.
+    assert!(
+        dashboard.contains("<span class=\"stat-value\">1</span><span class=\"stat-label\">administrator</span>"),
+        "{dashboard}"
+    );
+    assert!(
+        dashboard.contains("<span class=\"stat-value\">2</span><span class=\"stat-label\">users</span>"),
+        "{dashboard}"
+    );
 }

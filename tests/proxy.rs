@@ -257,6 +257,12 @@ async fn upstream_down_gives_a_branded_502_page_or_json() {
     let html = page.text().await.unwrap();
     assert!(html.contains("App unavailable") && html.contains(&request_id), "{html}");
     assert!(html.contains("/_gatehouse/static/gatehouse.css"));
+    // Its own icon, so the browser does not ask the app (or get a 401) for /favicon.ico.
+    assert!(html.contains("<link rel=\"icon\" href=\"/_gatehouse/static/favicon.svg\""), "{html}");
+    let icon = gatehouse.browser().get("/_gatehouse/static/favicon.svg").await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
 
     let api = browser.api_get("/api").await;
     assert_eq!(api.status(), 502);

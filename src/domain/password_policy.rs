@@ -42,9 +42,10 @@ pub fn check_new_password(
     user_inputs.extend(email_local);
     let estimate = zxcvbn::zxcvbn(password, &user_inputs);
     if u8::from(estimate.score()) < 2 {
-        let why = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" ({w})")).unwrap_or_default();
+        // zxcvbn's warnings are whole sentences ("This is a very common password."): they follow ours.
+        let why = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" {w}")).unwrap_or_default();
         return Err(InvalidInput::new(format!(
-            "This password is too easy to guess{why}. Try a few unrelated words, or a longer phrase."
+            "This password is too easy to guess.{why} Try a few unrelated words, or a longer phrase."
         )));
     }
     Ok(())
@@ -72,7 +73,14 @@ mod tests {
             let err = check_new_password(weak, 8, "alice", Some("alice@example.com"))
                 .expect_err(&format!("{weak} was accepted"));
             assert!(err.0.contains("too easy to guess"), "{weak}: {}", err.0);
+            // Sentences one after another, never a sentence in parentheses inside another.
+            assert!(!err.0.contains('('), "{weak}: {}", err.0);
         }
+        let common = check_new_password("password1", 8, "alice", None).unwrap_err();
+        assert_eq!(
+            common.0,
+            "This password is too easy to guess. This is a very common password. Try a few unrelated words, or a longer phrase."
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `/_gatehouse/static/*`: the stylesheet, compiled into the binary.
+//! `/_gatehouse/static/*`: the stylesheet and the icon of Gatehouse's pages, compiled into the binary.
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -7,12 +7,18 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use super::error::ErrorReply;
 
 const STYLESHEET: &str = include_str!("../../static/gatehouse.css");
+/// Named by every page, so browsers do not ask for `/favicon.ico` (which, signed out, is a 401 like any other
+/// path of the app's).
+const ICON: &str = include_str!("../../static/favicon.svg");
 
 pub async fn static_file(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "gatehouse.css" => {
             ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")], STYLESHEET)
                 .into_response()
+        }
+        "favicon.svg" => {
+            ([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "public, max-age=86400")], ICON).into_response()
         }
         _ => ErrorReply::not_found().into_response(),
     }
