@@ -242,12 +242,55 @@ async fn with_accounts_but_no_administrator_the_setup_link_can_make_one_of_them_
     assert!(alice.has_role("admin") && alice.has_role("analyst"), "{:?}", alice.roles);
     assert_eq!(browser.get("/_gatehouse/admin").await.status(), 200, "and reaches the console");
 
-    // Used up, and no new link while an enabled administrator exists.
-    let again = gatehouse.browser().post_form("/_gatehouse/setup/promote", &right).await;
+    // Used up (the token itself, not only closed by the new administrator), and no new link now.
+    let hash = gatehouse::domain::TokenHash::of(&token);
+    assert!(!gatehouse.store().one_time_token_is_valid("setup", &hash, gatehouse.clock.now()).await.unwrap());
+    let mut other = gatehouse.browser();
+    let other_csrf = other.csrf_token("/_gatehouse/login").await;
+    let replay = [
+        ("csrf_token", other_csrf.as_str()),
+        ("token", &token),
+        ("username", "alice"),
+        ("password", "alice's passphrase"),
+    ];
+    let again = other.post_form("/_gatehouse/setup/promote", &replay).await;
     assert_eq!(again.status(), 403);
+    assert!(again.text().await.unwrap().contains("invalid, used or expired"));
     assert!(issue_link(&gatehouse).await.is_none());
     let audit = gatehouse.store().list_audit(&Default::default()).await.unwrap();
-    assert!(audit.iter().any(|event| event.kind == gatehouse::domain::AuditKind::SetupCompleted));
+    let setup = audit.iter().find(|event| event.kind == gatehouse::domain::AuditKind::SetupCompleted).unwrap();
+    assert_eq!((setup.actor.as_deref(), setup.detail.as_deref()), (Some("alice"), Some("promoted")));
+}
+
+#[tokio::test]
+async fn a_taken_name_for_the_new_administrator_is_refused_without_using_the_link_up() {
+    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    gatehouse.add_user("alice", "alice's passphrase", &["analyst"]).await;
+    let path = setup_path(&gatehouse).await;
+    let token = path.split_once("token=").unwrap().1.to_owned();
+    let mut browser = gatehouse.browser();
+    let csrf = extract_csrf(&browser.get(&path).await.text().await.unwrap());
+    let mut fields = vec![
+        ("csrf_token", csrf.as_str()),
+        ("token", token.as_str()),
+        ("username", "alice"),
+        ("name", ""),
+        ("email", "new@example.com"),
+        ("password", "a sturdy passphrase"),
+        ("password_confirm", "a sturdy passphrase"),
+    ];
+    let taken = browser.post_form("/_gatehouse/setup", &fields).await;
+    assert_eq!(taken.status(), 422);
+    assert!(taken.text().await.unwrap().contains("That username is already taken."));
+    fields[2] = ("username", "root");
+    fields[4] = ("email", "alice@example.com");
+    let taken = browser.post_form("/_gatehouse/setup", &fields).await;
+    assert_eq!(taken.status(), 422);
+    assert!(taken.text().await.unwrap().contains("already used by another account"));
+    // The link still works.
+    fields[4] = ("email", "root@example.com");
+    assert_eq!(browser.post_form("/_gatehouse/setup", &fields).await.status(), 303);
+    assert!(gatehouse.store().user_by_login("root").await.unwrap().unwrap().has_role("admin"));
 }
 
 #[tokio::test]

@@ -14,15 +14,15 @@ use serde::Deserialize;
 use time::Duration;
 
 use super::error::ErrorReply;
-use super::extract::{client_info, csrf_for_page, html_page, verify_csrf, with_cookies};
+use super::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
 use super::form::HtmlForm;
 use super::templates::render;
 use crate::admin::Actor;
 use crate::app::{AppState, SharedState};
-use crate::auth::{LoginAttempt, LoginError};
+use crate::auth::{ClientInfo, LoginAttempt, LoginError};
 use crate::domain::password_policy::check_new_password;
 use crate::domain::user::parse_display_name;
-use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, Role, TokenHash, Username};
+use crate::domain::{AuditEvent, AuditKind, Email, InvalidInput, NewUser, Role, TokenHash, User, Username};
 use crate::store::{OneTimeToken, SharedStore, StoreError};
 
 pub const SETUP_PURPOSE: &str = "setup";
@@ -100,15 +100,16 @@ fn invalid_link() -> ErrorReply {
 
 /// Whether the link still works; if so, whether accounts exist (the page then offers to promote one).
 async fn ensure_setup_open(state: &AppState, token: &str) -> Result<bool, ErrorReply> {
-    if has_administrator(&state.store, state.admin.admin_role()).await? {
-        return Err(ErrorReply::forbidden(
-            "Gatehouse already has an administrator. Sign in, or ask an administrator for an account.",
-        ));
-    }
+    // The token first: without one, nobody learns whether this installation has an administrator.
     if token.is_empty()
         || !state.store.one_time_token_is_valid(SETUP_PURPOSE, &TokenHash::of(token), state.clock.now()).await?
     {
         return Err(invalid_link());
+    }
+    if has_administrator(&state.store, state.admin.admin_role()).await? {
+        return Err(ErrorReply::forbidden(
+            "Gatehouse already has an administrator. Sign in, or ask an administrator for an account.",
+        ));
     }
     Ok(state.store.count_users().await? > 0)
 }
@@ -167,7 +168,11 @@ pub async fn submit(
 ) -> Result<Response, ErrorReply> {
     verify_csrf(&state, &headers, &form.csrf_token)?;
     let accounts_exist = ensure_setup_open(&state, &form.token).await?;
-    let new_user = match validate(&state, &form) {
+    let validated = match validate(&state, &form) {
+        Ok(user) => taken(&state, &user).await?.map_or(Ok(user), Err),
+        Err(problem) => Err(problem),
+    };
+    let new_user = match validated {
         Ok(user) => user,
         Err(problem) => {
             let page = Page {
@@ -187,11 +192,22 @@ pub async fn submit(
     if state.store.consume_one_time_token(SETUP_PURPOSE, &TokenHash::of(&form.token), now).await?.is_none() {
         return Err(invalid_link());
     }
-    let user = state.store.create_user(NewUser { password_hash: Some(hash), ..new_user }, now).await?;
+    let user = match state.store.create_user(NewUser { password_hash: Some(hash), ..new_user }, now).await {
+        Ok(user) => user,
+        // Taken between the check above and now: the link is used up, so say how to get another.
+        Err(StoreError::Conflict(field)) => {
+            return Err(ErrorReply::forbidden(format!(
+                "That {field} was taken a moment ago. Restart Gatehouse for a new setup link and choose another."
+            ))
+            .with_status(StatusCode::CONFLICT));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let client = client_info(&state, peer, &headers);
     let event = AuditEvent::new(now, AuditKind::SetupCompleted)
         .actor(user.username.as_str())
         .subject(user.username.as_str())
+        .detail("created")
         .client(client.ip.clone(), client.user_agent.clone());
     state.store.append_audit(&event).await?;
     tracing::info!(user = %user.username, "administrator created through the setup link");
@@ -254,27 +270,55 @@ pub async fn promote(
             return Err(ErrorReply::internal());
         }
     };
+    // The sign-in was only a means to the promotion: if the promotion fails, the session goes too.
+    if let Err(reply) = make_administrator(&state, &form.token, &signed_in.user, &client).await {
+        if let Err(err) = state.sessions.end(&signed_in.session.id).await {
+            tracing::error!(error = %err, "could not end the session of a failed promotion");
+        }
+        return Err(reply);
+    }
+    // As a sign-in does: a session this browser had before is replaced.
+    if let Some(previous) = current_session(&state, &headers).await.ok().flatten() {
+        state.sessions.replace(&previous, &signed_in.session).await?;
+    }
+    super::pages::signed_in(&state, &signed_in.token, &signed_in.session, "/")
+}
+
+/// Uses the link up, then gives `user` the administrator role, audited.
+async fn make_administrator(state: &AppState, token: &str, user: &User, client: &ClientInfo) -> Result<(), ErrorReply> {
     let now = state.clock.now();
-    if state.store.consume_one_time_token(SETUP_PURPOSE, &TokenHash::of(&form.token), now).await?.is_none() {
-        // Another submission used the link first: this sign-in was only a means to the promotion.
-        state.sessions.end(&signed_in.session.id).await?;
+    if state.store.consume_one_time_token(SETUP_PURPOSE, &TokenHash::of(token), now).await?.is_none() {
+        // Another submission used the link first.
         return Err(invalid_link());
     }
-    let user = signed_in.user;
     let mut roles = user.roles.clone();
     roles.push(state.admin.admin_role().clone());
-    let actor = Actor::user(&user, client.clone());
-    if let Err(err) = state.admin.set_roles(&actor, &user, roles).await {
+    let actor = Actor::user(user, client.clone());
+    if let Err(err) = state.admin.set_roles(&actor, user, roles).await {
         tracing::error!(error = %err, "could not make an account the administrator");
         return Err(ErrorReply::internal());
     }
     let event = AuditEvent::new(now, AuditKind::SetupCompleted)
         .actor(user.username.as_str())
         .subject(user.username.as_str())
+        .detail("promoted")
         .client(client.ip.clone(), client.user_agent.clone());
     state.store.append_audit(&event).await?;
     tracing::info!(user = %user.username, "an existing account was made the administrator through the setup link");
-    super::pages::signed_in(&state, &signed_in.token, &signed_in.session, "/")
+    Ok(())
+}
+
+/// Why a new administrator's username or email cannot be used: another account has it.
+async fn taken(state: &AppState, user: &NewUser) -> Result<Option<InvalidInput>, ErrorReply> {
+    if state.store.user_by_login(user.username.as_str()).await?.is_some() {
+        return Ok(Some(InvalidInput::new("That username is already taken.")));
+    }
+    if let Some(email) = &user.email
+        && state.store.user_by_email(email).await?.is_some()
+    {
+        return Ok(Some(InvalidInput::new("That email address is already used by another account.")));
+    }
+    Ok(None)
 }
 
 fn validate(state: &AppState, form: &SetupForm) -> Result<NewUser, InvalidInput> {

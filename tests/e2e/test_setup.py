@@ -121,5 +121,5 @@ def test_the_setup_link_makes_an_existing_account_the_administrator(
 
     # The link is used up.
     page.goto(link)
-    expect(page.get_by_text("Gatehouse already has an administrator.")).to_be_visible()
+    expect(page.get_by_text("This setup link is invalid, used or expired.")).to_be_visible()
     context.close()
