@@ -81,16 +81,20 @@ impl CsrfGuard {
 }
 
 /// Refuses requests a browser marks as cross-site, and `Origin`s other than ours. A request with neither
-/// header (curl, old browsers) passes this layer and still needs the token.
+/// header (curl, old browsers) passes this layer and still needs the token. Fails closed on what it cannot
+/// read: a `Sec-Fetch-Site` that is not exactly `same-origin` or `none` (bytes that are not text included;
+/// the fuzzer found those read as no header at all), and more than one `Origin`.
 pub fn check_origin(headers: &HeaderMap, public_url: &Url) -> Result<(), CsrfFailure> {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
+    if headers.get_all("sec-fetch-site").iter().any(|site| !matches!(site.as_bytes(), b"same-origin" | b"none")) {
         return Err(CsrfFailure::CrossSite);
     }
-    let Some(origin) = headers.get(ORIGIN) else {
+    let mut origins = headers.get_all(ORIGIN).iter();
+    let Some(origin) = origins.next() else {
         return Ok(());
     };
+    if origins.next().is_some() {
+        return Err(CsrfFailure::BadOrigin);
+    }
     let origin = origin.to_str().map_err(|_| CsrfFailure::BadOrigin)?;
     if origin.eq_ignore_ascii_case(&public_url.origin().ascii_serialization()) {
         return Ok(());
@@ -154,5 +158,31 @@ mod tests {
         headers.remove(ORIGIN);
         headers.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::CrossSite));
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_refused_not_ignored() {
+        let public = Url::parse("https://apps.example.com").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("apps.example.com"));
+        // Bytes that are not text (what the fuzzer found): read as no header before.
+        headers.insert("sec-fetch-site", HeaderValue::from_bytes(b"cross-site\xff").unwrap());
+        assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::CrossSite));
+        headers.insert("sec-fetch-site", HeaderValue::from_static("Same-Origin"));
+        assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::CrossSite), "exactly as browsers send it");
+        // One of two saying cross-site is enough.
+        headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        headers.append("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::CrossSite));
+        headers.insert("sec-fetch-site", HeaderValue::from_static("none"));
+        assert_eq!(check_origin(&headers, &public), Ok(()));
+        // Two origins, even if one is ours: which one would a check behind read?
+        headers.insert(ORIGIN, HeaderValue::from_static("https://apps.example.com"));
+        assert_eq!(check_origin(&headers, &public), Ok(()));
+        headers.append(ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::BadOrigin));
+        headers.remove(ORIGIN);
+        headers.insert(ORIGIN, HeaderValue::from_bytes(b"https://apps.example.com\xff").unwrap());
+        assert_eq!(check_origin(&headers, &public), Err(CsrfFailure::BadOrigin));
     }
 }
