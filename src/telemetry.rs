@@ -10,12 +10,23 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 
+/// A log filter (`info`, `gatehouse=debug,warn`), or `None` if it is not one. Only printable ASCII is handed
+/// to tracing-subscriber: its directive parser panics on some non-ASCII input (the `config` fuzz target
+/// found `" t\u{fffd}=n\u{fffd}@"`), and filters name Rust targets and levels, which are ASCII anyway.
+pub fn log_filter(filter: &str) -> Option<EnvFilter> {
+    if !filter.bytes().all(|byte| byte.is_ascii_graphic() || byte == b' ') {
+        return None;
+    }
+    EnvFilter::try_new(filter).ok()
+}
+
 /// Installs the global log subscriber. `RUST_LOG`, when set, overrides `[log] level`.
 pub fn init_logging(config: &LogConfig) {
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info")));
+        .and_then(|v| log_filter(&v))
+        .or_else(|| log_filter(&config.level))
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
