@@ -204,12 +204,7 @@ pub async fn submit(
         Err(err) => return Err(err.into()),
     };
     let client = client_info(&state, peer, &headers);
-    let event = AuditEvent::new(now, AuditKind::SetupCompleted)
-        .actor(user.username.as_str())
-        .subject(user.username.as_str())
-        .detail("created")
-        .client(client.ip.clone(), client.user_agent.clone());
-    state.store.append_audit(&event).await?;
+    audit_setup(&state, &user, &client, "created").await?;
     tracing::info!(user = %user.username, "administrator created through the setup link");
 
     let (token, session) = state.sessions.start(&user, false, &client).await?;
@@ -298,13 +293,19 @@ async fn make_administrator(state: &AppState, token: &str, user: &User, client: 
         tracing::error!(error = %err, "could not make an account the administrator");
         return Err(ErrorReply::internal());
     }
-    let event = AuditEvent::new(now, AuditKind::SetupCompleted)
+    audit_setup(state, user, client, "promoted").await?;
+    tracing::info!(user = %user.username, "an existing account was made the administrator through the setup link");
+    Ok(())
+}
+
+/// `setup_completed`, by the new administrator themself: `created` or `promoted`.
+async fn audit_setup(state: &AppState, user: &User, client: &ClientInfo, how: &str) -> Result<(), ErrorReply> {
+    let event = AuditEvent::new(state.clock.now(), AuditKind::SetupCompleted)
         .actor(user.username.as_str())
         .subject(user.username.as_str())
-        .detail("promoted")
+        .detail(how)
         .client(client.ip.clone(), client.user_agent.clone());
     state.store.append_audit(&event).await?;
-    tracing::info!(user = %user.username, "an existing account was made the administrator through the setup link");
     Ok(())
 }
 
