@@ -16,8 +16,26 @@ use super::revocation::RevocationHub;
 use super::session_cache::{Cached, SessionCache};
 
 /// Writing `last_seen_at` on every request would turn every proxied request into a database write;
-/// once a minute is precise enough for idle timeouts measured in hours.
+/// once a minute is precise enough for idle timeouts measured in hours (shorter ones are touched more often,
+/// see [`touch_interval`]).
 const TOUCH_INTERVAL: Duration = Duration::minutes(1);
+
+/// How stale a session's `last_seen_at` may become while it is in use: a minute, or an eighth of its idle
+/// timeout when that is shorter, so use always keeps a session alive.
+pub fn touch_interval(session: &Session) -> Duration {
+    TOUCH_INTERVAL.min(session.idle_timeout / 8)
+}
+
+/// Whether a validation counts as use of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    /// A request or a message through the gateway: `last_seen_at` moves when [`touch_interval`] has passed.
+    IfDue,
+    /// Only looking (an open tab following its session's state): the idle timer runs on.
+    Never,
+    /// "Stay signed in": `last_seen_at` moves now.
+    Now,
+}
 
 /// A request's proven identity. Shared (behind an `Arc`) by every request the session cache serves it to.
 #[derive(Debug)]
@@ -119,6 +137,7 @@ impl Sessions {
     }
 
     /// The session a cookie value stands for, if it is well-formed, known, unexpired and its user enabled.
+    /// This is a use of the session: it keeps the session from idling out.
     pub async fn authenticate(&self, cookie_value: &str) -> Result<Option<Arc<Authenticated>>, StoreError> {
         // Checked and hashed in place: no copy of the secret is made on the proxy path.
         if !SessionToken::is_well_formed(cookie_value) {
@@ -134,7 +153,7 @@ impl Sessions {
                 let sessions = self.clone();
                 tokio::spawn(async move {
                     let now = sessions.clock.now();
-                    match sessions.validate_in_store(digest, now).await {
+                    match sessions.validate_in_store(digest, now, Touch::IfDue).await {
                         Ok(Some(_)) => {}
                         Ok(None) => sessions.cache.evict_digest(&digest),
                         // Left to expire: after that, requests ask the store themselves and fail closed.
@@ -145,7 +164,35 @@ impl Sessions {
             }
             _ => {}
         }
-        self.validate_in_store(digest, now).await
+        self.validate_in_store(digest, now, Touch::IfDue).await
+    }
+
+    /// The session a cookie value stands for, asked of the store, without counting as use: for watching a
+    /// session (an open tab, a WebSocket with nothing sent) while its idle timer runs on.
+    pub async fn peek(&self, cookie_value: &str) -> Result<Option<Arc<Authenticated>>, StoreError> {
+        self.validate_cookie(cookie_value, Touch::Never).await
+    }
+
+    /// The session a cookie value stands for, asked of the store, counted as use when a touch is due (a
+    /// WebSocket that carried messages).
+    pub async fn use_session(&self, cookie_value: &str) -> Result<Option<Arc<Authenticated>>, StoreError> {
+        self.validate_cookie(cookie_value, Touch::IfDue).await
+    }
+
+    /// "Stay signed in": the session's idle timer starts again now. `None` when it has already ended.
+    pub async fn extend(&self, cookie_value: &str) -> Result<Option<Arc<Authenticated>>, StoreError> {
+        self.validate_cookie(cookie_value, Touch::Now).await
+    }
+
+    async fn validate_cookie(
+        &self,
+        cookie_value: &str,
+        touch: Touch,
+    ) -> Result<Option<Arc<Authenticated>>, StoreError> {
+        if !SessionToken::is_well_formed(cookie_value) {
+            return Ok(None);
+        }
+        self.validate_in_store(TokenDigest::of(cookie_value), self.clock.now(), touch).await
     }
 
     /// The store's answer for a session token's digest; a valid session is cached.
@@ -153,6 +200,7 @@ impl Sessions {
         &self,
         digest: TokenDigest,
         now: OffsetDateTime,
+        touch: Touch,
     ) -> Result<Option<Arc<Authenticated>>, StoreError> {
         let epoch = self.cache.epoch();
         let hash = digest.to_hash();
@@ -166,9 +214,17 @@ impl Sessions {
         if user.disabled {
             return Ok(None);
         }
-        if now - session.last_seen_at >= TOUCH_INTERVAL {
-            self.store.touch_session(&session.id, now).await?;
-        }
+        let session = match touch {
+            Touch::IfDue if now - session.last_seen_at >= touch_interval(&session) => {
+                self.store.touch_session(&session.id, now).await?;
+                Session { last_seen_at: now, ..session }
+            }
+            Touch::Now => {
+                self.store.touch_session(&session.id, now).await?;
+                Session { last_seen_at: now, ..session }
+            }
+            Touch::IfDue | Touch::Never => session,
+        };
         let authenticated = Arc::new(Authenticated::new(session, user));
         self.cache.put(digest, authenticated.clone(), now, epoch);
         Ok(Some(authenticated))

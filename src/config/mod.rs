@@ -31,6 +31,8 @@ use crate::proxy::headers::HeaderAliasSet;
 
 /// More worker threads than this is a typo, not a machine.
 const MAX_WORKERS: i64 = 1024;
+/// Short enough to try idle expiry by hand or in a test; anything shorter would end sessions mid-click.
+const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -88,6 +90,9 @@ pub struct SessionConfig {
     pub absolute_timeout: Duration,
     /// Lifetime of a session when "remember me" is ticked; it is also that session's idle timeout.
     pub remember_me: Duration,
+    /// Add the tab script to the app's pages, so open tabs go to the sign-in page when their session ends
+    /// (`proxy::page_script`).
+    pub follow_open_tabs: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -197,15 +202,15 @@ impl Config {
         let idle_timeout = r.duration("session.idle_timeout").unwrap_or(Duration::from_secs(12 * 3600));
         let absolute_timeout = r.duration("session.absolute_timeout").unwrap_or(Duration::from_secs(7 * 86400));
         let remember_me = r.duration("session.remember_me").unwrap_or(Duration::from_secs(30 * 86400));
-        for (key, value) in [
-            ("session.idle_timeout", idle_timeout),
-            ("session.absolute_timeout", absolute_timeout),
-            ("session.remember_me", remember_me),
-        ] {
+        if idle_timeout < MIN_IDLE_TIMEOUT {
+            r.problem("session.idle_timeout", "must be at least 10 seconds");
+        }
+        for (key, value) in [("session.absolute_timeout", absolute_timeout), ("session.remember_me", remember_me)] {
             if value < Duration::from_secs(60) {
                 r.problem(key, "must be at least one minute");
             }
         }
+        let follow_open_tabs = r.value::<bool>("session.follow_open_tabs").unwrap_or(true);
         if idle_timeout > absolute_timeout {
             r.problem("session.idle_timeout", "is longer than session.absolute_timeout, so it would never apply");
         }
@@ -251,7 +256,7 @@ impl Config {
             server: ServerConfig { listen, public_url, trusted_proxies, workers, limits },
             upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases, isolation },
             database: DatabaseConfig { url: Secret::new(database_url) },
-            session: SessionConfig { idle_timeout, absolute_timeout, remember_me },
+            session: SessionConfig { idle_timeout, absolute_timeout, remember_me, follow_open_tabs },
             password: PasswordConfig { min_length: usize::try_from(min_length).unwrap_or(8), reset_link_lifetime },
             signup,
             mail,

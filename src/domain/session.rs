@@ -146,7 +146,18 @@ pub struct Session {
 impl Session {
     /// Whether the session is still usable at `now`: before its absolute expiry and not idle for too long.
     pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
-        now < self.expires_at && now < self.last_seen_at + self.idle_timeout
+        now < self.ends_at()
+    }
+
+    /// When the session ends unless it is used before: its idle deadline, or its absolute end if sooner.
+    pub fn ends_at(&self) -> OffsetDateTime {
+        self.expires_at.min(self.last_seen_at + self.idle_timeout)
+    }
+
+    /// Whether using the session before [`Session::ends_at`] would move that end (false when the absolute
+    /// end comes first).
+    pub fn can_be_extended(&self) -> bool {
+        self.last_seen_at + self.idle_timeout < self.expires_at
     }
 }
 

@@ -11,10 +11,13 @@
 
 mod body_rate;
 pub mod canonical;
+mod client_frames;
 pub mod forwarded;
 pub mod headers;
 mod http;
+pub mod page_script;
 mod relay;
+mod session_watch;
 pub mod upstream;
 mod websocket;
 
@@ -101,6 +104,12 @@ pub async fn proxy_request(
 
     // 3. rewrite request
     let upgrade = request.method() == ::http::Method::GET && is_upgrade_request(request.headers());
+    // A signed-in tab loading a page gets the script that follows its session (see `page_script`).
+    let add_script = state.config.session.follow_open_tabs
+        && current.is_some()
+        && request.method() == ::http::Method::GET
+        && !upgrade
+        && page_script::is_page_load(request.headers());
     // Kept (before the rewrite strips it) for re-checking a WebSocket's session while it stays open.
     let session_cookie =
         if upgrade { read_cookie(request.headers(), state.cookies.session).map(str::to_owned) } else { None };
@@ -121,6 +130,9 @@ pub async fn proxy_request(
             inject_identity(headers, identity, &state.config.upstream.header_aliases, private_names.as_deref());
         }
         headers.insert(REQUEST_ID, request_id.header_value().clone());
+        if add_script {
+            page_script::prepare_request(headers);
+        }
     }
 
     // 4. forward
@@ -129,13 +141,23 @@ pub async fn proxy_request(
     let started = Instant::now();
     let result = if upgrade {
         let live = current.as_ref().map(|current| state.sessions.revocations().register(&current.session.id));
-        if let (Some(cookie), Some(live)) = (session_cookie, &live) {
-            watch_session(state.clone(), cookie, live.cancelled.clone());
+        let used = session_watch::TunnelUse::default();
+        if let (Some(cookie), Some(live), Some(current)) = (session_cookie, &live, &current) {
+            let idle = current.session.idle_timeout.try_into().unwrap_or(std::time::Duration::MAX);
+            session_watch::watch_session(state.clone(), cookie, live.cancelled.clone(), used.clone(), idle);
         }
         // Boxed, like every rare path here, to keep the common path's future small.
-        Box::pin(websocket::forward_websocket(upstream, request, live, state.shutdown.clone())).await
+        Box::pin(websocket::forward_websocket(upstream, request, live, used, state.shutdown.clone())).await
     } else {
         forward_with_body_rate(state, upstream, request).await
+    };
+    let result = match result {
+        Ok(response) if add_script => {
+            let timeout = upstream.timeout;
+            let read = tokio::time::timeout(timeout, Box::pin(page_script::add_script(response))).await;
+            read.unwrap_or(Err(ProxyError::Timeout))
+        }
+        other => other,
     };
     crate::telemetry::hot_metrics().record_proxy_duration(started.elapsed());
 
@@ -187,35 +209,6 @@ async fn forward_with_body_rate(
     }
 }
 
-/// Closes a tunnel (by cancelling `revoke`) once its session stops being valid. An open tab counts as
-/// activity: each check also refreshes the session's idle timer, the absolute timeout still applies.
-fn watch_session(state: SharedState, cookie: String, revoke: tokio_util::sync::CancellationToken) {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(state.session_recheck);
-        interval.tick().await;
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = revoke.cancelled() => return,
-            }
-            match state.sessions.authenticate(&cookie).await {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    tracing::info!("closing a WebSocket: its session is no longer valid");
-                    revoke.cancel();
-                    return;
-                }
-                Err(err) => {
-                    // Fail closed: without the database the session cannot be vouched for.
-                    tracing::warn!(error = %err, "closing a WebSocket: its session cannot be checked");
-                    revoke.cancel();
-                    return;
-                }
-            }
-        }
-    });
-}
-
 /// Characters escaped in the `rd` query parameter (everything that is not unreserved).
 const RD_ESCAPE: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -241,8 +234,30 @@ const RD_ESCAPE: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
+/// What Streamlit's frontend shows, word for word, when its reconnect pings are refused: a sentence for a
+/// person rather than the JSON an API client gets (the tab script normally leaves for the sign-in page first).
+const SIGNED_OUT_SENTENCE: &str = "You are signed out. Reload this page to sign in again.";
+
+/// Streamlit's reconnect pings (`/_stcore/health`, `/_stcore/host-config`, under any base path), asked
+/// without wanting JSON: the frontend's `fetch` sends `Accept: */*`.
+fn is_streamlit_ping(request: &Request<Body>) -> bool {
+    let path = request.uri().path();
+    let accept = request.headers().get(::http::header::ACCEPT).map(|v| v.as_bytes()).unwrap_or(b"");
+    (path.ends_with("/_stcore/health") || path.ends_with("/_stcore/host-config"))
+        && !accept.windows(4).any(|w| w.eq_ignore_ascii_case(b"json"))
+}
+
 /// No session: page loads go to the sign-in page (and come back afterwards), everything else gets 401.
 fn unauthenticated(request: &Request<Body>) -> Response {
+    if is_streamlit_ping(request) {
+        let mut response = (StatusCode::UNAUTHORIZED, SIGNED_OUT_SENTENCE).into_response();
+        response
+            .headers_mut()
+            .insert(::http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        // The sentence is the answer: not to be replaced by the error page or JSON.
+        response.extensions_mut().insert(crate::web::context::Proxied);
+        return response;
+    }
     if !wants_html(request.headers())
         || is_upgrade_request(request.headers())
         || request.method() != ::http::Method::GET

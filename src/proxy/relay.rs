@@ -33,6 +33,7 @@ impl Direction {
         cx: &mut Context<'_>,
         mut reader: Pin<&mut R>,
         mut writer: Pin<&mut W>,
+        observe: &mut impl FnMut(&[u8]),
     ) -> Poll<io::Result<()>>
     where
         R: AsyncRead + ?Sized,
@@ -76,6 +77,7 @@ impl Direction {
                 self.read_done = true;
                 continue;
             }
+            observe(data);
             let written = match writer.as_mut().poll_write(cx, data) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => n,
@@ -94,8 +96,9 @@ impl Direction {
 }
 
 /// Copies `a` to `b` and `b` to `a` until both directions have reached end of stream (each end's write side
-/// is shut down when the other end's read side ends), or an error occurs.
-pub async fn relay<A, B>(a: &mut A, b: &mut B) -> io::Result<()>
+/// is shut down when the other end's read side ends), or an error occurs. `observe_a` sees every chunk read
+/// from `a`, before it is written on.
+pub async fn relay<A, B>(a: &mut A, b: &mut B, mut observe_a: impl FnMut(&[u8])) -> io::Result<()>
 where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
@@ -103,8 +106,8 @@ where
     let mut a_to_b = Direction::default();
     let mut b_to_a = Direction::default();
     poll_fn(|cx| {
-        let forward = a_to_b.poll(cx, Pin::new(&mut *a), Pin::new(&mut *b))?;
-        let backward = b_to_a.poll(cx, Pin::new(&mut *b), Pin::new(&mut *a))?;
+        let forward = a_to_b.poll(cx, Pin::new(&mut *a), Pin::new(&mut *b), &mut observe_a)?;
+        let backward = b_to_a.poll(cx, Pin::new(&mut *b), Pin::new(&mut *a), &mut |_: &[u8]| {})?;
         if forward.is_ready() && backward.is_ready() { Poll::Ready(Ok(())) } else { Poll::Pending }
     })
     .await
@@ -119,7 +122,14 @@ mod tests {
     async fn copies_both_ways_and_passes_end_of_stream_on() {
         let (mut client, mut client_side) = duplex(64);
         let (mut app_side, mut app) = duplex(64);
-        let relay = tokio::spawn(async move { relay(&mut client_side, &mut app_side).await });
+        let observed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = observed.clone();
+        let relay = tokio::spawn(async move {
+            relay(&mut client_side, &mut app_side, |chunk: &[u8]| {
+                counter.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+            })
+            .await
+        });
 
         // More than the duplex buffers hold, so the writer pushes back and the pending path is taken.
         let message: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -138,6 +148,7 @@ mod tests {
         app.shutdown().await.unwrap();
         assert_eq!(writer.await.unwrap(), b"bye");
         relay.await.unwrap().unwrap();
+        assert_eq!(observed.load(std::sync::atomic::Ordering::Relaxed), message.len(), "the observer saw a's bytes");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub async fn forward_websocket(
     upstream: &Upstream,
     mut request: Request<Body>,
     live: Option<LiveConnection>,
+    used: super::session_watch::TunnelUse,
     shutdown: CancellationToken,
 ) -> Result<Response<Body>, ProxyError> {
     let client_upgrade = hyper::upgrade::on(&mut request);
@@ -65,7 +66,7 @@ pub async fn forward_websocket(
         let mut app = TokioIo::new(app);
         metrics::gauge!("gatehouse_websockets_open").increment(1.0);
         tokio::select! {
-            result = super::relay::relay(&mut client, &mut app) => {
+            result = super::relay::relay(&mut client, &mut app, used.observer()) => {
                 if let Err(err) = result {
                     tracing::debug!(error = %err, "WebSocket tunnel closed with an error");
                 }

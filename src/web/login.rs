@@ -21,6 +21,8 @@ pub struct LoginQuery {
     signed_out: Option<String>,
     reset: Option<String>,
     verified: Option<String>,
+    /// An open tab of the app came here because its session ended (`static/session.js`).
+    ended: Option<String>,
     /// Show the form even to a signed-in browser (an OpenID Connect client asked for a fresh sign-in).
     reauth: Option<String>,
 }
@@ -90,6 +92,8 @@ pub async fn show(
         Some("Your email address is confirmed. Sign in to continue.")
     } else if query.reset.is_some() {
         Some("Your password was changed and every session was ended. Sign in with the new password.")
+    } else if query.ended.is_some() {
+        Some("Your session has ended. Sign in again to go back to where you were.")
     } else {
         query.signed_out.is_some().then_some("You have been signed out.")
     };

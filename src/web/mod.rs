@@ -19,6 +19,7 @@ pub mod oidc;
 mod pages;
 mod recovery;
 mod register;
+mod session_live;
 pub mod setup;
 mod static_files;
 pub mod templates;
@@ -59,6 +60,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/account/password", post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-others", post(account::end_other_sessions))
+        .route("/session/live", get(session_live::live))
         .merge(admin::routes())
         .merge(oidc::routes())
         .route("/assertion-key", get(assertion_key::assertion_key))

@@ -1,4 +1,5 @@
-//! `/_gatehouse/static/*`: the stylesheet and the icon of Gatehouse's pages, compiled into the binary.
+//! `/_gatehouse/static/*`: the stylesheet and the icon of Gatehouse's pages, and the script that follows a
+//! session in the app's open tabs, compiled into the binary.
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +11,8 @@ const STYLESHEET: &str = include_str!("../../static/gatehouse.css");
 /// Named by every page, so browsers do not ask for `/favicon.ico` (which, signed out, is a 401 like any other
 /// path of the app's).
 const ICON: &str = include_str!("../../static/favicon.svg");
+/// Added to the app's pages by `proxy::page_script`, so open tabs follow their session.
+const SESSION_SCRIPT: &str = include_str!("../../static/session.js");
 
 pub async fn static_file(Path(name): Path<String>) -> Response {
     match name.as_str() {
@@ -20,6 +23,11 @@ pub async fn static_file(Path(name): Path<String>) -> Response {
         "favicon.svg" => {
             ([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "public, max-age=86400")], ICON).into_response()
         }
+        "session.js" => (
+            [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+            SESSION_SCRIPT,
+        )
+            .into_response(),
         _ => ErrorReply::not_found().into_response(),
     }
 }

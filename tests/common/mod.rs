@@ -197,6 +197,8 @@ impl Drop for TestGatehouse {
 pub const TEST_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) GatehouseTests/1.0";
 
 /// A cookie-keeping HTTP client that behaves like a browser loading pages (`Sec-Fetch-Mode: navigate`).
+/// A clone is another tab of the same browser at that moment.
+#[derive(Clone)]
 pub struct Browser {
     pub addr: SocketAddr,
     pub client: reqwest::Client,

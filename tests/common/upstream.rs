@@ -44,6 +44,8 @@ fn headers_json(headers: &http::HeaderMap) -> serde_json::Value {
 /// - `GET /status/NNN` answers with that status;
 /// - `GET /set-cookie` tries to set Gatehouse's cookies and one of its own;
 /// - `GET /set-cookie-nameless` tries nameless cookies, which browsers send back as their bare value;
+/// - `GET /html-page` answers a small HTML page like Streamlit's (with an `ETag`, and gzip when asked for), whose
+///   body ends with the request headers the app saw, as an HTML comment;
 /// - a WebSocket upgrade anywhere: first message is the JSON of the handshake headers, then an echo;
 /// - anything else: JSON `{method, path, headers, body_len}`.
 pub async fn start_echo_upstream() -> SocketAddr {
@@ -108,6 +110,24 @@ async fn echo(mut request: Request<Incoming>) -> Result<Response<BoxBody>, Infal
             headers.append("set-cookie", " =gatehouse_csrf=planted".parse().unwrap());
             headers.append("set-cookie", "gatehouse_session".parse().unwrap());
             headers.append("set-cookie", "app_pref=dark; Path=/".parse().unwrap());
+            response
+        }
+        ("GET", "/html-page") => {
+            let gzip =
+                request.headers().get("accept-encoding").is_some_and(|v| v.as_bytes().windows(4).any(|w| w == b"gzip"));
+            let seen = headers_json(request.headers()).to_string().replace("--", "");
+            let html = format!(
+                "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <title>App</title>\n  </head>\n  <body><div id=\"root\"></div></body>\n</html>\n<!-- {seen} -->\n"
+            );
+            let mut response = Response::new(full(html.clone()));
+            let headers = response.headers_mut();
+            headers.insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+            headers.insert("etag", "\"app-etag\"".parse().unwrap());
+            headers.insert("content-length", html.len().to_string().parse().unwrap());
+            if gzip {
+                // Not real gzip: only the header matters to Gatehouse, which must then leave the body alone.
+                headers.insert("content-encoding", "gzip".parse().unwrap());
+            }
             response
         }
         (_, p) if p.starts_with("/status/") => {

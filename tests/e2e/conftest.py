@@ -17,6 +17,8 @@ Artifacts (under <repo>/artifacts/):
 
 from __future__ import annotations
 
+import contextlib
+
 import email
 import email.policy
 import os
@@ -162,6 +164,7 @@ def _run_cli(binary: Path, args: list[str], env: dict[str, str], cwd: Path, stdi
         timeout=60,
         check=False,
     )
+    ARTIFACTS.mkdir(exist_ok=True)
     with GATEHOUSE_LOG.open("ab") as log:
         log.write(f"$ gatehouse {' '.join(args)}\n".encode())
         log.write(result.stdout + result.stderr)
@@ -356,6 +359,36 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Ite
     finally:
         _stop(process)
         log.close()
+
+
+@contextlib.contextmanager
+def running_gatehouse(
+    workdir: Path, env: dict[str, str], label: str, gatehouse_args: list[str] | None = None,
+    app_command: list[str] | None = None,
+) -> Iterator[Gatehouse]:
+    """`gatehouse run [ARGS] -- streamlit run APP` of its own (the demo app unless `app_command` says
+    otherwise), logged to the shared log under `label`, healthy when entered and stopped on exit."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    if not _STATE["log_written"]:
+        GATEHOUSE_LOG.write_bytes(b"")
+        _STATE["log_written"] = True
+    binary = gatehouse_binary()
+    port = free_port()
+    command = [str(binary), "run", "--listen", f"127.0.0.1:{port}", *(gatehouse_args or []), "--",
+               *(app_command or ["streamlit", "run", str(DEMO_APP)])]
+    with GATEHOUSE_LOG.open("ab") as log:
+        log.write(f"$ {' '.join(command[1:])}  ({label})\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = Gatehouse(f"http://127.0.0.1:{port}", port, process, env, binary, workdir)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        _stop(process)
 
 
 def add_user(gatehouse: Gatehouse, username: str, email_address: str, name: str, password: str) -> None:
