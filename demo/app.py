@@ -17,6 +17,7 @@ from __future__ import annotations
 import streamlit as st
 
 LOGOUT_PATH = "/_gatehouse/logout"
+ACCOUNT_PATH = "/_gatehouse/account"
 MD_SPECIAL = set("\\`*_{}[]()#+-.!|~<>$:&")
 
 st.set_page_config(page_title="Gatehouse demo", page_icon=":material/lock:")
@@ -68,7 +69,9 @@ if email or username:
         st.markdown("Roles: " + " ".join(f":blue-badge[{md(role)}]" for role in roles))
     else:
         st.markdown("Roles: none")
+    # target="_self": Gatehouse's pages replace the app in this tab (plain Markdown links open a new one).
     st.markdown(
+        f'<a href="{ACCOUNT_PATH}" target="_self">Your account</a> · '
         f'<a href="{LOGOUT_PATH}" target="_self">Sign out</a>',
         unsafe_allow_html=True,
     )

@@ -94,7 +94,7 @@ impl AppState {
             .as_ref()
             .map(|url| Upstream::new(url, config.upstream.timeout, upstream_status, per_worker, private_names));
         let cookies = CookieNames::new(config.public_is_https());
-        let mailer = crate::mail::Mailer::start(&config.mail)?;
+        let mailer = crate::mail::Mailer::start(&config.mail)?.with_app_name(config.brand.app_name.as_deref());
         if !mailer.uses_smtp() && config.signup.mode != crate::config::SignupMode::Closed {
             tracing::warn!(
                 outbox = %config.mail.outbox.display(),
@@ -140,6 +140,6 @@ pub fn router(state: SharedState) -> Router {
         .nest("/_gatehouse", crate::web::routes(state.clone()))
         // Only Gatehouse's own paths are routed here (see `server::connection`); nothing else is ever served.
         .fallback(|| async { crate::web::error::ErrorReply::not_found().into_response() })
-        .layer(axum::middleware::from_fn(crate::web::context::request_context))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::context::request_context))
         .with_state(state)
 }

@@ -42,6 +42,10 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     let mut config = load_or_exit(config_file);
     apply_overrides(&mut config, args.listen, args.public_url.as_deref())?;
     crate::telemetry::init_logging(&config.log);
+    // The pages take the app's own name and colour unless the configuration gives them.
+    if let Ok(cwd) = std::env::current_dir() {
+        supervisor::app_brand::fill_in(&mut config.brand, &args.command, &cwd);
+    }
     if config.upstream.url.is_some() {
         tracing::warn!("[upstream] url is ignored by `run`: the app started by Gatehouse is the upstream");
     }

@@ -228,7 +228,9 @@ fn cli_services(
     store: SharedStore,
 ) -> Result<(crate::accounts::Accounts, Admin), CliError> {
     let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
-    let mailer = crate::mail::Mailer::without_delivery_task(&config.mail).map_err(CliError::Runtime)?;
+    let mailer = crate::mail::Mailer::without_delivery_task(&config.mail)
+        .map_err(CliError::Runtime)?
+        .with_app_name(config.brand.app_name.as_deref());
     let hub = crate::auth::RevocationHub::default();
     let sessions =
         crate::auth::Sessions::new(store.clone(), clock.clone(), &config.session, hub, (std::time::Duration::ZERO, 1));

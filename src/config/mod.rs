@@ -5,6 +5,7 @@
 
 mod access;
 mod accounts;
+pub mod brand;
 mod limits;
 mod oidc;
 mod reader;
@@ -50,6 +51,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `[oidc]`: the OpenID Connect provider.
     pub oidc: OidcConfig,
+    /// `[server] app_name` and `[theme]`: what the pages call the app, its logo and colour.
+    pub brand: brand::BrandConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +234,7 @@ impl Config {
         let admin = access::read_admin(&mut r);
         let audit = access::read_audit(&mut r);
         let oidc = oidc::read_oidc(&mut r);
+        let brand = brand::read_brand(&mut r);
 
         let format = r
             .parsed("log.format", |s| match s {
@@ -265,6 +269,7 @@ impl Config {
             admin,
             audit,
             oidc,
+            brand,
         })
     }
 

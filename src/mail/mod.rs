@@ -45,6 +45,8 @@ pub struct Mailer {
     reply_to: Option<Mailbox>,
     queue: mpsc::Sender<Outgoing>,
     transport: Arc<Transport>,
+    /// `[server] app_name`, offered to every template as `app_name`.
+    app_name: Option<Arc<str>>,
 }
 
 impl Mailer {
@@ -70,7 +72,13 @@ impl Mailer {
             .map_err(|_| anyhow::anyhow!("mail.reply_to is not an address"))?;
         let transport = Arc::new(Transport::new(config)?);
         let (queue, _) = mpsc::channel(1);
-        Ok(Self { templates, from, reply_to, queue, transport })
+        Ok(Self { templates, from, reply_to, queue, transport, app_name: None })
+    }
+
+    /// Names the app in every message (`app_name` in the templates).
+    pub fn with_app_name(mut self, app_name: Option<&str>) -> Self {
+        self.app_name = app_name.map(Arc::from);
+        self
     }
 
     /// Renders and queues a message; delivery happens in the background.
@@ -97,7 +105,10 @@ impl Mailer {
     }
 
     fn compose<C: Serialize>(&self, kind: &'static str, to: &Email, context: C) -> anyhow::Result<Outgoing> {
-        let context = minijinja::Value::from_serialize(&context);
+        let context = minijinja::context! {
+            app_name => self.app_name.as_deref(),
+            ..minijinja::Value::from_serialize(&context)
+        };
         let Rendered { subject, text, html } = self.templates.render(kind, &context)?;
         let recipient: Mailbox = to.as_str().parse().map_err(|e| anyhow::anyhow!("bad recipient: {e}"))?;
         // A Message-ID (random, at this host) keeps spam filters and threading happy.
@@ -171,5 +182,24 @@ mod tests {
             assert!(eml.contains(header), "{header} missing in {eml}");
         }
         assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn messages_name_the_app_when_it_has_a_name() {
+        let to = Email::parse("someone@example.com").unwrap();
+        let context = || minijinja::context! { code => "123456", link => "http://x/v", minutes => 30, app_url => "http://x/", inviter => "root", days => 7 };
+        let named = mailer("").with_app_name(Some("Sales dashboard"));
+        let subject = |mailer: &Mailer, kind: &'static str| {
+            let outgoing = mailer.compose(kind, &to, context()).unwrap();
+            outgoing.message.headers().get_raw("Subject").unwrap().to_owned()
+        };
+        assert_eq!(subject(&named, "verify_email"), "Your Sales dashboard confirmation code is 123456");
+        assert_eq!(subject(&named, "invite"), "You are invited to Sales dashboard");
+        assert_eq!(subject(&mailer(""), "verify_email"), "Your confirmation code is 123456");
+        assert_eq!(subject(&mailer(""), "invite"), "You are invited to http://x/");
+        // The body is transfer-encoded in the message; the footer is checked on the rendered template.
+        let rendered =
+            named.templates.render("verify_email", &minijinja::context! { app_name => "Sales dashboard", ..context() });
+        assert!(rendered.unwrap().html.contains("Sent by Gatehouse for Sales dashboard at "));
     }
 }

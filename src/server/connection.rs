@@ -43,7 +43,7 @@ impl Handler {
         // Stage 0: one canonical host and path, judged and forwarded alike (or a refusal).
         let target = match canonicalise(&mut request) {
             Ok(target) => target,
-            Err(refusal) => return refuse(&request, refusal),
+            Err(refusal) => return refuse(&request, refusal, &self.state.config.brand),
         };
         if crate::web::is_gatehouse_path(request.uri().path()) {
             // Boxed: the router's future is large, and keeping it out of line keeps the proxy path's future
@@ -52,7 +52,7 @@ impl Handler {
         }
         let context = RequestContext::begin(&request);
         let answer = crate::proxy::proxy_request(&self.state, peer, request, &target, &context.id).await;
-        context.finish(answer)
+        context.finish(answer, &self.state.config.brand)
     }
 
     /// Gatehouse's own pages: the whole body first, within its deadline, before any of the router's state
@@ -64,7 +64,7 @@ impl Handler {
             let context = RequestContext::begin(&request);
             request = match crate::web::form_deadline::read_form_body(&self.state, request).await {
                 Ok(request) => request,
-                Err(refusal) => return context.finish(Answer::Own(refusal)),
+                Err(refusal) => return context.finish(Answer::Own(refusal), &self.state.config.brand),
             };
         }
         request.extensions_mut().insert(ConnectInfo(peer.addr));
@@ -73,12 +73,12 @@ impl Handler {
 }
 
 /// The answer to a request without a canonical form: 400 (405 for CONNECT), as a page or JSON.
-fn refuse(request: &axum::extract::Request, refusal: Refusal) -> Response {
+fn refuse(request: &axum::extract::Request, refusal: Refusal, brand: &crate::config::brand::BrandConfig) -> Response {
     let context = RequestContext::begin(request);
     // Debug, not info: refusals cost a client nothing, so they must not be a cheap way to flood the log.
     tracing::debug!(reason = refusal.code(), "refused a request without a canonical host and path");
     let reply = ErrorReply::bad_request(refusal.message()).with_status(refusal.status());
-    context.finish(Answer::Own(reply.into_response()))
+    context.finish(Answer::Own(reply.into_response()), brand)
 }
 
 struct ConnectionScope {

@@ -4,6 +4,7 @@
 //! doubling to 30 s; reset after a minute of uptime) when it dies, and on shutdown passes the signal on and
 //! waits for it to exit. The child's stdout and stderr are the terminal's: its output goes straight through.
 
+pub mod app_brand;
 mod command;
 pub mod launch;
 

@@ -95,6 +95,7 @@ async fn account_page(
         email => user.email.as_ref().map(|e| e.as_str()),
         email_verified => user.email_verified,
         roles => user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        is_admin => user.has_role(state.config.admin.role.as_str()),
         sessions => sessions,
         notice => notice,
         error_section => error.as_ref().map(|e| e.section),

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -14,6 +14,8 @@ use serde_json::json;
 
 use super::error::ErrorReply;
 use super::templates::render;
+use crate::app::SharedState;
+use crate::config::brand::BrandConfig;
 
 /// Short random id tying a response, an error page and a log line together. Not a secret. Kept as a header
 /// value, so echoing it to the app and the client costs a reference count, not a copy.
@@ -82,7 +84,7 @@ impl RequestContext {
     }
 
     /// Renders Gatehouse's own errors, adds `X-Request-Id`, counts and logs the response.
-    pub fn finish(self, answer: Answer) -> Response {
+    pub fn finish(self, answer: Answer, brand: &BrandConfig) -> Response {
         let (mut response, proxied) = match answer {
             Answer::App(response) => (response, true),
             Answer::Own(response) => {
@@ -92,10 +94,10 @@ impl RequestContext {
         };
         if !proxied {
             if let Some(reply) = response.extensions_mut().remove::<ErrorReply>() {
-                response = replace_body(response, render_error(&reply, self.html, &self.id));
+                response = replace_body(response, render_error(&reply, self.html, &self.id, brand));
             } else if is_bare_error(&response) {
                 let reply = ErrorReply::for_status(response.status());
-                response = replace_body(response, render_error(&reply, self.html, &self.id));
+                response = replace_body(response, render_error(&reply, self.html, &self.id, brand));
             }
         }
         response.headers_mut().insert(REQUEST_ID, self.id.0.clone());
@@ -116,9 +118,9 @@ impl RequestContext {
 }
 
 /// The outermost middleware of Gatehouse's own pages (the proxy path calls [`RequestContext`] directly).
-pub async fn request_context(request: Request, next: Next) -> Response {
+pub async fn request_context(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     let context = RequestContext::begin(&request);
-    context.finish(Answer::Own(next.run(request).await))
+    context.finish(Answer::Own(next.run(request).await), &state.config.brand)
 }
 
 /// `X-Request-Id`, on the response and on the request to the app.
@@ -155,7 +157,7 @@ fn replace_body(original: Response, mut rendered: Response) -> Response {
 }
 
 /// Renders an error for a browser (branded page) or a program (JSON).
-pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response {
+pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId, brand: &BrandConfig) -> Response {
     let (content_type, body) = if html {
         let default_action = match reply.status {
             StatusCode::UNAUTHORIZED => Some(("/_gatehouse/login", "Sign in")),
@@ -168,6 +170,7 @@ pub fn render_error(reply: &ErrorReply, html: bool, id: &RequestId) -> Response 
         let action = reply.action.as_ref().map(|(href, label)| (href.as_str(), *label)).or(default_action);
         let page = render(
             "error.html",
+            brand,
             minijinja::context! {
                 status => reply.status.as_u16(),
                 title => reply.title,

@@ -55,6 +55,7 @@ fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form
     let remember_days = state.config.session.remember_me.as_secs().div_ceil(86_400);
     let html = render(
         "login.html",
+        &state.config.brand,
         minijinja::context! {
             csrf_token => csrf.token,
             rd => form.rd,

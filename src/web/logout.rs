@@ -28,10 +28,13 @@ pub async fn show(State(state): State<SharedState>, headers: HeaderMap) -> Resul
     let csrf = csrf_for_page(&state, &headers);
     let html = render(
         "logout.html",
+        &state.config.brand,
         minijinja::context! {
             csrf_token => csrf.token,
             name => current.user.name_for_display(),
             username => current.user.username.as_str(),
+            signed_in => true,
+            is_admin => current.user.has_role(state.config.admin.role.as_str()),
         },
     );
     Ok(with_cookies(html_page(StatusCode::OK, html), csrf.set_cookie))

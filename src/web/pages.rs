@@ -23,6 +23,7 @@ pub fn form_page(
     let policy = crate::domain::password_policy::describe_policy(state.config.password.min_length);
     let html = render(
         template,
+        &state.config.brand,
         minijinja::context! {
             csrf_token => csrf.token, min_length => state.config.password.min_length, password_policy => policy,
             ..context

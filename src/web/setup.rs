@@ -131,6 +131,7 @@ fn setup_page(state: &AppState, headers: &HeaderMap, status: StatusCode, token: 
     let csrf = csrf_for_page(state, headers);
     let html = render(
         "setup.html",
+        &state.config.brand,
         minijinja::context! {
             csrf_token => csrf.token,
             token => token,

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use minijinja::Environment;
 use serde::Serialize;
 
+use crate::config::brand::BrandConfig;
+
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
@@ -42,8 +44,15 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders a bundled template; a failure is a bug, logged, and shown as a minimal page.
-pub fn render<C: Serialize>(name: &str, context: C) -> String {
+/// Renders a bundled template with what every page shows of the app (`app_name`, `has_logo`, `has_theme`
+/// from `brand`); a failure is a bug, logged, and shown as a minimal page.
+pub fn render<C: Serialize>(name: &str, brand: &BrandConfig, context: C) -> String {
+    let context = minijinja::context! {
+        app_name => brand.app_name.as_deref(),
+        has_logo => brand.logo.is_some(),
+        has_theme => brand.primary_color.is_some(),
+        ..minijinja::Value::from_serialize(&context)
+    };
     match environment().get_template(name).and_then(|t| t.render(context)) {
         Ok(html) => html,
         Err(err) => {
@@ -68,6 +77,7 @@ mod tests {
     fn output_is_escaped() {
         let html = render(
             "error.html",
+            &BrandConfig::default(),
             minijinja::context! { title => "t", message => "<script>alert(1)</script>", status => 400, request_id => "r" },
         );
         assert!(!html.contains("<script>alert(1)"));

@@ -165,6 +165,7 @@ fn consent_page(state: &SharedState, headers: &HeaderMap, request: &Authorizatio
     let params: Vec<(&str, String)> = request.to_params(None);
     let html = render(
         "oidc_consent.html",
+        &state.config.brand,
         minijinja::context! {
             csrf_token => csrf.token,
             client_name => request.client.name,

@@ -71,6 +71,7 @@ fn confirmation_page(
     let csrf = csrf_for_page(state, headers);
     let html = render(
         "oidc_logout.html",
+        &state.config.brand,
         minijinja::context! {
             csrf_token => csrf.token,
             name => user.name_for_display(),
