@@ -64,6 +64,7 @@ async fn without_a_theme_the_pages_keep_their_own() {
     let mut browser = gatehouse.browser();
     let login = browser.get("/_gatehouse/login").await.text().await.unwrap();
     assert!(login.contains("Sign in to continue to the app."), "{login}");
+    assert!(login.contains("<title>Sign in · Gatehouse</title>") && !login.contains("None"), "{login}");
     assert!(!login.contains("theme.css") && !login.contains("brand-logo"));
     assert_eq!(browser.get("/_gatehouse/static/theme.css").await.status(), 404);
     assert_eq!(browser.get("/_gatehouse/static/logo").await.status(), 404);

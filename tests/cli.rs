@@ -230,3 +230,38 @@ fn db_copy_moves_an_installation_and_refuses_bad_targets() {
     assert_eq!(exit_code(&unknown), 2);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("not a database URL"));
 }
+
+#[test]
+fn a_shared_password_that_cannot_be_used_stops_the_start_with_exit_code_2() {
+    let cli = Cli::new();
+    let empty = cli.write("empty.txt", "\n");
+    let output = cli.run(&["serve", "--listen", "127.0.0.1:1", "--shared-password-file", &empty], None);
+    assert_eq!(exit_code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the shared password is empty"), "{output:?}");
+    let output = cli.run(&["serve", "--listen", "127.0.0.1:1", "--shared-password-file", "/nonexistent/file"], None);
+    assert_eq!(exit_code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read '/nonexistent/file'"), "{output:?}");
+
+    // Somebody's own account named 'shared' is never taken over.
+    cli.ok(&["users", "add", "shared", "--password-stdin"], Some("someone's own password\n"));
+    let file = cli.write("shared.txt", "team password 42\n");
+    let output = cli.run(&["serve", "--listen", "127.0.0.1:1", "--shared-password-file", &file], None);
+    assert_eq!(exit_code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("a user named 'shared' already exists"), "{output:?}");
+}
+
+#[test]
+fn a_secrets_toml_top_level_password_becomes_the_shared_password() {
+    let cli = Cli::new();
+    let secrets = cli.write("secrets.toml", "# Streamlit's first recipe\npassword = \"streamlit123\"\n");
+    let dry = cli.ok(&["users", "import", &secrets, "--format", "secrets-toml", "--dry-run"], None);
+    assert!(dry.contains("would make the file's top-level password the shared password"), "{dry}");
+    assert!(cli.users().is_empty(), "a dry run writes nothing");
+    let done = cli.ok(&["users", "import", &secrets, "--format", "secrets-toml"], None);
+    assert!(done.contains("is now the shared password"), "{done}");
+    let users = cli.users();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["username"], "shared");
+    let again = cli.ok(&["users", "import", &secrets, "--format", "secrets-toml"], None);
+    assert!(again.contains("the shared password was already this one"), "{again}");
+}

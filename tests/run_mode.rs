@@ -219,3 +219,26 @@ fn an_app_that_never_answers_is_not_restarted_forever() {
     assert!(stderr.contains("No such script: nope.py"), "the app's own output passes through: {stderr}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn with_a_shared_password_there_is_no_setup_link_and_the_password_alone_signs_in() {
+    // The file holds a hash from `gatehouse hash`, as an operator would keep it.
+    let dir = tempfile::tempdir().unwrap();
+    let hash = gatehouse::auth::password::hash_blocking("team password 42").unwrap();
+    let file = dir.path().join("shared-password");
+    std::fs::write(&file, format!("{hash}\n")).unwrap();
+    let file = file.display().to_string();
+    let mut gatehouse = RunningGatehouse::start_with(RunOptions {
+        app: "exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        env: &[("GATEHOUSE_PASSWORD__SHARED_FILE", &file)],
+        ..Default::default()
+    });
+    gatehouse.wait_for_upstream("ok", Duration::from_secs(20)).await;
+    let signed_in = gatehouse.sign_in("", "team password 42").await;
+    let page = signed_in.client.get(gatehouse.url("/")).header("cookie", &signed_in.session).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the app, signed in with the password alone");
+    gatehouse.stop();
+    let output = stdout_of(&mut gatehouse);
+    assert!(output.contains("Sign-in is by the shared password"), "{output}");
+    assert!(!output.contains("setup?token="), "no setup link: {output}");
+}

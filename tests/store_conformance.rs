@@ -313,6 +313,12 @@ async fn settings_keep_the_first_value(store: SharedStore) {
     assert_eq!(store.setting_or_insert("key", "first").await.unwrap(), "first");
     assert_eq!(store.setting_or_insert("key", "second").await.unwrap(), "first");
     assert_eq!(store.setting_or_insert("other", "x").await.unwrap(), "x");
+    assert_eq!(store.setting("missing").await.unwrap(), None);
+    store.set_setting("key", "replaced").await.unwrap();
+    assert_eq!(store.setting("key").await.unwrap().as_deref(), Some("replaced"));
+    store.set_setting("new", "written").await.unwrap();
+    assert_eq!(store.setting("new").await.unwrap().as_deref(), Some("written"));
+    assert_eq!(store.setting_or_insert("new", "ignored").await.unwrap(), "written");
     store.ping().await.unwrap();
 }
 

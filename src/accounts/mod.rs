@@ -12,6 +12,7 @@
 mod profile;
 mod recovery;
 mod registration;
+pub mod shared_password;
 mod verification;
 
 use std::sync::Arc;

@@ -39,6 +39,9 @@ pub async fn import(
     for warning in &parsed.warnings {
         eprintln!("warning: {warning}");
     }
+    if let Some(shared) = &parsed.shared_password {
+        install_shared_password(store, shared, dry_run).await?;
+    }
     let existing = store.list_users().await?;
     let mut plan = plan(parsed.rows, parsed.present, &existing, update).map_err(located)?;
     let verb = if dry_run { "would" } else { "will" };
@@ -92,6 +95,31 @@ pub async fn import(
     let event = AuditEvent::new(now, AuditKind::UsersImported).actor("cli").subject(file.display().to_string());
     store.append_audit(&event.detail(detail)).await?;
     println!("imported: {} created, {} updated, {} skipped", counts.created, counts.updated, plan.skipped.len());
+    Ok(())
+}
+
+/// A top-level `password` (Streamlit's one-password recipe) becomes Gatehouse's shared password.
+async fn install_shared_password(store: &SharedStore, password: &Password, dry_run: bool) -> Result<(), CliError> {
+    use crate::accounts::shared_password::{self, Installed, SharedPasswordError};
+    if dry_run {
+        println!(
+            "would make the file's top-level password the shared password (account '{}')",
+            shared_password::USERNAME
+        );
+        return Ok(());
+    }
+    let passwords = crate::auth::Passwords::new();
+    match shared_password::install(store, &passwords, password, "import", OffsetDateTime::now_utc()).await {
+        Ok(Installed::Unchanged) => println!("the shared password was already this one"),
+        Ok(_) => println!(
+            "the file's top-level password is now the shared password: the sign-in page asks only for it, and the app sees the user '{}'",
+            shared_password::USERNAME
+        ),
+        Err(err @ (SharedPasswordError::NameTaken | SharedPasswordError::Invalid(_))) => {
+            return Err(CliError::usage(err.to_string()));
+        }
+        Err(err) => return Err(CliError::Runtime(anyhow::anyhow!(err))),
+    }
     Ok(())
 }
 

@@ -88,6 +88,10 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    /// One password for everybody instead of accounts: a file holding the password, or a hash of it from
+    /// `gatehouse hash` (the same as `[password] shared_file`).
+    #[arg(long, value_name = "FILE")]
+    pub shared_password_file: Option<PathBuf>,
     /// Public address to listen on (default 127.0.0.1:8501).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -101,6 +105,10 @@ pub struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
+    /// One password for everybody instead of accounts: a file holding the password, or a hash of it from
+    /// `gatehouse hash` (the same as `[password] shared_file`).
+    #[arg(long, value_name = "FILE")]
+    pub shared_password_file: Option<PathBuf>,
     /// Public address to listen on (default 127.0.0.1:8501).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,

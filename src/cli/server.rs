@@ -20,7 +20,7 @@ use crate::web::setup::{SetupLink, has_administrator, issue_setup_link};
 
 pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     let mut config = load_or_exit(config_file);
-    apply_overrides(&mut config, args.listen, args.public_url.as_deref())?;
+    apply_overrides(&mut config, args.listen, args.public_url.as_deref(), args.shared_password_file.as_deref())?;
     if let Some(upstream) = args.upstream.as_deref() {
         config.upstream.url =
             Some(parse_upstream_url(upstream).map_err(|e| CliError::usage(format!("--upstream: {e}")))?);
@@ -40,7 +40,7 @@ pub async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
 
 pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliError> {
     let mut config = load_or_exit(config_file);
-    apply_overrides(&mut config, args.listen, args.public_url.as_deref())?;
+    apply_overrides(&mut config, args.listen, args.public_url.as_deref(), args.shared_password_file.as_deref())?;
     crate::telemetry::init_logging(&config.log);
     // The pages take the app's own name and colour unless the configuration gives them.
     if let Ok(cwd) = std::env::current_dir() {
@@ -101,7 +101,21 @@ pub async fn run(config_file: Option<PathBuf>, args: RunArgs) -> Result<(), CliE
     Ok(())
 }
 
-fn apply_overrides(config: &mut Config, listen: Option<SocketAddr>, public_url: Option<&str>) -> Result<(), CliError> {
+fn apply_overrides(
+    config: &mut Config,
+    listen: Option<SocketAddr>,
+    public_url: Option<&str>,
+    shared_password_file: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    if let Some(path) = shared_password_file {
+        let raw = std::fs::read_to_string(path).map_err(|err| {
+            CliError::usage(format!("--shared-password-file: cannot read '{}': {err}", path.display()))
+        })?;
+        let raw = raw.trim_end_matches(['\n', '\r']).to_owned();
+        crate::accounts::shared_password::parse(&raw)
+            .map_err(|err| CliError::usage(format!("--shared-password-file: {err}")))?;
+        config.password.shared = Some(crate::config::Secret::new(raw));
+    }
     if let Some(listen) = listen {
         config.set_listen(listen);
     }
@@ -144,10 +158,6 @@ async fn start(
     let clock: SharedClock = Arc::new(SystemClock);
     let listen = config.server.listen;
     let public_url = config.server.public_url.clone();
-    let setup_link = issue_setup_link(&store, clock.now(), &public_url, &config.admin.role).await?;
-    if let Some(link) = &setup_link {
-        print_setup_link(link, &config.admin.role);
-    }
     let runtime = Runtime {
         store,
         clock,
@@ -158,9 +168,45 @@ async fn start(
         private_names,
     };
     let state = AppState::build(config, runtime).await?;
+    // One password for everybody needs no administrator, so no setup link either.
+    let setup_link = if install_shared_password(&state).await? {
+        None
+    } else {
+        issue_setup_link(&state.store, state.clock.now(), &public_url, &state.config.admin.role).await?
+    };
+    if let Some(link) = &setup_link {
+        print_setup_link(link, &state.config.admin.role);
+    }
     let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(%listen, public_url = %public_url, database = state.store.backend(), "Gatehouse is listening");
     Ok((state, listener, setup_link))
+}
+
+/// Installs `[password] shared` when it is set; whether sign-in is by the shared password.
+async fn install_shared_password(state: &AppState) -> Result<bool, CliError> {
+    use crate::accounts::shared_password::{self, Installed, SharedPasswordError};
+    if let Some(secret) = &state.config.password.shared {
+        let password = shared_password::parse(secret.expose()).map_err(|err| CliError::usage(err.to_string()))?;
+        let installed =
+            shared_password::install(&state.store, &state.passwords, &password, "config", state.clock.now()).await;
+        match installed {
+            Ok(Installed::Created) => tracing::info!("created the account 'shared' for the shared password"),
+            Ok(Installed::Changed) => tracing::info!("the shared password changed"),
+            Ok(Installed::Unchanged) => {}
+            Err(err @ (SharedPasswordError::NameTaken | SharedPasswordError::Invalid(_))) => {
+                return Err(CliError::usage(err.to_string()));
+            }
+            Err(err) => return Err(CliError::Runtime(anyhow::anyhow!(err))),
+        }
+    }
+    let on = shared_password::is_on(&state.store).await.map_err(|err| CliError::Runtime(err.into()))?;
+    if on {
+        println!();
+        println!("  Sign-in is by the shared password: the sign-in page asks only for it, and the app sees the");
+        println!("  user 'shared'. To use accounts instead, add them and run: gatehouse users disable shared");
+        println!();
+    }
+    Ok(on)
 }
 
 fn print_setup_link(link: &SetupLink, role: &Role) {

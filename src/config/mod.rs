@@ -103,6 +103,9 @@ pub struct PasswordConfig {
     pub min_length: usize,
     /// How long a password-reset link works.
     pub reset_link_lifetime: Duration,
+    /// `[password] shared` / `shared_file`: one password for everybody instead of accounts (the password, or
+    /// a bcrypt/argon2 hash of it); see `accounts::shared_password`.
+    pub shared: Option<Secret<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +230,13 @@ impl Config {
         if !(Duration::from_secs(60)..=Duration::from_secs(86400)).contains(&reset_link_lifetime) {
             r.problem("password.reset_link_lifetime", "must be between one minute and one day");
         }
+        let shared = r.string("password.shared").and_then(|raw| match crate::accounts::shared_password::parse(&raw) {
+            Ok(_) => Some(Secret::new(raw)),
+            Err(err) => {
+                r.problem("password.shared", err.to_string());
+                None
+            }
+        });
         let signup = accounts::read_signup(&mut r);
         let mail = accounts::read_mail(&mut r, public_url.as_ref());
 
@@ -261,7 +271,11 @@ impl Config {
             upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases, isolation },
             database: DatabaseConfig { url: Secret::new(database_url) },
             session: SessionConfig { idle_timeout, absolute_timeout, remember_me, follow_open_tabs },
-            password: PasswordConfig { min_length: usize::try_from(min_length).unwrap_or(8), reset_link_lifetime },
+            password: PasswordConfig {
+                min_length: usize::try_from(min_length).unwrap_or(8),
+                reset_link_lifetime,
+                shared,
+            },
             signup,
             mail,
             log: LogConfig { format, level },

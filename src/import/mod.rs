@@ -87,6 +87,9 @@ pub struct Parsed {
     pub rows: Vec<ImportRow>,
     pub present: Present,
     pub warnings: Vec<String>,
+    /// One password for everybody (`password = "..."` at the top of a `secrets.toml`), for
+    /// `accounts::shared_password`.
+    pub shared_password: Option<Password>,
 }
 
 pub fn parse(format: ImportFormat, text: &str) -> Result<Parsed, ImportProblem> {
@@ -96,7 +99,8 @@ pub fn parse(format: ImportFormat, text: &str) -> Result<Parsed, ImportProblem> 
         ImportFormat::Htpasswd => htpasswd::parse(text)?,
         ImportFormat::Csv => csv_format::parse(text)?,
     };
-    let plain = parsed.rows.iter().filter(|r| matches!(r.password, Password::Plain(_))).count();
+    let plain = parsed.rows.iter().filter(|r| matches!(r.password, Password::Plain(_))).count()
+        + usize::from(matches!(parsed.shared_password, Some(Password::Plain(_))));
     let mut warnings = parsed.warnings;
     if plain > 0 {
         warnings.push(format!(

@@ -264,6 +264,9 @@ pub trait SettingsStore: Send + Sync {
     /// Returns the stored value for `key`, storing `value_if_absent` first if there is none. Instances that
     /// race on first start all end up with the same value.
     async fn setting_or_insert(&self, key: &str, value_if_absent: &str) -> StoreResult<String>;
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` under `key`, replacing any value there.
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
 /// The OpenID Connect provider's records: clients registered from the CLI, codes and tokens (by hash),

@@ -17,6 +17,7 @@ use super::extract::{client_info, current_session, verify_csrf};
 use super::form::HtmlForm;
 use super::pages::{form_page, form_problem};
 use crate::accounts::AccountError;
+use crate::accounts::shared_password;
 use crate::app::SharedState;
 use crate::auth::Authenticated;
 use crate::domain::{Session, SessionId};
@@ -89,7 +90,15 @@ async fn account_page(
         Some("others") => Some("Your other sessions were ended."),
         _ => None,
     };
+    let shared_account = shared_password::is_shared_account(&state.store, user).await?;
+    // The shared account's sessions are other people's: each sees only their own.
+    let sessions: Vec<_> = if shared_account {
+        sessions.into_iter().filter(|row| row.get_attr("current").is_ok_and(|current| current.is_true())).collect()
+    } else {
+        sessions
+    };
     let context = minijinja::context! {
+        shared_account => shared_account,
         username => user.username.as_str(),
         name => &user.display_name,
         email => user.email.as_ref().map(|e| e.as_str()),
@@ -135,6 +144,12 @@ where
         Ok(auth) => auth,
         Err(redirect) => return Ok(redirect),
     };
+    // Everyone who knows the shared password is this account: none of them may change it for the others.
+    if shared_password::is_shared_account(&state.store, &auth.user).await? {
+        return Err(ErrorReply::forbidden(
+            "Everybody signs in with the shared password, so it cannot be changed here. The operator sets it (gatehouse run --shared-password-file).",
+        ));
+    }
     match operation(state.clone(), auth.clone()).await {
         Ok(to) => Ok(Redirect::to(&to.into()).into_response()),
         Err(err) => {

@@ -11,6 +11,7 @@ use super::error::ErrorReply;
 use super::extract::{client_info, csrf_for_page, current_session, html_page, verify_csrf, with_cookies};
 use super::form::HtmlForm;
 use super::templates::render;
+use crate::accounts::shared_password;
 use crate::app::SharedState;
 use crate::auth::{LoginAttempt, LoginError};
 use crate::domain::return_path::safe_return_path;
@@ -25,10 +26,14 @@ pub struct LoginQuery {
     ended: Option<String>,
     /// Show the form even to a signed-in browser (an OpenID Connect client asked for a fresh sign-in).
     reauth: Option<String>,
+    /// With a shared password: the form for accounts (username and password) instead.
+    account: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
+    /// Absent on the shared-password form, which asks only for the password.
+    #[serde(default)]
     username: String,
     password: String,
     remember: Option<String>,
@@ -48,6 +53,8 @@ struct FormState<'a> {
     reauth: bool,
     /// The OpenID Connect client the sign-in is for, when `rd` resumes its authorization request.
     client: Option<crate::oidc::ReturningClient>,
+    /// Only a password field: sign-in is by the shared password (`accounts::shared_password`).
+    shared: bool,
 }
 
 fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form: FormState<'_>) -> Response {
@@ -67,6 +74,8 @@ fn login_page(state: &SharedState, headers: &HeaderMap, status: StatusCode, form
             notice => form.notice,
             reauth => form.reauth,
             client_name => form.client.as_ref().map(|c| c.name.clone()),
+            shared => form.shared,
+            account_form_href => format!("/_gatehouse/login?account=1&rd={}", percent_encoding::utf8_percent_encode(form.rd, percent_encoding::NON_ALPHANUMERIC)),
         },
     );
     let mut response = with_cookies(html_page(status, html), csrf.set_cookie);
@@ -98,12 +107,22 @@ pub async fn show(
     } else {
         query.signed_out.is_some().then_some("You have been signed out.")
     };
+    let shared = query.account.is_none() && shared_mode(&state).await;
     Ok(login_page(
         &state,
         &headers,
         StatusCode::OK,
-        FormState { rd: &rd, notice, reauth, client, username: &username, ..Default::default() },
+        FormState { rd: &rd, notice, reauth, client, username: &username, shared, ..Default::default() },
     ))
+}
+
+/// Whether sign-in is by the shared password. Without the database the form for accounts is shown (and
+/// signing in then fails closed like any other), so the page still says what is wrong.
+async fn shared_mode(state: &SharedState) -> bool {
+    shared_password::is_on(&state.store).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not tell whether sign-in is by the shared password");
+        false
+    })
 }
 
 pub async fn submit(
@@ -114,17 +133,25 @@ pub async fn submit(
 ) -> Result<Response, ErrorReply> {
     let rd = safe_return_path(form.rd.as_deref().unwrap_or("/"));
     let remember = form.remember.as_deref().is_some_and(|v| !v.is_empty());
-    let username = form.username.trim();
+    // The shared-password form sends no username: the password is the shared account's.
+    let shared = form.username.trim().is_empty() && shared_mode(&state).await;
+    let username = if shared { shared_password::USERNAME } else { form.username.trim() };
     let reauth = form.reauth.is_some();
     let client = state.oidc.client_for_return_path(&rd).await;
     let redisplay = |status, error| {
-        login_page(
-            &state,
-            &headers,
-            status,
-            FormState { username, remember, rd: &rd, error: Some(error), notice: None, reauth, client: client.clone() },
-        )
+        let state_of_form = FormState {
+            username,
+            remember,
+            rd: &rd,
+            error: Some(error),
+            notice: None,
+            reauth,
+            client: client.clone(),
+            shared,
+        };
+        login_page(&state, &headers, status, state_of_form)
     };
+    let incorrect = if shared { "Incorrect password." } else { "Incorrect username or password." };
     // Signing in again (prompt=login) replaces the browser's session: the old one ends with it.
     let previous = current_session(&state, &headers).await.ok().flatten();
     if verify_csrf(&state, &headers, &form.csrf_token).is_err() {
@@ -132,7 +159,7 @@ pub async fn submit(
         return Ok(redisplay(StatusCode::FORBIDDEN, "This sign-in form had expired. Please try again."));
     }
     if username.is_empty() || form.password.is_empty() || username.len() > 254 || form.password.chars().count() > 1024 {
-        return Ok(redisplay(StatusCode::UNAUTHORIZED, "Incorrect username or password."));
+        return Ok(redisplay(StatusCode::UNAUTHORIZED, incorrect));
     }
     let attempt = LoginAttempt {
         login: username.to_owned(),
@@ -151,9 +178,7 @@ pub async fn submit(
             let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|_| ErrorReply::internal())?;
             Ok(with_cookies(Redirect::to(&rd), [cookie]))
         }
-        Err(LoginError::InvalidCredentials) => {
-            Ok(redisplay(StatusCode::UNAUTHORIZED, "Incorrect username or password."))
-        }
+        Err(LoginError::InvalidCredentials) => Ok(redisplay(StatusCode::UNAUTHORIZED, incorrect)),
         Err(LoginError::Disabled) => {
             Ok(redisplay(StatusCode::FORBIDDEN, "This account is disabled. Ask an administrator to enable it."))
         }

@@ -1,5 +1,5 @@
 //! [`SettingsStore`](crate::store::SettingsStore) for both SQL backends: insert-if-absent, then read,
-//! so racing instances agree on one value.
+//! so racing instances agree on one value; plain reads and replacing writes.
 
 macro_rules! settings_store {
     ($store:ty) => {
@@ -22,6 +22,26 @@ macro_rules! settings_store {
                     .fetch_one(&self.pool)
                     .await
                     .map_err(db_error)
+            }
+
+            async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+                sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(())
             }
         }
     };
