@@ -222,7 +222,7 @@ on_both!(invitation, "signup.mode = \"invite\"\n", an_invitation_fixes_the_addre
 async fn the_emailed_link_verifies_after_a_click_and_only_once() {
     let gatehouse = with_admin(TestGatehouse::start_with(Some(start_echo_upstream().await), OPEN).await).await;
     let mut browser = gatehouse.browser();
-    register(&mut browser, "linker", "linker@example.com", PASSWORD).await;
+    let verify_page = location(&register(&mut browser, "linker", "linker@example.com", PASSWORD).await);
     let mail = gatehouse.outbox().next("linker@example.com", "verify_email").await;
     let link = mail.link_path();
     assert!(mail.html.contains("Confirm my address") && mail.html.contains("href="), "{}", mail.html);
@@ -243,6 +243,14 @@ async fn the_emailed_link_verifies_after_a_click_and_only_once() {
     assert_eq!(other_device.sign_in("linker", PASSWORD, false).await.status(), 303);
     let again = other_device.post_form("/_gatehouse/verify", &[("csrf_token", &csrf), ("token", &token)]).await;
     assert_eq!(again.status(), 403);
+
+    // The first tab still shows the code form: the code typed there now says "confirmed, go on", not "wrong".
+    let late = submit_code(&mut browser, &verify_page, &mail.code()).await;
+    assert_eq!(late.status(), 303, "{}", late.text().await.unwrap());
+    assert_eq!(location(&late), "/_gatehouse/login?verified=1");
+    // A made-up id is still just a wrong code.
+    let made_up = submit_code(&mut browser, "/_gatehouse/verify?id=0123456789abcdef0123456789abcdef", "123456").await;
+    assert_eq!(made_up.status(), 422);
 }
 
 #[tokio::test]

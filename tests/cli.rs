@@ -185,6 +185,29 @@ fn check_config_lists_every_problem_with_its_origin() {
     assert!(stdout.contains("127.0.0.1:9000"));
     // It tries whether `run` could isolate the app here (this machine allows it).
     assert!(stdout.contains("isolation   auto: `run` gives the app a private network here"), "{stdout}");
+    // How people get in, and whether mail reaches anyone.
+    assert!(stdout.contains("sign-in     accounts (username or email, and password)"), "{stdout}");
+    assert!(stdout.contains("signup      closed: administrators create accounts"), "{stdout}");
+    assert!(stdout.contains("mail        not sent: written to the outbox folder gatehouse-outbox"), "{stdout}");
+
+    std::fs::write(
+        &path,
+        "[signup]\nmode = \"open\"\nallowed_email_domains = [\"example.com\"]\n[mail]\nsmtp_url = \"smtp://mail.example.com:587\"\nfrom = \"Apps <apps@example.com>\"\n[password]\nshared = \"team password 42\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&output), 0, "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("signup      open: addresses at example.com may register, addresses verified by mail"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mail        SMTP mail.example.com:587 from Apps <apps@example.com>"), "{stdout}");
+    assert!(stdout.contains("sign-in     one shared password"), "{stdout}");
+    assert!(!stdout.contains("team password 42"), "the password itself is never printed: {stdout}");
 
     std::fs::write(&path, "[upstream]\nisolation = \"sometimes\"\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))

@@ -97,7 +97,10 @@ def test_require_login_stops_a_visitor_who_is_not_behind_gatehouse(session_heade
     assert len(app.error) == 1
     assert "Sign-in required" in app.error[0].value
     assert "X\\-Gatehouse\\-Assertion" in app.error[0].value
-    assert [block.value for block in app.code] == ["gatehouse run -- streamlit run app.py"]
+    # The hint names the script that is running (AppTest's is a temporary file), not a generic app.py.
+    [command] = [block.value for block in app.code]
+    assert command.startswith("gatehouse run -- streamlit run "), command
+    assert command != "gatehouse run -- streamlit run app.py", command
     assert "secret" not in " ".join(texts(app.markdown))
 
 
@@ -260,3 +263,12 @@ def test_navigation_stops_a_visitor_who_is_not_signed_in(
     assert navigation_calls == []
     assert "Sign-in required" in app.error[0].value
     assert texts(app.markdown) == []
+
+
+def test_the_run_hint_names_the_script_as_it_was_probably_typed() -> None:
+    from streamlit_gatehouse.identity import run_command_for
+
+    assert run_command_for("/srv/sales/dashboard.py", "/srv/sales") == "gatehouse run -- streamlit run dashboard.py"
+    assert run_command_for("/srv/sales/pages/x.py", "/srv/sales") == "gatehouse run -- streamlit run pages/x.py"
+    assert run_command_for("/opt/apps/my app.py", "/home/me") == "gatehouse run -- streamlit run '/opt/apps/my app.py'"
+    assert run_command_for(None, "/srv") == "gatehouse run -- streamlit run app.py"

@@ -20,7 +20,7 @@ use crate::domain::email_challenge::CHALLENGE_LIFETIME;
 use crate::domain::{
     AuditKind, ChallengePurpose, Email, EmailChallenge, InvalidInput, Session, SessionToken, TokenHash, User, UserId,
 };
-use crate::store::StoreError;
+use crate::store::{OneTimeToken, StoreError};
 
 /// Code guesses per client (IP, or IPv6 /64) and hour, across all challenges.
 const CODE_TRIES_PER_IP: Limit = Limit::per_hour(30);
@@ -36,7 +36,14 @@ pub enum Verified {
     RegistrationConfirmed { user: User },
     /// The account's email was replaced by the proven one.
     EmailChanged { user: User },
+    /// The code was typed after the address had already been confirmed another way (the link, on another
+    /// device): nothing to do but go on.
+    AlreadyConfirmed { purpose: ChallengePurpose },
 }
+
+/// One-time tokens of this purpose remember, until the challenge would have expired, that a challenge was
+/// completed, so a code typed afterwards in the first tab hears "already confirmed" rather than "wrong".
+const CONFIRMED: &str = "confirmed-challenge";
 
 /// How the challenge was answered.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -102,7 +109,17 @@ impl Accounts {
             Some(challenge) if !challenge.is_decoy() && challenge.code_matches(code) => {
                 self.complete(challenge, client, Via::Code, signed_in).await
             }
-            _ => Err(wrong()),
+            Some(_) => Err(wrong()),
+            None => match self.store.one_time_token(CONFIRMED, &TokenHash::of(challenge_id)).await? {
+                Some(done) if self.clock.now() < done.expires_at => {
+                    let purpose = match done.subject.as_deref() {
+                        Some("email_change") => ChallengePurpose::EmailChange,
+                        _ => ChallengePurpose::Registration,
+                    };
+                    Ok(Verified::AlreadyConfirmed { purpose })
+                }
+                _ => Err(wrong()),
+            },
         }
     }
 
@@ -175,6 +192,23 @@ impl Accounts {
             return Err(InvalidInput::new(WRONG_CODE).into());
         }
         let now = self.clock.now();
+        let remembered = OneTimeToken {
+            token_hash: TokenHash::of(&challenge.id),
+            purpose: CONFIRMED.to_owned(),
+            subject: Some(
+                match challenge.purpose {
+                    ChallengePurpose::EmailChange => "email_change",
+                    ChallengePurpose::Registration => "registration",
+                }
+                .to_owned(),
+            ),
+            created_at: now,
+            expires_at: challenge.expires_at,
+        };
+        if let Err(err) = self.store.create_one_time_token(&remembered).await {
+            // Only the wording of a late code depends on it.
+            tracing::warn!(error = %err, "could not remember a confirmed address");
+        }
         let user = self.store.user_by_id(&user_id).await?.ok_or(StoreError::NotFound)?;
         let name = user.username.as_str().to_owned();
         match challenge.purpose {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CliError;
-use crate::config::{Config, config_path};
+use crate::config::{Config, SignupMode, config_path};
 use crate::domain::access::describe_access;
 use crate::isolation::IsolationMode;
 
@@ -38,6 +38,9 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     let (isolation, cannot_run) = describe_isolation(config.upstream.isolation);
     println!("  isolation   {isolation}");
     println!("  admin role  {}", config.admin.role);
+    println!("  sign-in     {}", describe_sign_in(&config));
+    println!("  signup      {}", describe_signup(&config));
+    println!("  mail        {}", describe_mail(&config));
     if config.access.is_empty() {
         println!("  access      no [[access]] rules: every path needs a signed-in user");
     }
@@ -60,6 +63,40 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
     match cannot_run {
         Some(problem) => Err(CliError::usage(problem)),
         None => Ok(()),
+    }
+}
+
+/// How people sign in: accounts, or the shared password.
+fn describe_sign_in(config: &Config) -> &'static str {
+    if config.password.shared.is_some() {
+        "one shared password ([password] shared): the sign-in page asks only for it"
+    } else {
+        "accounts (username or email, and password)"
+    }
+}
+
+/// `[signup] mode` in a sentence, with what it depends on.
+fn describe_signup(config: &Config) -> String {
+    let signup = &config.signup;
+    let verified = if signup.verification_required() { ", addresses verified by mail" } else { "" };
+    match signup.mode {
+        SignupMode::Closed => "closed: administrators create accounts".to_owned(),
+        SignupMode::Invite => format!("invite: people with an invitation or a listed address register{verified}"),
+        SignupMode::Open if signup.allowed_email_domains.is_empty() => format!("open: anyone may register{verified}"),
+        SignupMode::Open => {
+            format!("open: addresses at {} may register{verified}", signup.allowed_email_domains.join(", "))
+        }
+    }
+}
+
+/// Where mail goes: a real server, or the outbox folder (and that nobody receives it there).
+fn describe_mail(config: &Config) -> String {
+    match &config.mail.smtp {
+        Some(smtp) => format!("SMTP {}:{} from {}", smtp.host, smtp.port, config.mail.from),
+        None => format!(
+            "not sent: written to the outbox folder {} (set [mail] smtp_url to send it)",
+            config.mail.outbox.display()
+        ),
     }
 }
 

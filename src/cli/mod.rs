@@ -135,8 +135,13 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Reads a password from stdin (`--password-stdin`), or prompts twice on a terminal.
-pub fn read_new_password(from_stdin: bool) -> Result<String, CliError> {
+/// How many times a terminal is asked for a new password before giving up.
+const PASSWORD_TRIES: usize = 3;
+
+/// Reads a new password from stdin (`--password-stdin`), or prompts twice on a terminal. `check` is the
+/// password policy: on a terminal a refused or mistyped password is asked for again (saying why), from stdin
+/// it is a usage error.
+pub fn read_new_password(from_stdin: bool, check: impl Fn(&str) -> Result<(), String>) -> Result<String, CliError> {
     use std::io::{IsTerminal, Read};
     if from_stdin {
         let mut input = String::new();
@@ -147,6 +152,7 @@ pub fn read_new_password(from_stdin: bool) -> Result<String, CliError> {
         if password.is_empty() {
             return Err(CliError::usage("the password read from stdin is empty"));
         }
+        check(&password).map_err(CliError::usage)?;
         return Ok(password);
     }
     if !std::io::stdin().is_terminal() {
@@ -154,10 +160,54 @@ pub fn read_new_password(from_stdin: bool) -> Result<String, CliError> {
             "no terminal to ask for a password on: pass --password-stdin and pipe the password in",
         ));
     }
-    let first = rpassword::prompt_password("New password: ").map_err(|e| CliError::usage(e.to_string()))?;
-    let second = rpassword::prompt_password("Repeat the password: ").map_err(|e| CliError::usage(e.to_string()))?;
-    if first != second {
-        return Err(CliError::usage("the two passwords do not match"));
+    ask_until_accepted(|prompt| rpassword::prompt_password(prompt), check, |problem| eprintln!("{problem} Try again."))
+}
+
+/// Asks (with `ask`) for a password and its repetition until `check` accepts one that was typed the same
+/// twice, at most [`PASSWORD_TRIES`] times; each refusal is passed to `tell`.
+fn ask_until_accepted(
+    mut ask: impl FnMut(&str) -> std::io::Result<String>,
+    check: impl Fn(&str) -> Result<(), String>,
+    mut tell: impl FnMut(&str),
+) -> Result<String, CliError> {
+    let mut last = String::new();
+    for _ in 0..PASSWORD_TRIES {
+        let first = ask("New password: ").map_err(|e| CliError::usage(e.to_string()))?;
+        if let Err(problem) = check(&first) {
+            tell(&problem);
+            last = problem;
+            continue;
+        }
+        let second = ask("Repeat the password: ").map_err(|e| CliError::usage(e.to_string()))?;
+        if first == second {
+            return Ok(first);
+        }
+        last = "The two passwords do not match.".to_owned();
+        tell(&last);
     }
-    Ok(first)
+    Err(CliError::usage(format!("no password set after {PASSWORD_TRIES} tries: {last}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_or_mistyped_password_is_asked_for_again() {
+        let typed = ["short", "long enough one", "long enough 1", "long enough one", "long enough one"];
+        let mut typed = typed.iter();
+        let mut told = Vec::new();
+        let check = |p: &str| if p.len() < 8 { Err("The password is too short.".to_owned()) } else { Ok(()) };
+        let got = ask_until_accepted(|_| Ok(typed.next().unwrap().to_string()), check, |m| told.push(m.to_owned()));
+        assert_eq!(got.unwrap(), "long enough one");
+        assert_eq!(told, ["The password is too short.", "The two passwords do not match."]);
+
+        let mut always_short = std::iter::repeat("short");
+        let gave_up = ask_until_accepted(|_| Ok(always_short.next().unwrap().to_owned()), check, |_| {});
+        let message = match gave_up {
+            Err(CliError::Usage(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(message, "no password set after 3 tries: The password is too short.");
+    }
 }

@@ -109,14 +109,10 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             let email = email.as_deref().map(Email::parse).transpose().map_err(|e| CliError::usage(e.0))?;
             let display_name = parse_display_name(name.as_deref().unwrap_or("")).map_err(|e| CliError::usage(e.0))?;
             let roles = parse_roles(&roles)?;
-            let password = read_new_password(password_stdin)?;
-            check_new_password(
-                &password,
-                config.password.min_length,
-                username.as_str(),
-                email.as_ref().map(|e| e.as_str()),
-            )
-            .map_err(|e| CliError::usage(e.0))?;
+            let password = read_new_password(password_stdin, |password| {
+                let email = email.as_ref().map(|e| e.as_str());
+                check_new_password(password, config.password.min_length, username.as_str(), email).map_err(|e| e.0)
+            })?;
             let hash = hash_blocking(&password).map_err(|e| CliError::Runtime(e.into()))?;
             let new = NewUser {
                 password_hash: Some(hash),
@@ -151,7 +147,10 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
         UsersCommand::Passwd { username, password_stdin } => {
             let admin = cli_admin(&config, store.clone())?;
             let user = find(&store, &username).await?;
-            let password = read_new_password(password_stdin)?;
+            let password = read_new_password(password_stdin, |password| {
+                let email = user.email.as_ref().map(|e| e.as_str());
+                check_new_password(password, config.password.min_length, user.username.as_str(), email).map_err(|e| e.0)
+            })?;
             let ended = admin.set_password(&Actor::cli(), &user, &password).await.map_err(admin_error)?;
             println!("password changed for {}; {ended} session(s) ended", user.username);
         }

@@ -16,6 +16,7 @@ use super::pages::{form_page, form_problem, signed_in};
 use crate::accounts::{Registration, RegistrationOutcome, Verified};
 use crate::app::SharedState;
 use crate::config::SignupMode;
+use crate::domain::ChallengePurpose;
 
 #[derive(Deserialize)]
 pub struct RegisterQuery {
@@ -212,6 +213,14 @@ pub async fn submit_verify(
             Ok(Redirect::to("/_gatehouse/login?verified=1").into_response())
         }
         Ok(Verified::EmailChanged { .. }) => Ok(Redirect::to("/_gatehouse/account?done=email").into_response()),
+        // Confirmed meanwhile through the link (maybe on another device): say so and go on.
+        Ok(Verified::AlreadyConfirmed { purpose: ChallengePurpose::EmailChange }) => {
+            Ok(Redirect::to("/_gatehouse/account?done=email").into_response())
+        }
+        Ok(Verified::AlreadyConfirmed { purpose: ChallengePurpose::Registration }) => {
+            let to = if account.is_some() { "/" } else { "/_gatehouse/login?verified=1" };
+            Ok(Redirect::to(to).into_response())
+        }
         Err(err) => {
             let problem = form_problem(err)?;
             let view = VerifyView { id: &form.id, token: &form.token, notice: None, error: Some(&problem.message) };

@@ -140,6 +140,13 @@ def test_admin_console_in_the_browser(browser: Browser, gatehouse: Gatehouse, ad
             expect(mobile.get_by_role("heading", name="Users")).to_be_visible()
             width = mobile.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
+            # The users table reflows as cards: nothing in it scrolls sideways either, and each cell says
+            # what it is.
+            wrap = mobile.locator(".table-wrap").first
+            overflow = wrap.evaluate("w => w.scrollWidth - w.clientWidth")
+            assert overflow <= 0, f"the users table is cut off by {overflow}px on a phone"
+            label = mobile.locator("table.data.cards td[data-label='Roles']").first
+            assert label.evaluate("td => getComputedStyle(td, '::before').content") == '"Roles"'
             screenshot(mobile, "admin-users-phone")
         finally:
             phone.close()

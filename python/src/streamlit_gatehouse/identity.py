@@ -11,6 +11,8 @@ the anonymous user plus a `Problem` saying why, logged once per kind per process
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
@@ -23,6 +25,28 @@ from .user import User
 
 ASSERTION_HEADER = "X-Gatehouse-Assertion"
 RUN_COMMAND = "gatehouse run -- streamlit run app.py"
+
+
+def run_command_for(script: str | None, cwd: str) -> str:
+    """The command that starts this app behind Gatehouse: its own script, relative to `cwd` when it is
+    under it (as it was most likely typed), else its full path; `app.py` when the script is unknown."""
+    if not script:
+        return RUN_COMMAND
+    relative = os.path.relpath(script, cwd)
+    shown = script if relative.startswith("..") else relative
+    return f"gatehouse run -- streamlit run {shlex.quote(shown)}"
+
+
+def run_command() -> str:
+    """[`run_command_for`] for the running Streamlit script."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx(suppress_warning=True)
+        script = getattr(ctx, "main_script_path", None) if ctx is not None else None
+    except Exception:  # an older or newer Streamlit without it: the generic hint
+        script = None
+    return run_command_for(script, os.getcwd())
 
 logger = logging.getLogger("streamlit_gatehouse")
 
@@ -68,7 +92,7 @@ class IdentityResolver:
             return self._anonymous(
                 Reason.MISSING.value,
                 f"the request has no {ASSERTION_HEADER} header, so the app is not running behind Gatehouse",
-                command=RUN_COMMAND,
+                command=run_command(),
             )
         settings = self._settings()
         try:

@@ -109,12 +109,8 @@ pub(super) fn event_row(event: &AuditEvent) -> minijinja::Value {
             format!("{AUDIT_PATH}?{query}")
         })
     };
-    let agent = event.user_agent.as_deref().unwrap_or("");
-    let agent_short: String = if agent.chars().count() > 40 {
-        format!("{}…", agent.chars().take(40).collect::<String>())
-    } else {
-        agent.into()
-    };
+    // "Chrome on Linux", as the session lists say it; the whole string is the cell's tooltip.
+    let agent_short = event.user_agent.as_deref().map(|agent| crate::web::account::describe_device(Some(agent)));
     minijinja::context! {
         actor_href => filter_href(&event.actor),
         subject_href => filter_href(&event.subject),
