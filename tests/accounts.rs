@@ -120,9 +120,12 @@ async fn registration_is_verified_by_the_emailed_code_and_signs_in(gatehouse: &T
     assert!(!user.is_pending() && user.email_verified);
     let kinds = audit_kinds(gatehouse, "newbie").await;
     assert!(kinds.contains(&AuditKind::Registered) && kinds.contains(&AuditKind::EmailVerified), "{kinds:?}");
-    // The code was used up.
-    let response = submit_code(&mut gatehouse.browser(), &verify_page, &mail.code()).await;
-    assert_eq!(response.status(), 422);
+    // The code was used up: typed again it signs nobody in, it only says the address is confirmed.
+    let mut late = gatehouse.browser();
+    let response = submit_code(&mut late, &verify_page, &mail.code()).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/_gatehouse/login?verified=1");
+    assert!(late.session_cookie().is_none(), "a used code starts no session");
 }
 on_both!(code_verification, OPEN, registration_is_verified_by_the_emailed_code_and_signs_in);
 
