@@ -227,3 +227,23 @@ async fn streamlits_refused_reconnect_pings_read_as_a_sentence_not_json() {
     assert_eq!(response.status(), 401);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "unauthorized");
 }
+
+#[tokio::test]
+async fn stay_is_honoured_only_while_offered_and_a_flood_is_cut_off() {
+    let (gatehouse, browser) = gatehouse_with_alice("").await;
+    let mut channel = follow(&gatehouse, &browser).await;
+    next_status(&mut channel, StdDuration::from_secs(1)).await;
+    // An hour later nothing is offered yet: "stay" changes nothing (it would be a store write each time).
+    gatehouse.clock.advance(Duration::hours(1));
+    channel.send(Message::text("stay")).await.unwrap();
+    let mut second = follow(&gatehouse, &browser).await;
+    let ends_in = next_status(&mut second, StdDuration::from_secs(1)).await["ends_in"].as_i64().unwrap();
+    assert!(ends_in <= 11 * 3600, "the idle timer was not restarted: {ends_in}");
+    // A tab that sends far more than a person could is disconnected.
+    for _ in 0..40 {
+        if channel.send(Message::text("stay")).await.is_err() {
+            break;
+        }
+    }
+    assert!(closes_within(&mut channel, StdDuration::from_secs(2)).await, "a flood is cut off");
+}

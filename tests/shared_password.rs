@@ -16,7 +16,11 @@ use common::{Browser, TestGatehouse, echoed_header};
 const SHARED: &str = "one password for the team";
 
 async fn with_shared_password() -> TestGatehouse {
-    let gatehouse = TestGatehouse::start(Some(start_echo_upstream().await)).await;
+    shared_password_with("").await
+}
+
+async fn shared_password_with(extra_toml: &str) -> TestGatehouse {
+    let gatehouse = TestGatehouse::start_with(Some(start_echo_upstream().await), extra_toml).await;
     let password = Password::Plain(SHARED.into());
     let now = gatehouse.state.clock.now();
     let installed =
@@ -72,6 +76,34 @@ async fn guessing_the_shared_password_is_throttled() {
 }
 
 #[tokio::test]
+async fn guessers_elsewhere_cannot_lock_everybody_out() {
+    // Behind a trusted proxy, X-Forwarded-For tells clients apart. Fifty wrong guesses from ten addresses,
+    // through both forms: an account-wide counter would now make every visitor wait.
+    let gatehouse = shared_password_with("server.trusted_proxies = [\"127.0.0.1\"]\n").await;
+    let origin = format!("http://{}", gatehouse.addr);
+    let mut guesser = gatehouse.browser();
+    let token = guesser.csrf_token("/_gatehouse/login").await;
+    for address in 0..10 {
+        let forwarded = format!("203.0.113.{address}");
+        for guess in 0..5 {
+            let password = format!("guess {address} {guess}");
+            let mut fields = vec![("password", password.as_str()), ("csrf_token", token.as_str())];
+            if guess % 2 == 0 {
+                fields.push(("username", "shared"));
+            }
+            let extra = [("x-forwarded-for", forwarded.as_str()), ("origin", origin.as_str())];
+            guesser.post_form_with("/_gatehouse/login", &fields, &extra).await;
+        }
+    }
+    let mut visitor = gatehouse.browser();
+    let token = visitor.csrf_token("/_gatehouse/login").await;
+    let fields = [("password", SHARED), ("csrf_token", token.as_str())];
+    let extra = [("x-forwarded-for", "198.51.100.7"), ("origin", origin.as_str())];
+    let response = visitor.post_form_with("/_gatehouse/login", &fields, &extra).await;
+    assert_eq!(response.status(), 303, "a visitor from their own address still gets in");
+}
+
+#[tokio::test]
 async fn nobody_changes_the_password_for_the_others_or_sees_their_sessions() {
     let gatehouse = with_shared_password().await;
     let mut first = gatehouse.browser();
@@ -106,11 +138,22 @@ async fn installing_again_keeps_sessions_unless_the_password_changes_and_never_t
     let same = Password::Plain(SHARED.into());
     assert_eq!(shared_password::install(store, passwords, &same, "config", now).await.unwrap(), Installed::Unchanged);
     let hash = gatehouse::auth::password::hash_blocking("a hashed shared password").unwrap();
+    let mut old_visitor = gatehouse.browser();
+    sign_in_with(&mut old_visitor, SHARED).await;
+    assert_eq!(old_visitor.get("/").await.status(), 200);
     let changed = Password::Hash(hash);
     assert_eq!(shared_password::install(store, passwords, &changed, "config", now).await.unwrap(), Installed::Changed);
+    // Changing the password is how people are shut out: the sessions signed in with the old one end.
+    assert_eq!(old_visitor.get("/").await.status(), 303, "signed out by the new password");
     let mut browser = gatehouse.browser();
     assert_eq!(sign_in_with(&mut browser, SHARED).await.status(), 401, "the old password no longer works");
     assert_eq!(sign_in_with(&mut browser, "a hashed shared password").await.status(), 303);
+
+    // An administrator turned it off: a restart (installing again) leaves it off.
+    let shared = shared_password::account(store).await.unwrap().unwrap();
+    gatehouse.state.admin.set_disabled(&gatehouse::admin::Actor::cli(), &shared, true).await.unwrap();
+    assert_eq!(shared_password::install(store, passwords, &changed, "config", now).await.unwrap(), Installed::Disabled);
+    assert!(!shared_password::is_on(store).await.unwrap());
 
     // Somebody's own account called 'shared' is never turned into the shared one.
     let other = TestGatehouse::start(Some(start_echo_upstream().await)).await;
@@ -137,4 +180,21 @@ async fn switching_to_accounts_disables_the_shared_password_and_restores_the_ful
     let page = gatehouse.browser().get("/_gatehouse/login").await.text().await.unwrap();
     assert!(page.contains("name=\"username\""), "the full form again: {page}");
     assert_eq!(sign_in_with(&mut gatehouse.browser(), SHARED).await.status(), 401);
+}
+
+#[test]
+fn a_configured_shared_password_is_taken_exactly_and_must_be_long_enough() {
+    assert_eq!(
+        shared_password::parse(" spaced out secret ", 8).unwrap(),
+        Password::Plain(" spaced out secret ".into())
+    );
+    let short = shared_password::parse("abc", 8).unwrap_err().to_string();
+    assert!(short.contains("shorter than 8 characters"), "{short}");
+    let hash = gatehouse::auth::password::hash_blocking("x").unwrap();
+    assert_eq!(
+        shared_password::parse(&format!("{hash}\n"), 8).unwrap(),
+        Password::Hash(hash),
+        "a hash is checked by no length"
+    );
+    assert!(shared_password::parse("$2b$12$broken", 8).is_err());
 }

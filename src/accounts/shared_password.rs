@@ -36,11 +36,16 @@ pub enum SharedPasswordError {
 }
 
 /// Reads the shared password as configured: a bcrypt or argon2 hash (from `gatehouse hash`) is kept, anything
-/// else is the password itself. An empty one is refused.
-pub fn parse(raw: &str) -> Result<Password, SharedPasswordError> {
+/// else is the password itself, exactly as written (spaces included), and must have `min_length` characters
+/// (`[password] min_length`): one password guards everything, and throttling counts per address only.
+pub fn parse(raw: &str, min_length: usize) -> Result<Password, SharedPasswordError> {
     match classify_password(raw).map_err(SharedPasswordError::Invalid)? {
         Password::None => Err(SharedPasswordError::Invalid("is empty".into())),
-        password => Ok(password),
+        Password::Plain(_) if raw.chars().count() < min_length => Err(SharedPasswordError::Invalid(format!(
+            "is shorter than {min_length} characters ([password] min_length); a long random one is best"
+        ))),
+        Password::Plain(_) => Ok(Password::Plain(raw.to_owned())),
+        hash => Ok(hash),
     }
 }
 
@@ -66,12 +71,18 @@ pub async fn is_shared_account(store: &SharedStore, user: &User) -> Result<bool,
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Installed {
     Created,
+    /// A new password: every session signed in with the old one was ended.
     Changed,
     Unchanged,
+    /// An administrator disabled the account (`gatehouse users disable shared`): it stays off, and so does the
+    /// shared password, until someone enables it again.
+    Disabled,
 }
 
-/// Makes `password` the shared password: creates the account, or gives the existing one this password and
-/// enables it. `actor` is who did it, for the audit log ("config", "import").
+/// Makes `password` the shared password: creates the account, or gives the existing one this password (ending
+/// the sessions signed in with the old one, so changing it is how people are shut out). A disabled account
+/// is left disabled: turning the shared password off is an administrator's decision a restart must not undo.
+/// `actor` is who did it, for the audit log ("config", "import").
 pub async fn install(
     store: &SharedStore,
     passwords: &Passwords,
@@ -100,18 +111,21 @@ pub async fn install(
         store.append_audit(&audit(AuditKind::UserCreated)).await?;
         return Ok(Installed::Created);
     };
-    let mut outcome = Installed::Unchanged;
-    if !already_set(passwords, password, user.password_hash.as_deref()).await? {
-        store.set_password_hash(&user.id, &hash_of(passwords, password).await?, now).await?;
-        store.append_audit(&audit(AuditKind::PasswordChanged)).await?;
-        outcome = Installed::Changed;
-    }
     if user.disabled {
-        store.set_disabled(&user.id, false, now).await?;
-        store.append_audit(&audit(AuditKind::UserEnabled)).await?;
-        outcome = Installed::Changed;
+        return Ok(Installed::Disabled);
     }
-    Ok(outcome)
+    if already_set(passwords, password, user.password_hash.as_deref()).await? {
+        return Ok(Installed::Unchanged);
+    }
+    store.set_password_hash(&user.id, &hash_of(passwords, password).await?, now).await?;
+    // Deleted in the store: running servers hear of it like any other ended session and close the tabs.
+    let ended = store.delete_user_sessions(&user.id).await?;
+    store
+        .append_audit(
+            &audit(AuditKind::PasswordChanged).detail(format!("shared_password; {} session(s) ended", ended.len())),
+        )
+        .await?;
+    Ok(Installed::Changed)
 }
 
 /// The hash to store: a configured hash as it is, a password hashed (argon2id).

@@ -17,6 +17,8 @@ pub struct LoginAttempt {
     pub password: String,
     pub remember_me: bool,
     pub client: ClientInfo,
+    /// The shared password's form (`accounts::shared_password`): throttled per address only.
+    pub shared: bool,
 }
 
 pub struct SignedIn {
@@ -98,7 +100,7 @@ impl Login {
         // cannot be used to learn which names or emails exist.
         let _turn = self.throttle.take_turn(account).await;
         let user = self.store.user_by_login(account).await?;
-        if let Some(wait) = self.throttle.must_wait(account, ip).await? {
+        if let Some(wait) = self.throttle.must_wait(account, ip, attempt.shared).await? {
             self.audit(audit(AuditKind::SignInFailed).detail("throttled")).await;
             return Err(LoginError::Throttled(wait));
         }
@@ -107,7 +109,7 @@ impl Login {
         let (user, needs_rehash) = match (user, verification) {
             (Some(user), Verification::Valid { needs_rehash }) => (user, needs_rehash),
             (user, _) => {
-                self.throttle.record_failure(account, ip).await?;
+                self.throttle.record_failure(account, ip, attempt.shared).await?;
                 let reason = if user.is_some() { "bad_password" } else { "unknown_user" };
                 self.audit(audit(AuditKind::SignInFailed).detail(reason)).await;
                 return Err(LoginError::InvalidCredentials);

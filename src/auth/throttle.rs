@@ -12,6 +12,14 @@ use crate::domain::throttle::{ThrottleScope, throttle_key};
 use crate::store::{SharedStore, StoreError};
 
 const SCOPES: [ThrottleScope; 3] = [ThrottleScope::AccountFromIp, ThrottleScope::Account, ThrottleScope::Ip];
+/// The shared password is everybody's: an account-wide counter would let one guesser make every visitor
+/// wait, and any visitor's sign-in would reset it for the guesser. It is counted per address only.
+const SHARED_SCOPES: [ThrottleScope; 2] = [ThrottleScope::AccountFromIp, ThrottleScope::Ip];
+
+/// Which counters apply to an attempt.
+fn scopes(shared: bool) -> &'static [ThrottleScope] {
+    if shared { &SHARED_SCOPES } else { &SCOPES }
+}
 
 #[derive(Clone)]
 pub struct LoginThrottle {
@@ -54,10 +62,10 @@ impl LoginThrottle {
     }
 
     /// `Some(wait)` when an attempt for `account` from `ip` must wait before it is even checked.
-    pub async fn must_wait(&self, account: &str, ip: &str) -> Result<Option<Duration>, StoreError> {
+    pub async fn must_wait(&self, account: &str, ip: &str, shared: bool) -> Result<Option<Duration>, StoreError> {
         let now = self.clock.now();
         let mut until: Option<OffsetDateTime> = None;
-        for scope in SCOPES {
+        for &scope in scopes(shared) {
             if let Some(state) = self.store.throttle_state(&throttle_key(scope, account, ip)).await?
                 && let Some(blocked) = self.policy.blocked_until(scope, &state, now)
             {
@@ -67,9 +75,9 @@ impl LoginThrottle {
         Ok(until.map(|u| u - now))
     }
 
-    pub async fn record_failure(&self, account: &str, ip: &str) -> Result<(), StoreError> {
+    pub async fn record_failure(&self, account: &str, ip: &str, shared: bool) -> Result<(), StoreError> {
         let now = self.clock.now();
-        for scope in SCOPES {
+        for &scope in scopes(shared) {
             self.store.record_throttle_failure(&throttle_key(scope, account, ip), now, self.policy.reset_after).await?;
         }
         Ok(())

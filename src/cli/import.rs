@@ -31,6 +31,7 @@ pub async fn import(
     format: ImportFormat,
     dry_run: bool,
     update: bool,
+    min_length: usize,
 ) -> Result<(), CliError> {
     let text =
         std::fs::read_to_string(file).map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
@@ -39,10 +40,16 @@ pub async fn import(
     for warning in &parsed.warnings {
         eprintln!("warning: {warning}");
     }
-    if let Some(shared) = &parsed.shared_password {
-        install_shared_password(store, shared, dry_run).await?;
+    if let Some(Password::Plain(plain)) = &parsed.shared_password
+        && plain.chars().count() < min_length
+    {
+        return Err(CliError::usage(format!(
+            "{}: the top-level password is shorter than {min_length} characters ([password] min_length)",
+            file.display()
+        )));
     }
     let existing = store.list_users().await?;
+    let parsed_shared = parsed.shared_password;
     let mut plan = plan(parsed.rows, parsed.present, &existing, update).map_err(located)?;
     let verb = if dry_run { "would" } else { "will" };
     println!(
@@ -56,6 +63,9 @@ pub async fn import(
         list("create", plan.creates.iter());
         list("update", plan.updates.iter().map(|(_, row)| row));
         list("skip", plan.skipped.iter());
+        if parsed_shared.is_some() {
+            println!("would make the file's top-level password the shared password (account 'shared')");
+        }
         println!("dry run: nothing was written");
         return Ok(());
     }
@@ -95,22 +105,24 @@ pub async fn import(
     let event = AuditEvent::new(now, AuditKind::UsersImported).actor("cli").subject(file.display().to_string());
     store.append_audit(&event.detail(detail)).await?;
     println!("imported: {} created, {} updated, {} skipped", counts.created, counts.updated, plan.skipped.len());
+    // Last, once every row was checked and written: a failed import switches nothing on.
+    if let Some(shared) = &parsed_shared {
+        install_shared_password(store, shared).await?;
+    }
     Ok(())
 }
 
 /// A top-level `password` (Streamlit's one-password recipe) becomes Gatehouse's shared password.
-async fn install_shared_password(store: &SharedStore, password: &Password, dry_run: bool) -> Result<(), CliError> {
+async fn install_shared_password(store: &SharedStore, password: &Password) -> Result<(), CliError> {
     use crate::accounts::shared_password::{self, Installed, SharedPasswordError};
-    if dry_run {
-        println!(
-            "would make the file's top-level password the shared password (account '{}')",
-            shared_password::USERNAME
-        );
-        return Ok(());
-    }
     let passwords = crate::auth::Passwords::new();
     match shared_password::install(store, &passwords, password, "import", OffsetDateTime::now_utc()).await {
         Ok(Installed::Unchanged) => println!("the shared password was already this one"),
+        Ok(Installed::Disabled) => println!(
+            "the account '{}' is disabled, so the shared password stays off (gatehouse users enable {} turns it on)",
+            shared_password::USERNAME,
+            shared_password::USERNAME
+        ),
         Ok(_) => println!(
             "the file's top-level password is now the shared password: the sign-in page asks only for it, and the app sees the user '{}'",
             shared_password::USERNAME

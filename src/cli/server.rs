@@ -112,7 +112,7 @@ fn apply_overrides(
             CliError::usage(format!("--shared-password-file: cannot read '{}': {err}", path.display()))
         })?;
         let raw = raw.trim_end_matches(['\n', '\r']).to_owned();
-        crate::accounts::shared_password::parse(&raw)
+        crate::accounts::shared_password::parse(&raw, config.password.min_length)
             .map_err(|err| CliError::usage(format!("--shared-password-file: {err}")))?;
         config.password.shared = Some(crate::config::Secret::new(raw));
     }
@@ -186,13 +186,20 @@ async fn start(
 async fn install_shared_password(state: &AppState) -> Result<bool, CliError> {
     use crate::accounts::shared_password::{self, Installed, SharedPasswordError};
     if let Some(secret) = &state.config.password.shared {
-        let password = shared_password::parse(secret.expose()).map_err(|err| CliError::usage(err.to_string()))?;
+        let password = shared_password::parse(secret.expose(), state.config.password.min_length)
+            .map_err(|err| CliError::usage(err.to_string()))?;
         let installed =
             shared_password::install(&state.store, &state.passwords, &password, "config", state.clock.now()).await;
         match installed {
             Ok(Installed::Created) => tracing::info!("created the account 'shared' for the shared password"),
-            Ok(Installed::Changed) => tracing::info!("the shared password changed"),
+            Ok(Installed::Changed) => {
+                tracing::info!("the shared password changed; the sessions signed in with the old one were ended")
+            }
             Ok(Installed::Unchanged) => {}
+            Ok(Installed::Disabled) => tracing::warn!(
+                "the shared password is configured, but the account 'shared' is disabled, so it stays off; \
+                 enable it (gatehouse users enable shared) or drop the setting"
+            ),
             Err(err @ (SharedPasswordError::NameTaken | SharedPasswordError::Invalid(_))) => {
                 return Err(CliError::usage(err.to_string()));
             }

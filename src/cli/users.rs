@@ -196,7 +196,7 @@ pub async fn users(config_file: Option<PathBuf>, command: UsersCommand) -> Resul
             println!("{link}");
         }
         UsersCommand::Import { file, format, dry_run, update } => {
-            super::import::import(&store, &file, format, dry_run, update).await?;
+            super::import::import(&store, &file, format, dry_run, update, config.password.min_length).await?;
         }
         UsersCommand::Export { format, with_hashes } => {
             super::import::export(&store, format, with_hashes).await?;

@@ -121,15 +121,24 @@ pub fn check_app_name(raw: &str) -> Result<String, String> {
     if name.chars().count() > MAX_APP_NAME {
         return Err(format!("is longer than {MAX_APP_NAME} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("contains control characters".into());
+    // Control characters could break a mail header; bidirectional overrides could make a subject or title
+    // read as something else.
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+    if name.chars().any(|c| c.is_control() || bidi(c)) {
+        return Err("contains control or text-direction characters".into());
     }
     Ok(name.to_owned())
 }
 
 /// Reads a logo: SVG, PNG, JPEG, WebP or GIF (by content, not by name), at most [`MAX_LOGO_BYTES`].
 pub fn read_logo(path: &Path) -> Result<Logo, String> {
-    let bytes = std::fs::read(path).map_err(|err| format!("cannot read '{}': {err}", path.display()))?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot read '{}': {err}", path.display()))?;
+    // Read at most one byte past the limit: a huge file (or /dev/zero) never fills memory.
+    let mut bytes = Vec::new();
+    file.take(MAX_LOGO_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read '{}': {err}", path.display()))?;
     if bytes.len() > MAX_LOGO_BYTES {
         return Err(format!("'{}' is larger than {} KiB", path.display(), MAX_LOGO_BYTES / 1024));
     }
@@ -202,6 +211,7 @@ mod tests {
         let big = write("big.png", &[0x89; MAX_LOGO_BYTES + 1]);
         assert!(read_logo(&big).unwrap_err().contains("larger than 256 KiB"));
         assert!(read_logo(&dir.path().join("missing.png")).unwrap_err().contains("cannot read"));
+        assert!(read_logo(Path::new("/dev/zero")).unwrap_err().contains("larger than 256 KiB"), "read no further");
     }
 
     #[test]
@@ -210,5 +220,7 @@ mod tests {
         assert!(check_app_name("   ").is_err());
         assert!(check_app_name(&"x".repeat(81)).is_err());
         assert!(check_app_name("a\u{7}b").is_err());
+        assert!(check_app_name("Invoices \u{202e}fdp.exe").is_err(), "no right-to-left override");
+        assert!(check_app_name("Zoë's Ünïcode dashboard").is_ok());
     }
 }

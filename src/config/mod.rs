@@ -230,13 +230,15 @@ impl Config {
         if !(Duration::from_secs(60)..=Duration::from_secs(86400)).contains(&reset_link_lifetime) {
             r.problem("password.reset_link_lifetime", "must be between one minute and one day");
         }
-        let shared = r.string("password.shared").and_then(|raw| match crate::accounts::shared_password::parse(&raw) {
-            Ok(_) => Some(Secret::new(raw)),
-            Err(err) => {
-                r.problem("password.shared", err.to_string());
-                None
-            }
-        });
+        let shortest = usize::try_from(min_length).unwrap_or(8);
+        let shared =
+            r.string("password.shared").and_then(|raw| match crate::accounts::shared_password::parse(&raw, shortest) {
+                Ok(_) => Some(Secret::new(raw)),
+                Err(err) => {
+                    r.problem("password.shared", err.to_string());
+                    None
+                }
+            });
         let signup = accounts::read_signup(&mut r);
         let mail = accounts::read_mail(&mut r, public_url.as_ref());
 

@@ -5,8 +5,10 @@
 //! error" over the app's last content (see FACTS.md), so this needs a script, and no change to the app.
 //!
 //! Only top-level page loads of a signed-in session get it, and only complete, uncompressed HTML answers of a
-//! known length up to [`MAX_PAGE`]: anything else passes untouched. `[session] follow_open_tabs = false`
-//! turns it off.
+//! known length up to [`MAX_PAGE`], that are not downloads (`Content-Disposition: attachment`) and do not
+//! forbid changes (`Cache-Control: no-transform`), and whose `<head>` start tag opens the document (after
+//! comments, the doctype and `<html>`): anything else passes untouched, so the tag can never land inside a
+//! script, an attribute or text. `[session] follow_open_tabs = false` turns it off.
 
 use axum::body::Body;
 use http::header::{
@@ -24,8 +26,9 @@ pub const SCRIPT_PATH: &str = "/_gatehouse/static/session.js";
 /// the app's own scripts.
 const TAG: &str = "<script src=\"/_gatehouse/static/session.js\" defer></script>";
 
-/// Larger pages are passed on untouched (Streamlit's page is about 5 KiB).
-pub const MAX_PAGE: usize = 1 << 20;
+/// Larger pages are passed on untouched (Streamlit's page is about 5 KiB): each page the script is added to
+/// is held in memory while it is.
+pub const MAX_PAGE: usize = 256 * 1024;
 
 /// Whether a request is a tab loading a page (not a frame, a script or an API call): only such answers get
 /// the script. Browsers say so with `Sec-Fetch-Dest`.
@@ -75,42 +78,95 @@ fn injectable_length(response: &Response<Body>) -> Option<usize> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let encoded = headers.get(CONTENT_ENCODING).is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    if !html || encoded {
+    let download = headers
+        .get(http::header::CONTENT_DISPOSITION)
+        .is_some_and(|v| v.as_bytes().trim_ascii_start().to_ascii_lowercase().starts_with(b"attachment"));
+    let no_transform = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .any(|v| v.as_bytes().to_ascii_lowercase().windows(12).any(|w| w == b"no-transform"));
+    if !html || encoded || download || no_transform {
         return None;
     }
     let length = headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse::<usize>().ok()?;
     (length <= MAX_PAGE).then_some(length)
 }
 
-/// The page with the tag right after its `<head>` start tag; `None` when it has none (the tag is never put
-/// before a doctype, which would switch the page to quirks mode).
+/// The page with the tag right after its `<head>` start tag (and after a `<meta charset>` that follows it,
+/// which browsers look for in the first 1024 bytes); `None` when the document does not open with one.
 fn with_tag(page: &[u8]) -> Option<Vec<u8>> {
-    let head = find_head_start_tag(page)?;
+    let mut at = find_head_start_tag(page)?;
+    if let Some(meta) = charset_meta_at(&page[at..]) {
+        at += meta;
+    }
     let mut out = Vec::with_capacity(page.len() + TAG.len());
-    out.extend_from_slice(&page[..head]);
+    out.extend_from_slice(&page[..at]);
     out.extend_from_slice(TAG.as_bytes());
-    out.extend_from_slice(&page[head..]);
+    out.extend_from_slice(&page[at..]);
     Some(out)
 }
 
-/// The position just after the first `<head>` or `<head ...>` tag (any letter case), outside comments.
+/// The position just after the `<head>` start tag that opens the document: before it only whitespace, a
+/// byte order mark, comments, an XML declaration, the doctype and the `<html>` start tag may come. Any other
+/// markup first (a `<head>` is optional in HTML) means `None`: the tag is then not added at all.
 fn find_head_start_tag(page: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while at < page.len() {
+    let mut at = if page.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    loop {
+        while page.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
         let rest = &page[at..];
         if rest.starts_with(b"<!--") {
-            let end = rest.windows(3).position(|w| w == b"-->")?;
-            at += end + 3;
-            continue;
+            at += rest.windows(3).position(|w| w == b"-->")? + 3;
+        } else if starts_with_ignore_case(rest, b"<!doctype") || rest.starts_with(b"<?") {
+            at += rest.iter().position(|&b| b == b'>')? + 1;
+        } else if is_start_tag(rest, b"html") {
+            at += tag_end(rest)?;
+        } else if is_start_tag(rest, b"head") {
+            return Some(at + tag_end(rest)?);
+        } else {
+            return None;
         }
-        if rest.len() >= 6
-            && rest[..5].eq_ignore_ascii_case(b"<head")
-            && matches!(rest[5], b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')
-        {
-            let close = rest.iter().position(|&b| b == b'>')?;
-            return Some(at + close + 1);
+    }
+}
+
+/// The length of a `<meta charset=...>` (or `http-equiv` content-type) tag at the start of `rest`, after
+/// whitespace.
+fn charset_meta_at(rest: &[u8]) -> Option<usize> {
+    let skipped = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let tag = &rest[skipped..];
+    if !is_start_tag(tag, b"meta") {
+        return None;
+    }
+    let end = tag_end(tag)?;
+    let lower = tag[..end].to_ascii_lowercase();
+    lower.windows(7).any(|w| w == b"charset").then_some(skipped + end)
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Whether `rest` starts with the start tag `<name` (followed by `>`, `/` or whitespace, so `<header>` is not
+/// `<head>`).
+fn is_start_tag(rest: &[u8], name: &[u8]) -> bool {
+    rest.first() == Some(&b'<')
+        && starts_with_ignore_case(&rest[1..], name)
+        && rest.get(1 + name.len()).is_some_and(|b| matches!(b, b'>' | b'/') || b.is_ascii_whitespace())
+}
+
+/// The length of the tag at the start of `rest`, up to and including its `>`, with quoted attribute values
+/// skipped (`<head data-x="a>b">`).
+fn tag_end(rest: &[u8]) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    for (index, &byte) in rest.iter().enumerate() {
+        match (quote, byte) {
+            (Some(open), b) if b == open => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(byte),
+            (None, b'>') => return Some(index + 1),
+            (None, _) => {}
         }
-        at += 1;
     }
     None
 }
@@ -178,8 +234,49 @@ mod tests {
         // No <head> at all (a fragment): untouched, never a tag before the doctype.
         let fragment = "<!DOCTYPE html><p>hello</p>";
         assert_eq!(text(add_script(page(fragment)).await.unwrap()).await, fragment);
-        // "<header>" is not "<head>".
-        assert_eq!(find_head_start_tag(b"<header><head>"), Some(14));
+        // "<header>" is not "<head>", and markup before the head means the document has no head tag.
+        assert_eq!(find_head_start_tag(b"<header><head>"), None);
+        // Downloads and pages that forbid changes pass untouched.
+        for (name, value) in
+            [("content-disposition", "attachment; filename=report.html"), ("cache-control", "private, no-transform")]
+        {
+            let mut r = page(html);
+            r.headers_mut().insert(name, HeaderValue::from_static(value));
+            assert_eq!(text(add_script(r).await.unwrap()).await, html, "{name}: {value}");
+        }
+    }
+
+    #[test]
+    fn the_tag_never_lands_in_a_script_an_attribute_or_text() {
+        // No head tag (it is optional): a "<head" later in a script or text is not one.
+        for page in [
+            "<!DOCTYPE html><title>x</title><script>var s = \"<head>\";</script>",
+            "<!DOCTYPE html><p>type <head> here</p>",
+            "<!DOCTYPE html><textarea><head></textarea>",
+            "<html lang=\"<head>\"><body>",
+        ] {
+            assert_eq!(with_tag(page.as_bytes()), None, "{page}");
+        }
+        // A quoted '>' inside the head tag does not end it.
+        let quoted = with_tag(b"<head data-x=\"a>b\" class='c>d'><title>t</title>").unwrap();
+        assert!(
+            String::from_utf8(quoted).unwrap().starts_with(&format!("<head data-x=\"a>b\" class='c>d'>{TAG}<title>"))
+        );
+        // After a byte order mark, an XML declaration, comments, the doctype and <html ...>.
+        let long =
+            "\u{feff}<?xml version=\"1.0\"?>\n<!-- a -->\n<!doctype html>\n<HTML lang=en>\n<head>\n<title>t</title>";
+        let tagged = String::from_utf8(with_tag(long.as_bytes()).unwrap()).unwrap();
+        assert!(tagged.contains(&format!("<head>{TAG}\n<title>")), "{tagged}");
+    }
+
+    #[test]
+    fn the_charset_declaration_stays_first() {
+        let page = "<!DOCTYPE html><html><head>\n    <meta charset=\"UTF-8\" />\n    <title>App</title>";
+        let tagged = String::from_utf8(with_tag(page.as_bytes()).unwrap()).unwrap();
+        assert!(tagged.contains(&format!("<meta charset=\"UTF-8\" />{TAG}\n    <title>")), "{tagged}");
+        let other_meta = "<head><meta name=\"viewport\" content=\"width=device-width\"><title>t</title>";
+        let tagged = String::from_utf8(with_tag(other_meta.as_bytes()).unwrap()).unwrap();
+        assert!(tagged.starts_with(&format!("<head>{TAG}<meta name=")), "{tagged}");
     }
 
     #[test]

@@ -134,7 +134,8 @@ pub async fn submit(
     let rd = safe_return_path(form.rd.as_deref().unwrap_or("/"));
     let remember = form.remember.as_deref().is_some_and(|v| !v.is_empty());
     // The shared-password form sends no username: the password is the shared account's.
-    let shared = form.username.trim().is_empty() && shared_mode(&state).await;
+    let shared_on = shared_mode(&state).await;
+    let shared = form.username.trim().is_empty() && shared_on;
     let username = if shared { shared_password::USERNAME } else { form.username.trim() };
     let reauth = form.reauth.is_some();
     let client = state.oidc.client_for_return_path(&rd).await;
@@ -166,6 +167,8 @@ pub async fn submit(
         password: form.password,
         remember_me: remember,
         client: client_info(&state, peer, &headers),
+        // Whichever form it came from: the shared account is counted per address only.
+        shared: shared_on && username.eq_ignore_ascii_case(shared_password::USERNAME),
     };
     match state.login.sign_in(attempt).await {
         Ok(signed_in) => {

@@ -31,6 +31,11 @@ const WARNING: time::Duration = time::Duration::minutes(2);
 /// The longest message a tab sends (`stay`).
 const MAX_MESSAGE: usize = 64;
 
+/// "Stay signed in" is one store write: it is honoured only while the tab is told its session is ending, at
+/// most this often, and a tab that sends more than [`MAX_MESSAGES_PER_MINUTE`] messages is disconnected.
+const STAY_EVERY: Duration = Duration::from_secs(5);
+const MAX_MESSAGES_PER_MINUTE: u32 = 30;
+
 pub async fn live(State(state): State<SharedState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     // Another site's page may open WebSockets here too (browsers do not stop them); it must not learn
     // about, or extend, this browser's session.
@@ -58,13 +63,25 @@ async fn follow(state: SharedState, cookie: Option<String>, mut socket: WebSocke
         Some(cookie) => state.sessions.peek(cookie).await,
         None => Ok(None),
     };
-    let (Some(cookie), Ok(Some(mut current))) = (cookie, watched) else {
-        // No session, or none that can be vouched for: the tab should sign in (again).
-        end(&mut socket).await;
-        return;
+    let (cookie, mut current) = match (cookie, watched) {
+        (Some(cookie), Ok(Some(current))) => (cookie, current),
+        (_, Err(err)) => {
+            // The store cannot say: the tab keeps its page and tries again later (the app's own WebSocket
+            // fails closed meanwhile), rather than being sent away over a hiccup.
+            tracing::warn!(error = %err, "an open tab's session cannot be checked");
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        // No session: the tab should sign in (again).
+        _ => {
+            end(&mut socket).await;
+            return;
+        }
     };
     let live = state.sessions.revocations().register(&current.session.id);
     let mut told: Option<Told> = None;
+    let mut last_stay: Option<tokio::time::Instant> = None;
+    let mut messages = (tokio::time::Instant::now(), 0u32);
     loop {
         let now = state.clock.now();
         let ends_at = current.session.ends_at();
@@ -88,21 +105,37 @@ async fn follow(state: SharedState, cookie: Option<String>, mut socket: WebSocke
             _ = tokio::time::sleep(wait) => state.sessions.peek(&cookie).await,
             _ = live.cancelled.cancelled() => Ok(None),
             _ = state.shutdown.cancelled() => return,
-            message = socket.recv() => match message {
-                Some(Ok(Message::Text(text))) if text.as_str() == "stay" => state.sessions.extend(&cookie).await,
-                // Pings are answered by the socket itself; anything else is ignored.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(_)) => continue,
-            },
+            message = socket.recv() => {
+                let at = tokio::time::Instant::now();
+                if at.duration_since(messages.0) >= Duration::from_secs(60) {
+                    messages = (at, 0);
+                }
+                messages.1 += 1;
+                if messages.1 > MAX_MESSAGES_PER_MINUTE {
+                    tracing::info!("closing a session channel that sends too many messages");
+                    return;
+                }
+                match message {
+                    Some(Ok(Message::Text(text))) if text.as_str() == "stay" => {
+                        let offered = told.is_some_and(|told| told.ending && told.extendable);
+                        if !offered || last_stay.is_some_and(|last| at.duration_since(last) < STAY_EVERY) {
+                            continue;
+                        }
+                        last_stay = Some(at);
+                        state.sessions.extend(&cookie).await
+                    }
+                    // Pings are answered by the socket itself; anything else is ignored.
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(_)) => continue,
+                }
+            }
         };
         match checked {
             Ok(Some(fresh)) => current = fresh,
             Ok(None) => break,
-            Err(err) => {
-                // Fail closed, as the proxy does: a session that cannot be checked is not vouched for.
-                tracing::warn!(error = %err, "an open tab's session cannot be checked");
-                break;
-            }
+            // Not an ending: the app's own WebSocket fails closed on its own re-check, and the tab is told
+            // once the store answers again (or the session's known end passes).
+            Err(err) => tracing::warn!(error = %err, "an open tab's session cannot be checked"),
         }
     }
     // Ended or expired: close the session's other live connections (the app's own WebSocket) now rather than

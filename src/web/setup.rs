@@ -236,6 +236,7 @@ pub async fn promote(
         password: form.password.clone(),
         remember_me: false,
         client: client.clone(),
+        shared: false,
     };
     let signed_in = match state.login.sign_in(attempt).await {
         Ok(signed_in) => signed_in,
