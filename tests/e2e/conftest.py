@@ -465,6 +465,14 @@ def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Pa
             print(f"could not take a failure screenshot: {error}")
 
 
+def device_context(browser: Browser, base_url: str, phone: bool = False) -> BrowserContext:
+    """A fresh browser profile at desktop width, or as a phone (390 px wide, touch), for screenshots of both."""
+    if phone:
+        return browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844},
+                                   is_mobile=True, has_touch=True)
+    return browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)

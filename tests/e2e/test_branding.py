@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from conftest import Gatehouse, _run_cli, child_env, gatehouse_binary, running_gatehouse, screenshot
+from conftest import (
+    Gatehouse,
+    _run_cli,
+    child_env,
+    device_context,
+    gatehouse_binary,
+    running_gatehouse,
+    screenshot,
+)
 
 ADMIN_PASSWORD = "administrator passphrase 42"
 PASSWORD = "fleet passphrase 42"
@@ -50,8 +58,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
 
 def test_the_sign_in_page_is_the_apps(browser: Browser, fleet: Gatehouse) -> None:
     for phone in (False, True):
-        viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-        context = browser.new_context(base_url=fleet.base_url, viewport=viewport, is_mobile=phone, has_touch=phone)
+        context = device_context(browser, fleet.base_url, phone)
         try:
             page = context.new_page()
             page.goto("/")
@@ -66,8 +73,10 @@ def test_the_sign_in_page_is_the_apps(browser: Browser, fleet: Gatehouse) -> Non
 
 
 def test_administrators_find_the_console_and_others_do_not(browser: Browser, fleet: Gatehouse) -> None:
-    for username, password, admin in [("root", ADMIN_PASSWORD, True), ("uma", PASSWORD, False)]:
-        context = browser.new_context(base_url=fleet.base_url, viewport={"width": 1280, "height": 900})
+    for username, password, admin, phone in [
+        ("root", ADMIN_PASSWORD, True, False), ("root", ADMIN_PASSWORD, True, True), ("uma", PASSWORD, False, False)
+    ]:
+        context = device_context(browser, fleet.base_url, phone)
         try:
             page = context.new_page()
             page.goto("/_gatehouse/account")
@@ -80,7 +89,7 @@ def test_administrators_find_the_console_and_others_do_not(browser: Browser, fle
             if not admin:
                 expect(console).to_have_count(0)
                 continue
-            screenshot(page, "account-with-admin-console-link")
+            screenshot(page, f"account-with-admin-console-link{'-phone' if phone else ''}")
             console.click()
             expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
             page.get_by_role("link", name="Back to Fleet status").click()

@@ -14,9 +14,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from conftest import Gatehouse, _run_cli, child_env, gatehouse_binary, run_cli, running_gatehouse, screenshot
+from conftest import (
+    Gatehouse,
+    _run_cli,
+    child_env,
+    device_context,
+    gatehouse_binary,
+    run_cli,
+    running_gatehouse,
+    screenshot,
+)
 
 IDLE_TIMEOUT_S = 12
 PASSWORD = "tab follows its session 42"
@@ -41,13 +50,6 @@ def short_idle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
         )
     with running_gatehouse(workdir, env, "open tabs, 12 s idle timeout") as server:
         yield server
-
-
-def new_context(browser: Browser, server: Gatehouse, phone: bool = False) -> BrowserContext:
-    if phone:
-        return browser.new_context(base_url=server.base_url, viewport={"width": 390, "height": 844},
-                                   is_mobile=True, has_touch=True)
-    return browser.new_context(base_url=server.base_url, viewport={"width": 1280, "height": 900})
 
 
 def sign_in(page: Page, username: str, password: str) -> None:
@@ -82,7 +84,7 @@ def back_in_the_app(page: Page, username: str, password: str) -> None:
 
 
 def test_a_tab_goes_to_sign_in_when_the_user_is_disabled_in_a_shell(browser: Browser, short_idle: Gatehouse) -> None:
-    context = new_context(browser, short_idle)
+    context = device_context(browser, short_idle.base_url)
     try:
         page = context.new_page()
         open_app(page, "tess", PASSWORD)
@@ -100,8 +102,8 @@ def test_a_tab_goes_to_sign_in_when_the_user_is_disabled_in_a_shell(browser: Bro
 def test_a_tab_goes_to_sign_in_when_an_administrator_disables_the_user(
     browser: Browser, short_idle: Gatehouse
 ) -> None:
-    user_context = new_context(browser, short_idle)
-    admin_context = new_context(browser, short_idle)
+    user_context = device_context(browser, short_idle.base_url)
+    admin_context = device_context(browser, short_idle.base_url)
     try:
         tab = user_context.new_page()
         open_app(tab, "tess", PASSWORD)
@@ -124,7 +126,7 @@ def test_a_tab_goes_to_sign_in_when_an_administrator_disables_the_user(
 def test_stay_signed_in_before_the_idle_timeout_then_idle_out(
     browser: Browser, short_idle: Gatehouse, phone: bool
 ) -> None:
-    context = new_context(browser, short_idle, phone)
+    context = device_context(browser, short_idle.base_url, phone)
     try:
         page = context.new_page()
         open_app(page, "tess", PASSWORD)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from conftest import GATEHOUSE_LOG, Gatehouse, child_env, running_gatehouse, screenshot
+from conftest import GATEHOUSE_LOG, Gatehouse, child_env, device_context, running_gatehouse, screenshot
 
 SHARED_PASSWORD = "one password for the whole team"
 
@@ -35,8 +35,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
 def test_the_password_alone_opens_the_app_as_shared(browser: Browser, shared: Gatehouse) -> None:
     assert "Sign-in is by the shared password" in GATEHOUSE_LOG.read_text(errors="replace")
     for phone in (False, True):
-        viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-        context = browser.new_context(base_url=shared.base_url, viewport=viewport, is_mobile=phone, has_touch=phone)
+        context = device_context(browser, shared.base_url, phone)
         try:
             page = context.new_page()
             page.goto("/?from=shared")
