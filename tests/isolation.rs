@@ -164,7 +164,9 @@ async fn without_a_private_network_a_strangers_listener_never_makes_the_app_read
     });
     let script = attacker_script(gatehouse.dir.path());
     let port_file = gatehouse.path("app.port");
-    eventually("the app's port file", Duration::from_secs(10), || port_file.exists()).await;
+    // Written by the shell's `echo`: it may exist before its number is in it.
+    let written = || std::fs::read_to_string(&port_file).is_ok_and(|text| text.trim().parse::<u32>().is_ok());
+    eventually("the app's port file", Duration::from_secs(10), written).await;
     let app_port = read_number(port_file) as u16;
     let mut squatter = as_nobody(&script, &["squat", &app_port.to_string(), FAKE, "10"])
         .stdout(Stdio::piped())
