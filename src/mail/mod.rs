@@ -193,7 +193,7 @@ mod tests {
             let outgoing = mailer.compose(kind, &to, context()).unwrap();
             outgoing.message.headers().get_raw("Subject").unwrap().to_owned()
         };
-        assert_eq!(subject(&named, "verify_email"), "Your Sales dashboard confirmation code is 123456");
+        assert_eq!(subject(&named, "verify_email"), "Your confirmation code is 123456 (Sales dashboard)");
         assert_eq!(subject(&named, "invite"), "You are invited to Sales dashboard");
         assert_eq!(subject(&mailer(""), "verify_email"), "Your confirmation code is 123456");
         assert_eq!(subject(&mailer(""), "invite"), "You are invited to http://x/");

@@ -3,7 +3,7 @@
 - An administrator uses the console: dashboard charts, user search, a user's page, a role change and
   a disable that signs the user out; a non-administrator gets the 403 page; the console on a phone.
 - Live revocation: a user has the Streamlit app open; `gatehouse users disable` in a shell closes the
-  tab's WebSocket within a second (seen from the browser), and a reload shows the sign-in page. On the
+  tab's WebSocket within a second (seen from the browser), and the tab shows the sign-in page by itself. On the
   session's SQLite server, and with two `gatehouse run` instances sharing one PostgreSQL database.
 """
 
@@ -120,7 +120,7 @@ def test_admin_console_in_the_browser(browser: Browser, gatehouse: Gatehouse, ad
 
         page.get_by_role("button", name=re.compile("^Disable")).click()
         expect(page.get_by_role("status")).to_contain_text("The user was disabled")
-        carol.reload()
+        # Carol's open tab goes to the sign-in page by itself (the tab script follows her session).
         expect(carol).to_have_url(LOGIN_URL)
 
         page.get_by_role("link", name="Audit log", exact=True).click()
@@ -174,7 +174,7 @@ def test_disabling_in_a_shell_closes_the_open_tab_within_a_second(page: Page, ga
     run_cli(gatehouse, ["users", "disable", "rita"])
     took = seconds_until_closed(socket, page, REVOCATION_LIMIT_S)
     assert took is not None and took <= REVOCATION_LIMIT_S, f"the tab's WebSocket closed after {took} s"
-    page.reload()
+    # The tab goes to the sign-in page by itself.
     expect(page).to_have_url(LOGIN_URL)
     run_cli(gatehouse, ["users", "enable", "rita"])
 
@@ -263,7 +263,7 @@ def test_disabling_closes_tabs_on_both_postgresql_instances(browser: Browser, tw
             took = closed_after.get(name)
             assert took is not None and took <= REVOCATION_LIMIT_S, f"instance {name}: closed after {took} s"
         page_b = tabs[1][0]
-        page_b.reload()
+        # The tab on instance B goes to the sign-in page by itself.
         expect(page_b).to_have_url(LOGIN_URL)
         screenshot(page_b, "revoked-postgres-instance-b")
     finally:

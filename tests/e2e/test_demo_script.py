@@ -30,7 +30,9 @@ def run_demo(tmp_path: Path, env_extra: dict[str, str]) -> str:
         'chmod +x "$CARGO_TARGET_DIR/release/gatehouse"\n'
     )
     cargo.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "CARGO_TARGET_DIR": str(tmp_path / "target"),
+    # scripts/test.sh exports GATEHOUSE_BIN (the debug binary) for the other tests: not for these runs.
+    inherited = {name: value for name, value in os.environ.items() if name != "GATEHOUSE_BIN"}
+    env = {**inherited, "PATH": f"{fake_bin}:{os.environ['PATH']}", "CARGO_TARGET_DIR": str(tmp_path / "target"),
            **env_extra}
     result = subprocess.run(
         [str(REPO / "scripts" / "demo.sh"), "--listen", "127.0.0.1:9"],
