@@ -16,12 +16,14 @@
   var banner = null;
   var ticker = null;
 
-  function signIn() {
+  function signIn(reason) {
     if (leaving) return;
     leaving = true;
     if (socket) socket.close();
     var back = location.pathname + location.search;
-    location.replace("/_gatehouse/login?ended=1&rd=" + encodeURIComponent(back));
+    // The sign-in page says why: "idle", "expired", or ended by someone ("1").
+    var why = reason === "idle" || reason === "expired" ? reason : "1";
+    location.replace("/_gatehouse/login?ended=" + why + "&rd=" + encodeURIComponent(back));
   }
 
   function connect() {
@@ -30,8 +32,8 @@
     socket.onmessage = function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
-      if (message.state === "ended") signIn();
-      else if (message.state === "ending") showBanner(message.ends_in, message.extendable);
+      if (message.state === "ended") signIn(message.reason);
+      else if (message.state === "ending") showBanner(message);
       else hideBanner();
     };
     socket.onclose = function () {
@@ -47,9 +49,12 @@
     return element;
   }
 
-  function showBanner(endsIn, extendable) {
+  function showBanner(message) {
     hideBanner();
-    var endsAt = Date.now() + endsIn * 1000;
+    var extendable = message.extendable;
+    var endsAt = Date.now() + message.ends_in * 1000;
+    var primary = message.primary || "#ff4b4b";
+    var onPrimary = message.on_primary || "#ffffff";
     var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
     var host = document.createElement("div");
     host.id = "gatehouse-session";
@@ -72,7 +77,7 @@
     if (extendable) {
       button = style(document.createElement("button"), {
         font: "inherit", "font-weight": "600", cursor: "pointer", padding: "0.375rem 0.875rem",
-        "border-radius": "0.5rem", border: "1px solid #ff4b4b", background: "#ff4b4b", color: "#ffffff"
+        "border-radius": "0.5rem", border: "1px solid " + primary, background: primary, color: onPrimary
       });
       button.type = "button";
       button.textContent = "Stay signed in";
@@ -86,9 +91,15 @@
     function tick() {
       var left = Math.max(0, Math.round((endsAt - Date.now()) / 1000));
       var when = left >= 60 ? Math.floor(left / 60) + " min " + (left % 60) + " s" : left + " s";
-      text.textContent = extendable
-        ? "You will be signed out in " + when + " because this page has not been used."
-        : "Your sign-in ends in " + when + ". You will be asked to sign in again.";
+      if (left === 0) {
+        text.textContent = extendable
+          ? "You are about to be signed out because this page has not been used."
+          : "Your sign-in is ending. You will be asked to sign in again.";
+      } else {
+        text.textContent = extendable
+          ? "You will be signed out in " + when + " because this page has not been used."
+          : "Your sign-in ends in " + when + ". You will be asked to sign in again.";
+      }
     }
     tick();
     ticker = setInterval(tick, 1000);

@@ -127,6 +127,10 @@ fn hash_prints_a_verifiable_argon2id_string() {
     let hash = hash.trim();
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
     assert_eq!(verify_blocking("hunter2 but longer", hash), Verification::Valid { needs_rehash: false });
+    // A hash hides the length from every later check: a short password is refused here.
+    let short = cli.run(&["hash"], Some("abc\n"));
+    assert_eq!(exit_code(&short), 2);
+    assert!(String::from_utf8_lossy(&short.stderr).contains("shorter than 8 characters"));
 }
 
 #[test]
@@ -260,7 +264,9 @@ fn a_shared_password_that_cannot_be_used_stops_the_start_with_exit_code_2() {
     let empty = cli.write("empty.txt", "\n");
     let output = cli.run(&["serve", "--listen", "127.0.0.1:1", "--shared-password-file", &empty], None);
     assert_eq!(exit_code(&output), 2);
-    assert!(String::from_utf8_lossy(&output.stderr).contains("the shared password is empty"), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the shared password is empty"), "{output:?}");
+    assert!(stderr.contains("can be read by other users of this machine; chmod 600 it"), "{stderr}");
     let output = cli.run(&["serve", "--listen", "127.0.0.1:1", "--shared-password-file", "/nonexistent/file"], None);
     assert_eq!(exit_code(&output), 2);
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read '/nonexistent/file'"), "{output:?}");

@@ -57,6 +57,7 @@ async fn a_tab_hears_at_once_that_its_session_was_ended_elsewhere_and_the_apps_w
     let first = next_status(&mut channel, StdDuration::from_secs(1)).await;
     assert_eq!(first["state"], "signed_in");
     assert_eq!(first["extendable"], true);
+    assert_eq!(first["primary"], serde_json::Value::Null, "no [theme]: the script keeps its own colour");
     let ends_in = first["ends_in"].as_i64().unwrap();
     assert!((12 * 3600 - 5..=12 * 3600).contains(&ends_in), "the idle timeout is 12 h: {first}");
     let mut app_socket = open_stream(&gatehouse, &browser).await;
@@ -66,6 +67,7 @@ async fn a_tab_hears_at_once_that_its_session_was_ended_elsewhere_and_the_apps_w
     other_tab.sign_out().await;
     let ended = next_status(&mut channel, StdDuration::from_secs(1)).await;
     assert_eq!(ended["state"], "ended");
+    assert_eq!(ended["reason"], "ended", "ended by someone, not by time: {ended}");
     assert!(closes_within(&mut channel, StdDuration::from_secs(1)).await);
     assert!(closes_within(&mut app_socket, StdDuration::from_secs(1)).await);
 }
@@ -109,9 +111,12 @@ async fn stay_signed_in_is_offered_before_the_idle_timeout_and_restarts_it() {
     let mut app_socket = open_stream(&gatehouse, &browser).await;
     gatehouse.clock.advance(Duration::hours(12));
     let mut states = Vec::new();
+    let mut last = serde_json::Value::Null;
     while states.last() != Some(&"ended".to_owned()) {
-        states.push(next_status(&mut channel, StdDuration::from_secs(2)).await["state"].as_str().unwrap().to_owned());
+        last = next_status(&mut channel, StdDuration::from_secs(2)).await;
+        states.push(last["state"].as_str().unwrap().to_owned());
     }
+    assert_eq!(last["reason"], "idle", "the sign-in page can say why: {last}");
     assert!(closes_within(&mut app_socket, StdDuration::from_secs(1)).await, "states seen: {states:?}");
     let mut browser = browser;
     assert_eq!(browser.get("/").await.status(), 303, "the session is over");
@@ -246,4 +251,13 @@ async fn stay_is_honoured_only_while_offered_and_a_flood_is_cut_off() {
         }
     }
     assert!(closes_within(&mut channel, StdDuration::from_secs(2)).await, "a flood is cut off");
+}
+
+#[tokio::test]
+async fn the_offer_wears_the_apps_colour() {
+    let (gatehouse, browser) = gatehouse_with_alice("theme.primary_color = \"#2E7D32\"\n").await;
+    let mut channel = follow(&gatehouse, &browser).await;
+    let first = next_status(&mut channel, StdDuration::from_secs(1)).await;
+    assert_eq!(first["primary"], "#2e7d32");
+    assert_eq!(first["on_primary"], "#ffffff");
 }

@@ -240,5 +240,6 @@ async fn with_a_shared_password_there_is_no_setup_link_and_the_password_alone_si
     gatehouse.stop();
     let output = stdout_of(&mut gatehouse);
     assert!(output.contains("Sign-in is by the shared password"), "{output}");
+    assert!(output.contains("Mail is not sent: messages (reset links, codes) are written to"), "{output}");
     assert!(!output.contains("setup?token="), "no setup link: {output}");
 }

@@ -69,7 +69,7 @@ pub async fn check_config(config_file: Option<PathBuf>) -> Result<(), CliError> 
 /// How people sign in: accounts, or the shared password.
 fn describe_sign_in(config: &Config) -> &'static str {
     if config.password.shared.is_some() {
-        "one shared password ([password] shared): the sign-in page asks only for it"
+        "one shared password ([password] shared or shared_file): the sign-in page asks only for it"
     } else {
         "accounts (username or email, and password)"
     }

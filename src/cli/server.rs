@@ -108,6 +108,10 @@ fn apply_overrides(
     shared_password_file: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
     if let Some(path) = shared_password_file {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0) {
+            eprintln!("warning: {} can be read by other users of this machine; chmod 600 it", path.display());
+        }
         let raw = std::fs::read_to_string(path).map_err(|err| {
             CliError::usage(format!("--shared-password-file: cannot read '{}': {err}", path.display()))
         })?;
@@ -176,6 +180,15 @@ async fn start(
     };
     if let Some(link) = &setup_link {
         print_setup_link(link, &state.config.admin.role);
+    }
+    if state.config.mail.smtp.is_none() {
+        // "Forgot password?" and registration say a message was sent: say here where it really went.
+        println!(
+            "  Mail is not sent: messages (reset links, codes) are written to {} and their links logged.",
+            state.config.mail.outbox.display()
+        );
+        println!("  Set [mail] smtp_url to send them.");
+        println!();
     }
     let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(%listen, public_url = %public_url, database = state.store.backend(), "Gatehouse is listening");

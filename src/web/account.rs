@@ -147,7 +147,7 @@ where
     // Everyone who knows the shared password is this account: none of them may change it for the others.
     if shared_password::is_shared_account(&state.store, &auth.user).await? {
         return Err(ErrorReply::forbidden(
-            "Everybody signs in with the shared password, so it cannot be changed here. The operator sets it (gatehouse run --shared-password-file).",
+            "Everybody signs in with the shared password, so this account's name, email and password cannot be changed here. The operator sets the password (gatehouse run --shared-password-file).",
         ));
     }
     match operation(state.clone(), auth.clone()).await {

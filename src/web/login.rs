@@ -102,8 +102,14 @@ pub async fn show(
         Some("Your email address is confirmed. Sign in to continue.")
     } else if query.reset.is_some() {
         Some("Your password was changed and every session was ended. Sign in with the new password.")
-    } else if query.ended.is_some() {
-        Some("Your session has ended. Sign in again to go back to where you were.")
+    } else if let Some(why) = query.ended.as_deref() {
+        Some(match why {
+            "idle" => {
+                "You were signed out because the page was not used for a while. Sign in again to go back to where you were."
+            }
+            "expired" => "Your sign-in has expired. Sign in again to go back to where you were.",
+            _ => "Your session has ended. Sign in again to go back to where you were.",
+        })
     } else {
         query.signed_out.is_some().then_some("You have been signed out.")
     };

@@ -6,8 +6,9 @@
 //! A WebSocket rather than server-sent events: browsers allow six HTTP/1.1 connections per host, and an event
 //! stream per open tab would use them up; WebSockets do not count against that limit.
 //!
-//! Messages from Gatehouse are JSON: `{"state":"signed_in"|"ending","ends_in":seconds,"extendable":bool}`
-//! whenever that changes, and `{"state":"ended"}` before it closes. The tab sends the text `stay` to restart
+//! Messages from Gatehouse are JSON: `{"state":"signed_in"|"ending","ends_in":seconds,"extendable":bool,
+//! "primary":colour|null,"on_primary":colour|null}` whenever that changes, and `{"state":"ended","reason":
+//! "idle"|"expired"|"ended"|"none"}` before it closes. The tab sends the text `stay` to restart
 //! the idle timer. Following a session is not use of it: the idle timer runs on while a tab only watches.
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use super::error::ErrorReply;
 use crate::app::SharedState;
 use crate::auth::cookies::read_single_cookie;
 use crate::auth::csrf::check_origin;
+use crate::config::brand::BrandConfig;
 use crate::domain::Session;
 
 /// "Stay signed in" appears this long before an idle timeout, or a quarter of the idle timeout when that is
@@ -74,7 +76,7 @@ async fn follow(state: SharedState, cookie: Option<String>, mut socket: WebSocke
         }
         // No session: the tab should sign in (again).
         _ => {
-            end(&mut socket).await;
+            end(&mut socket, "none").await;
             return;
         }
     };
@@ -92,7 +94,7 @@ async fn follow(state: SharedState, cookie: Option<String>, mut socket: WebSocke
         let ending = ends_at - now <= warning;
         let now_told = Told { ending, ends_at, extendable: current.session.can_be_extended() };
         if told != Some(now_told) {
-            if socket.send(Message::Text(status(now_told, now).into())).await.is_err() {
+            if socket.send(Message::Text(status(now_told, now, &state.config.brand).into())).await.is_err() {
                 return;
             }
             told = Some(now_told);
@@ -142,24 +144,36 @@ async fn follow(state: SharedState, cookie: Option<String>, mut socket: WebSocke
     // at their next re-check, and send the tab to the sign-in page.
     drop(live);
     state.sessions.revocations().revoke([&current.session.id]);
-    end(&mut socket).await;
+    // Why, as far as this channel can tell, for the sign-in page's words: idle, past its absolute end, or
+    // ended by someone (signed out elsewhere, disabled, password changed).
+    let session = &current.session;
+    let reason = match session.ends_at() <= state.clock.now() {
+        true if session.can_be_extended() => "idle",
+        true => "expired",
+        false => "ended",
+    };
+    end(&mut socket, reason).await;
 }
 
 fn warning_window(session: &Session) -> time::Duration {
     WARNING.min(session.idle_timeout / 4)
 }
 
-fn status(told: Told, now: OffsetDateTime) -> String {
+/// A status message; with `[theme] primary_color`, its colours too, so "Stay signed in" wears the app's.
+fn status(told: Told, now: OffsetDateTime, brand: &BrandConfig) -> String {
     serde_json::json!({
         "state": if told.ending { "ending" } else { "signed_in" },
         "ends_in": (told.ends_at - now).whole_seconds().max(0),
         "extendable": told.extendable,
+        "primary": brand.primary_color.map(|colour| colour.hex()),
+        "on_primary": brand.primary_color.map(|colour| colour.text_on()),
     })
     .to_string()
 }
 
-async fn end(socket: &mut WebSocket) {
-    let _ = socket.send(Message::Text(r#"{"state":"ended"}"#.into())).await;
+async fn end(socket: &mut WebSocket, reason: &str) {
+    let message = serde_json::json!({ "state": "ended", "reason": reason }).to_string();
+    let _ = socket.send(Message::Text(message.into())).await;
     let _ = socket.send(Message::Close(None)).await;
 }
 
