@@ -9,6 +9,14 @@ use common::cli::Cli;
 
 use gatehouse::auth::password::{Verification, verify_blocking};
 
+/// `gatehouse check-config --config PATH`, with the environment the test runs in.
+fn check_config(path: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 fn exit_code(output: &Output) -> i32 {
     output.status.code().unwrap()
 }
@@ -173,17 +181,11 @@ fn check_config_lists_every_problem_with_its_origin() {
 
     std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\n[database]\npassword_file = \"/nonexistent\"\n")
         .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["check-config", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = check_config(&path);
     assert_eq!(exit_code(&output), 2);
 
     std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["check-config", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = check_config(&path);
     assert_eq!(exit_code(&output), 0, "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("127.0.0.1:9000"));
@@ -199,10 +201,7 @@ fn check_config_lists_every_problem_with_its_origin() {
         "[signup]\nmode = \"open\"\nallowed_email_domains = [\"example.com\"]\n[mail]\nsmtp_url = \"smtp://mail.example.com:587\"\nfrom = \"Apps <apps@example.com>\"\n[password]\nshared = \"team password 42\"\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["check-config", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = check_config(&path);
     assert_eq!(exit_code(&output), 0, "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -214,10 +213,7 @@ fn check_config_lists_every_problem_with_its_origin() {
     assert!(!stdout.contains("team password 42"), "the password itself is never printed: {stdout}");
 
     std::fs::write(&path, "[upstream]\nisolation = \"sometimes\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["check-config", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = check_config(&path);
     assert_eq!(exit_code(&output), 2);
     assert!(String::from_utf8_lossy(&output.stderr).contains("upstream.isolation"));
 

@@ -373,6 +373,10 @@ def running_gatehouse(
         GATEHOUSE_LOG.write_bytes(b"")
         _STATE["log_written"] = True
     binary = gatehouse_binary()
+    if not binary.is_file():
+        pytest.fail(f"gatehouse binary not found at {binary}: run `cargo build` or set GATEHOUSE_BIN", pytrace=False)
+    if not (venv_bin() / "streamlit").exists():
+        pytest.fail(f"streamlit is not installed in {venv_bin()}", pytrace=False)
     port = free_port()
     command = [str(binary), "run", "--listen", f"127.0.0.1:{port}", *(gatehouse_args or []), "--",
                *(app_command or ["streamlit", "run", str(DEMO_APP)])]

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,18 +22,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
 from conftest import (
-    _STATE,
-    ARTIFACTS,
-    DEMO_APP,
-    GATEHOUSE_LOG,
     Gatehouse,
     _run_cli,
-    _stop,
-    _wait_healthy,
     child_env,
-    free_port,
-    gatehouse_binary,
     run_cli,
+    running_gatehouse,
     screenshot,
 )
 
@@ -207,35 +201,17 @@ def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Gat
     psql(server, f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in server else "?"
     database_url = f"{server}{separator}options[search_path]={schema}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    if not _STATE["log_written"]:
-        GATEHOUSE_LOG.write_bytes(b"")
-        _STATE["log_written"] = True
-    binary = gatehouse_binary()
-    servers: list[Gatehouse] = []
-    processes: list[subprocess.Popen[bytes]] = []
     try:
-        for name in ("a", "b"):
-            workdir = tmp_path_factory.mktemp(f"postgres-{name}")
-            env = child_env(database_url)
-            port = free_port()
-            command = [str(binary), "run", "--listen", f"127.0.0.1:{port}", "--", "streamlit", "run", str(DEMO_APP)]
-            with GATEHOUSE_LOG.open("ab") as log:
-                log.write(f"$ {' '.join(command[1:])}  (instance {name}, PostgreSQL)\n".encode())
-                log.flush()
-                process = subprocess.Popen(
-                    command, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            processes.append(process)
-            server_ = Gatehouse(f"http://127.0.0.1:{port}", port, process, env, binary, workdir)
-            servers.append(server_)
-        for server_ in servers:
-            _wait_healthy(server_)
-        yield servers
+        with contextlib.ExitStack() as stack:
+            servers = [
+                stack.enter_context(running_gatehouse(
+                    tmp_path_factory.mktemp(f"postgres-{name}"), child_env(database_url),
+                    f"instance {name}, PostgreSQL",
+                ))
+                for name in ("a", "b")
+            ]
+            yield servers
     finally:
-        for process in processes:
-            _stop(process)
         psql(server, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 

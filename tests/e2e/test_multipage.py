@@ -10,7 +10,6 @@ that failed to verify it would show "Sign-in required" instead of any page.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -21,19 +20,13 @@ from streamlit_gatehouse import verify_assertion
 from streamlit_gatehouse.keys import KEY_PATH, key_from_jwk
 
 from conftest import (
-    _STATE,
-    ARTIFACTS,
-    GATEHOUSE_LOG,
     REPO,
     Gatehouse,
     _run_cli,
-    _stop,
-    _wait_healthy,
     child_env,
-    free_port,
     gatehouse_binary,
+    running_gatehouse,
     screenshot,
-    venv_bin,
 )
 
 APP = REPO / "examples" / "multipage" / "app.py"
@@ -48,49 +41,18 @@ LOGIN_URL = re.compile(r"/_gatehouse/login(\?.*)?$")
 @pytest.fixture(scope="module")
 def multipage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
     """Gatehouse in front of the example app, with boss and vera, for this module only."""
-    binary = gatehouse_binary()
-    if not binary.is_file():
-        pytest.fail(
-            f"gatehouse binary not found at {binary}: run `cargo build` or set GATEHOUSE_BIN", pytrace=False
-        )
-    if not (venv_bin() / "streamlit").exists():
-        pytest.fail(f"streamlit is not installed in {venv_bin()}", pytrace=False)
-    ARTIFACTS.mkdir(exist_ok=True)
-    if not _STATE["log_written"]:  # the first server of this pytest run starts a new log
-        GATEHOUSE_LOG.write_bytes(b"")
-        _STATE["log_written"] = True
-
     workdir = tmp_path_factory.mktemp("multipage")
     env = child_env(f"sqlite://{workdir / 'gatehouse.db'}")
     for username, (email, name, role, password) in USERS.items():
         _run_cli(
-            binary,
+            gatehouse_binary(),
             ["users", "add", username, "--email", email, "--name", name, "--role", role, "--password-stdin"],
             env,
             workdir,
             stdin=password,
         )
-
-    port = free_port()
-    command = [str(binary), "run", "--listen", f"127.0.0.1:{port}", "--", "streamlit", "run", str(APP)]
-    with GATEHOUSE_LOG.open("ab") as log:
-        log.write(f"$ {' '.join(command[1:])}  (test_multipage)\n".encode())
-        log.flush()
-        process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        server = Gatehouse(f"http://127.0.0.1:{port}", port, process, env, binary, workdir)
-        try:
-            _wait_healthy(server)
-            yield server
-        finally:
-            _stop(process)
+    with running_gatehouse(workdir, env, "test_multipage", app_command=["streamlit", "run", str(APP)]) as server:
+        yield server
 
 
 @pytest.fixture
