@@ -27,13 +27,25 @@ async fn gatehouse_with_alice(extra_toml: &str) -> (TestGatehouse, Browser) {
 
 /// Opens the session channel as the tab script does (same origin, the browser's cookies).
 async fn follow(gatehouse: &TestGatehouse, browser: &Browser) -> Socket {
+    let origin = format!("http://{}", gatehouse.addr);
+    tokio_tungstenite::connect_async(live_request(gatehouse, browser, &[("origin", &origin)])).await.unwrap().0
+}
+
+/// The session channel's handshake with the browser's cookies and `extra` headers.
+fn live_request(
+    gatehouse: &TestGatehouse,
+    browser: &Browser,
+    extra: &[(&'static str, &str)],
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let mut request = format!("ws://{}/_gatehouse/session/live", gatehouse.addr).into_client_request().unwrap();
     let headers = request.headers_mut();
-    headers.insert("origin", format!("http://{}", gatehouse.addr).parse().unwrap());
+    for (name, value) in extra {
+        headers.insert(*name, value.parse().unwrap());
+    }
     if !browser.cookie_header().is_empty() {
         headers.insert("cookie", browser.cookie_header().parse().unwrap());
     }
-    tokio_tungstenite::connect_async(request).await.unwrap().0
+    request
 }
 
 /// The next status message, within `limit`.
@@ -160,11 +172,7 @@ async fn an_apps_websocket_is_use_only_when_the_tab_sends_data_not_pongs() {
 async fn another_site_cannot_follow_or_extend_the_session() {
     let (gatehouse, browser) = gatehouse_with_alice("").await;
     for (origin, site) in [("http://evil.example", "cross-site"), ("null", "cross-site")] {
-        let mut request = format!("ws://{}/_gatehouse/session/live", gatehouse.addr).into_client_request().unwrap();
-        let headers = request.headers_mut();
-        headers.insert("origin", origin.parse().unwrap());
-        headers.insert("sec-fetch-site", site.parse().unwrap());
-        headers.insert("cookie", browser.cookie_header().parse().unwrap());
+        let request = live_request(&gatehouse, &browser, &[("origin", origin), ("sec-fetch-site", site)]);
         match tokio_tungstenite::connect_async(request).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
             other => panic!("{origin}: expected 403, got {other:?}"),

@@ -214,16 +214,16 @@ impl Sessions {
         if user.disabled {
             return Ok(None);
         }
-        let session = match touch {
-            Touch::IfDue if now - session.last_seen_at >= touch_interval(&session) => {
-                self.store.touch_session(&session.id, now).await?;
-                Session { last_seen_at: now, ..session }
-            }
-            Touch::Now => {
-                self.store.touch_session(&session.id, now).await?;
-                Session { last_seen_at: now, ..session }
-            }
-            Touch::IfDue | Touch::Never => session,
+        let due = match touch {
+            Touch::IfDue => now - session.last_seen_at >= touch_interval(&session),
+            Touch::Now => true,
+            Touch::Never => false,
+        };
+        let session = if due {
+            self.store.touch_session(&session.id, now).await?;
+            Session { last_seen_at: now, ..session }
+        } else {
+            session
         };
         let authenticated = Arc::new(Authenticated::new(session, user));
         self.cache.put(digest, authenticated.clone(), now, epoch);

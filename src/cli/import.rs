@@ -114,23 +114,19 @@ pub async fn import(
 
 /// A top-level `password` (Streamlit's one-password recipe) becomes Gatehouse's shared password.
 async fn install_shared_password(store: &SharedStore, password: &Password) -> Result<(), CliError> {
-    use crate::accounts::shared_password::{self, Installed, SharedPasswordError};
+    use crate::accounts::shared_password::{self, Installed};
     let passwords = crate::auth::Passwords::new();
-    match shared_password::install(store, &passwords, password, "import", OffsetDateTime::now_utc()).await {
-        Ok(Installed::Unchanged) => println!("the shared password was already this one"),
-        Ok(Installed::Disabled) => println!(
+    match shared_password::install(store, &passwords, password, "import", OffsetDateTime::now_utc()).await? {
+        Installed::Unchanged => println!("the shared password was already this one"),
+        Installed::Disabled => println!(
             "the account '{}' is disabled, so the shared password stays off (gatehouse users enable {} turns it on)",
             shared_password::USERNAME,
             shared_password::USERNAME
         ),
-        Ok(_) => println!(
+        Installed::Created | Installed::Changed => println!(
             "the file's top-level password is now the shared password: the sign-in page asks only for it, and the app sees the user '{}'",
             shared_password::USERNAME
         ),
-        Err(err @ (SharedPasswordError::NameTaken | SharedPasswordError::Invalid(_))) => {
-            return Err(CliError::usage(err.to_string()));
-        }
-        Err(err) => return Err(CliError::Runtime(anyhow::anyhow!(err))),
     }
     Ok(())
 }

@@ -135,6 +135,17 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// A shared password that cannot be used is the operator's to fix (exit code 2); the store failing is not.
+impl From<crate::accounts::shared_password::SharedPasswordError> for CliError {
+    fn from(err: crate::accounts::shared_password::SharedPasswordError) -> Self {
+        use crate::accounts::shared_password::SharedPasswordError;
+        match err {
+            SharedPasswordError::NameTaken | SharedPasswordError::Invalid(_) => CliError::usage(err.to_string()),
+            SharedPasswordError::Store(_) | SharedPasswordError::Hash(_) => CliError::Runtime(anyhow::anyhow!(err)),
+        }
+    }
+}
+
 /// How many times a terminal is asked for a new password before giving up.
 const PASSWORD_TRIES: usize = 3;
 

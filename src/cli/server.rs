@@ -115,10 +115,10 @@ fn apply_overrides(
         let raw = std::fs::read_to_string(path).map_err(|err| {
             CliError::usage(format!("--shared-password-file: cannot read '{}': {err}", path.display()))
         })?;
-        let raw = raw.trim_end_matches(['\n', '\r']).to_owned();
-        crate::accounts::shared_password::parse(&raw, config.password.min_length)
-            .map_err(|err| CliError::usage(format!("--shared-password-file: {err}")))?;
-        config.password.shared = Some(crate::config::Secret::new(raw));
+        let password =
+            crate::accounts::shared_password::parse(raw.trim_end_matches(['\n', '\r']), config.password.min_length)
+                .map_err(|err| CliError::usage(format!("--shared-password-file: {err}")))?;
+        config.password.shared = Some(crate::config::Secret::new(password));
     }
     if let Some(listen) = listen {
         config.set_listen(listen);
@@ -197,26 +197,20 @@ async fn start(
 
 /// Installs `[password] shared` when it is set; whether sign-in is by the shared password.
 async fn install_shared_password(state: &AppState) -> Result<bool, CliError> {
-    use crate::accounts::shared_password::{self, Installed, SharedPasswordError};
-    if let Some(secret) = &state.config.password.shared {
-        let password = shared_password::parse(secret.expose(), state.config.password.min_length)
-            .map_err(|err| CliError::usage(err.to_string()))?;
+    use crate::accounts::shared_password::{self, Installed};
+    if let Some(password) = &state.config.password.shared {
         let installed =
-            shared_password::install(&state.store, &state.passwords, &password, "config", state.clock.now()).await;
-        match installed {
-            Ok(Installed::Created) => tracing::info!("created the account 'shared' for the shared password"),
-            Ok(Installed::Changed) => {
+            shared_password::install(&state.store, &state.passwords, password.expose(), "config", state.clock.now());
+        match installed.await? {
+            Installed::Created => tracing::info!("created the account 'shared' for the shared password"),
+            Installed::Changed => {
                 tracing::info!("the shared password changed; the sessions signed in with the old one were ended")
             }
-            Ok(Installed::Unchanged) => {}
-            Ok(Installed::Disabled) => tracing::warn!(
+            Installed::Unchanged => {}
+            Installed::Disabled => tracing::warn!(
                 "the shared password is configured, but the account 'shared' is disabled, so it stays off; \
                  enable it (gatehouse users enable shared) or drop the setting"
             ),
-            Err(err @ (SharedPasswordError::NameTaken | SharedPasswordError::Invalid(_))) => {
-                return Err(CliError::usage(err.to_string()));
-            }
-            Err(err) => return Err(CliError::Runtime(anyhow::anyhow!(err))),
         }
     }
     let on = shared_password::is_on(&state.store).await.map_err(|err| CliError::Runtime(err.into()))?;

@@ -104,8 +104,8 @@ pub struct PasswordConfig {
     /// How long a password-reset link works.
     pub reset_link_lifetime: Duration,
     /// `[password] shared` / `shared_file`: one password for everybody instead of accounts (the password, or
-    /// a bcrypt/argon2 hash of it); see `accounts::shared_password`.
-    pub shared: Option<Secret<String>>,
+    /// a bcrypt/argon2 hash of it), as read once by `accounts::shared_password::parse`.
+    pub shared: Option<Secret<crate::import::Password>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,15 +230,16 @@ impl Config {
         if !(Duration::from_secs(60)..=Duration::from_secs(86400)).contains(&reset_link_lifetime) {
             r.problem("password.reset_link_lifetime", "must be between one minute and one day");
         }
-        let shortest = usize::try_from(min_length).unwrap_or(8);
-        let shared =
-            r.string("password.shared").and_then(|raw| match crate::accounts::shared_password::parse(&raw, shortest) {
-                Ok(_) => Some(Secret::new(raw)),
+        let min_length = usize::try_from(min_length).unwrap_or(8);
+        let shared = r.string("password.shared").and_then(|raw| {
+            match crate::accounts::shared_password::parse(&raw, min_length) {
+                Ok(password) => Some(Secret::new(password)),
                 Err(err) => {
                     r.problem("password.shared", err.to_string());
                     None
                 }
-            });
+            }
+        });
         let signup = accounts::read_signup(&mut r);
         let mail = accounts::read_mail(&mut r, public_url.as_ref());
 
@@ -273,11 +274,7 @@ impl Config {
             upstream: UpstreamConfig { url: upstream_url, timeout, header_aliases, isolation },
             database: DatabaseConfig { url: Secret::new(database_url) },
             session: SessionConfig { idle_timeout, absolute_timeout, remember_me, follow_open_tabs },
-            password: PasswordConfig {
-                min_length: usize::try_from(min_length).unwrap_or(8),
-                reset_link_lifetime,
-                shared,
-            },
+            password: PasswordConfig { min_length, reset_link_lifetime, shared },
             signup,
             mail,
             log: LogConfig { format, level },
